@@ -1,0 +1,225 @@
+"""Dataclass configs, one per concern, that round-trip through JSON.
+
+A run folder's ``config.json`` is a serialised :class:`RunConfig`; it holds everything needed to
+rebuild the model and continue training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any
+
+from jointvae_tf.errors import JointVAEError
+
+SUPPORTED_IMAGE_SIZES = (32, 64)
+SUPPORTED_CHANNELS = (1, 3)
+RECONSTRUCTION_LOSSES = ("bce", "mse", "cauchy", "general")
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSpec:
+    """The latent space: ``cont`` Gaussian dimensions and one categorical variable per entry of ``disc``.
+
+    The latent vector fed to the decoder is ``[z (cont), c_1 (disc[0]), c_2 (disc[1]), ...]`` with each
+    ``c_i`` one-hot (or relaxed one-hot while training); its width is :attr:`size`.
+    """
+
+    cont: int = 10
+    disc: tuple[int, ...] = (10,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "disc", tuple(int(k) for k in self.disc))
+        if int(self.cont) != self.cont or self.cont < 0:
+            raise JointVAEError(f"--cont: expected an integer >= 0, got {self.cont!r}")
+        bad = [k for k in self.disc if k < 2]
+        if bad:
+            raise JointVAEError(f"--disc: every category count must be >= 2, got {list(self.disc)}")
+        if self.cont == 0 and not self.disc:
+            raise JointVAEError("latent spec: --cont and --disc cannot both be empty")
+
+    @property
+    def disc_size(self) -> int:
+        """Width of the concatenated one-hot discrete code."""
+        return sum(self.disc)
+
+    @property
+    def size(self) -> int:
+        """Width of the whole latent vector, ``cont + sum(disc)``."""
+        return self.cont + self.disc_size
+
+    @property
+    def max_disc_capacity(self) -> float:
+        """Largest KL (nats) the discrete code can carry against a uniform prior: ``sum(log K_i)``."""
+        return float(sum(math.log(k) for k in self.disc))
+
+
+@dataclasses.dataclass(frozen=True)
+class CapacitySchedule:
+    """Target KL capacity C(step) in nats, rising linearly from ``start`` to ``stop`` over ``steps``."""
+
+    start: float = 0.0
+    stop: float = 5.0
+    steps: int = 25_000
+
+    def __post_init__(self):
+        if self.steps < 0 or self.start < 0 or self.stop < 0:
+            raise JointVAEError(
+                f"capacity: expected MIN,MAX,ITERS all >= 0, got {self.start},{self.stop},{self.steps}")
+
+    @classmethod
+    def parse(cls, text: str, flag: str) -> "CapacitySchedule":
+        """Parse ``"MIN,MAX,ITERS"`` as given on the command line (``flag`` names it in errors)."""
+        parts = text.split(",")
+        try:
+            start, stop, steps = float(parts[0]), float(parts[1]), int(float(parts[2]))
+            if len(parts) != 3:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise JointVAEError(f"{flag}: expected MIN,MAX,ITERS such as 0,5,25000, got {text!r}") from None
+        return cls(start, stop, steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Reconstruction loss and the weight of the capacity terms.
+
+    ``kind``: ``bce`` | ``mse`` | ``cauchy`` | ``general`` (Barron); ``scale`` is the c of the robust
+    losses, ``alpha`` the shape of ``general``. ``form``: ``rho`` uses the robust penalty as it is;
+    ``nll`` adds the normaliser that makes it a negative log-likelihood in nats (see ``losses.py``).
+    """
+
+    kind: str = "bce"
+    scale: float = 1.0
+    alpha: float = 1.0
+    form: str = "nll"
+    gamma: float = 30.0
+
+    def __post_init__(self):
+        if self.kind not in RECONSTRUCTION_LOSSES:
+            raise JointVAEError(f"--loss: expected one of {', '.join(RECONSTRUCTION_LOSSES)}, got {self.kind!r}")
+        if self.form not in ("rho", "nll"):
+            raise JointVAEError(f"--loss-form: expected rho or nll, got {self.form!r}")
+        if self.scale <= 0:
+            raise JointVAEError(f"--loss-scale: expected a scale c > 0, got {self.scale}")
+        if self.gamma < 0:
+            raise JointVAEError(f"--gamma: expected gamma >= 0, got {self.gamma}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes the network's shape and objective."""
+
+    image_size: int = 32
+    channels: int = 1
+    latent: LatentSpec = dataclasses.field(default_factory=LatentSpec)
+    cont_capacity: CapacitySchedule = dataclasses.field(default_factory=CapacitySchedule)
+    disc_capacity: CapacitySchedule = dataclasses.field(default_factory=CapacitySchedule)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    temperature: float = 0.67
+    hidden_units: int = 256
+
+    def __post_init__(self):
+        if self.image_size not in SUPPORTED_IMAGE_SIZES:
+            raise JointVAEError(
+                f"image size: expected one of {SUPPORTED_IMAGE_SIZES} pixels, got {self.image_size}")
+        if self.channels not in SUPPORTED_CHANNELS:
+            raise JointVAEError(f"channels: expected 1 or 3, got {self.channels}")
+        if self.temperature <= 0:
+            raise JointVAEError(f"--temperature: expected > 0, got {self.temperature}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of the images the model reads and writes."""
+        return (self.image_size, self.image_size, self.channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which dataset a run reads and how it is prepared (see ``jointvae_tf.data``)."""
+
+    name: str = "four_shapes"
+    data_dir: str | None = None
+    normalize: bool = False
+    validation_fraction: float = 0.1
+    max_examples: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of a training run."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    seed: int = 0
+    jit_compile: bool | None = None
+    steps_per_execution: int = 1
+    precision: str = "float32"
+    distribute: str = "none"
+    checkpoint_every: int = 500
+    eval_examples: int = 2000
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise JointVAEError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise JointVAEError(f"--lr: expected > 0, got {self.learning_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The whole description of a run, stored as ``config.json`` in its folder."""
+
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        return _from_dict(cls, values, "config")
+
+    def save(self, path: str) -> None:
+        """Write as JSON atomically (temporary file, then rename)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> "RunConfig":
+        try:
+            with open(path) as f:
+                return cls.from_dict(json.load(f))
+        except FileNotFoundError:
+            raise JointVAEError(f"{path}: no config.json here; expected a run folder written by `jvae-tf train`") from None
+        except json.JSONDecodeError as e:
+            raise JointVAEError(f"{path}: not valid JSON ({e})") from None
+
+
+def _from_dict(cls, values: dict[str, Any], where: str):
+    """Rebuild a (nested) dataclass from :func:`dataclasses.asdict` output, rejecting unknown keys."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise JointVAEError(f"{where}: unknown keys {sorted(unknown)}; expected some of {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        field_type = fields[name].type
+        nested = _DATACLASSES.get(field_type if isinstance(field_type, str) else getattr(field_type, "__name__", ""))
+        if nested is not None and isinstance(value, dict):
+            value = _from_dict(nested, value, f"{where}.{name}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+_DATACLASSES = {c.__name__: c for c in (LatentSpec, CapacitySchedule, LossConfig, ModelConfig, DataConfig,
+                                        TrainConfig, RunConfig)}
