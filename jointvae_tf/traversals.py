@@ -1,0 +1,215 @@
+"""Latent vectors for pictures: traversals, per-category samples and GIF frames (numpy only).
+
+Every builder returns latents laid out as :class:`~jointvae_tf.config.LatentSpec` describes,
+``[z (cont), one-hot c_1 (disc[0]), c_2, ...]``, one row of the picture after another (row-major), so
+``decode(latents)`` followed by ``pictures.image_grid(images, rows, cols)`` draws the picture.
+
+Continuous dims sweep quantiles of their N(0, 1) prior (:func:`prior_quantiles`) rather than fixed
+values, as in Dupont's original: the sweep covers the prior's central 90 % whatever its width.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from jointvae_tf.config import LatentSpec
+from jointvae_tf.errors import JointVAEError
+
+# Peter Acklam's rational approximation of the standard normal inverse CDF (relative error < 1.2e-9).
+_ACKLAM_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
+_ACKLAM_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+             6.680131188771972e+01, -1.328068155288572e+01, 1.0)
+_ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
+_ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+             3.754408661907416e+00, 1.0)
+_ACKLAM_TAIL = 0.02425
+
+QUANTILE_RANGE = (0.05, 0.95)
+
+
+def normal_quantile(p) -> np.ndarray:
+    """Inverse CDF of N(0, 1) at probabilities ``p`` (any shape, each in (0, 1)); same shape out."""
+    p = np.asarray(p, dtype=np.float64)
+    if np.any((p <= 0) | (p >= 1)):
+        raise JointVAEError(f"normal_quantile: expected probabilities strictly between 0 and 1, got {p}")
+    tail = np.minimum(p, 1 - p)
+    # Tails: x = C(q) / D(q) with q = sqrt(-2 log tail), negative in the lower tail.
+    q = np.sqrt(-2 * np.log(tail))
+    x_tail = np.polyval(_ACKLAM_C, q) / np.polyval(_ACKLAM_D, q)
+    x_tail = np.where(p < 0.5, x_tail, -x_tail)
+    # Centre: x = q A(r) / B(r) with q = p - 1/2, r = q^2.
+    q = p - 0.5
+    r = q * q
+    x_centre = q * np.polyval(_ACKLAM_A, r) / np.polyval(_ACKLAM_B, r)
+    return np.where(tail < _ACKLAM_TAIL, x_tail, x_centre)
+
+
+def prior_quantiles(n: int) -> np.ndarray:
+    """``[n]`` values of N(0, 1) at ``n`` probabilities evenly spaced from 0.05 to 0.95 (0 when ``n = 1``)."""
+    _check_positive(n, "steps")
+    return normal_quantile(np.linspace(*QUANTILE_RANGE, n) if n > 1 else [0.5])
+
+
+def compose(spec: LatentSpec, z, categories) -> np.ndarray:
+    """Latent vectors from continuous values and category ids.
+
+    Args:
+      spec: the latent space.
+      z: ``[N, spec.cont]`` float, the continuous part.
+      categories: ``[N, len(spec.disc)]`` int, ``categories[n, i]`` in ``0 .. spec.disc[i] - 1``.
+
+    Returns:
+      ``[N, spec.size]`` float32: ``z`` followed by one one-hot block per discrete variable.
+    """
+    z, categories = np.asarray(z, dtype=np.float32), np.asarray(categories, dtype=np.int64)
+    if z.ndim != 2 or categories.ndim != 2 or z.shape[1] != spec.cont or categories.shape[1] != len(spec.disc) \
+            or len(z) != len(categories):
+        raise JointVAEError(f"compose: expected z [N, {spec.cont}] and categories [N, {len(spec.disc)}], "
+                            f"got {z.shape} and {categories.shape}")
+    blocks = [z]
+    for i, k in enumerate(spec.disc):
+        if categories.size and (categories[:, i].min() < 0 or categories[:, i].max() >= k):
+            raise JointVAEError(f"categories: discrete variable {i} has {k} categories, got ids {np.unique(categories[:, i])}")
+        blocks.append(np.eye(k, dtype=np.float32)[categories[:, i]])
+    return np.concatenate(blocks, axis=1)
+
+
+def all_traversals(spec: LatentSpec, steps: int, base_z=None, base_categories=None,
+                   dim_order: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
+    """One row per continuous dim, then one row per discrete variable, each sweeping that part alone.
+
+    A continuous row ``z<d>`` sweeps dim ``d`` over :func:`prior_quantiles` with everything else at the
+    base. A discrete row ``c<i>`` sweeps variable ``i``'s categories: with ``K <= steps`` categories
+    ``0 .. K-1`` repeat cyclically to fill the row; with ``K > steps`` it shows ``steps`` categories
+    evenly spread over ``0 .. K-1`` (use :func:`category_traversal` or ``steps >= K`` to see all).
+
+    Args:
+      spec: the latent space. steps: columns of the grid.
+      base_z: ``[spec.cont]`` float, continuous values held fixed (default zeros, the prior mean).
+      base_categories: ``[len(spec.disc)]`` int, categories held fixed (default all 0).
+      dim_order: continuous dims to show, top to bottom (default ``0 .. cont-1``); e.g.
+        ``metrics.order_by_kl(kl)`` puts uninformative dims last, a prefix of it drops them.
+
+    Returns:
+      ``(latents [rows * steps, spec.size], row_labels)`` with ``rows = len(dim_order) + len(spec.disc)``
+      and labels ``"z<d>"`` / ``"c<i>"``.
+    """
+    z, categories = _base(spec, base_z, base_categories, steps)
+    dims = _check_dims(spec, range(spec.cont) if dim_order is None else dim_order)
+    rows, labels = [], []
+    for d in dims:
+        row_z = z.copy()
+        row_z[:, d] = prior_quantiles(steps)
+        rows.append(compose(spec, row_z, categories))
+        labels.append(f"z{d}")
+    for i, k in enumerate(spec.disc):
+        row_categories = categories.copy()
+        row_categories[:, i] = _category_columns(k, steps)
+        rows.append(compose(spec, z, row_categories))
+        labels.append(f"c{i}")
+    return np.concatenate(rows, axis=0), labels
+
+
+def category_traversal(spec: LatentSpec, cont_dim: int, steps: int, disc_index: int = 0, base_z=None,
+                       base_categories=None) -> np.ndarray:
+    """Rows are the categories of discrete variable ``disc_index``; columns sweep continuous dim ``cont_dim``.
+
+    Shows whether a continuous dim means the same thing (e.g. stroke width) in every category.
+    ``base_z`` / ``base_categories`` as in :func:`all_traversals`.
+
+    Returns:
+      ``[K * steps, spec.size]`` with ``K = spec.disc[disc_index]``.
+    """
+    _check_dims(spec, [cont_dim])
+    k = spec.disc[_check_disc_index(spec, disc_index)]
+    z, categories = _base(spec, base_z, base_categories, k * steps)
+    z[:, cont_dim] = np.tile(prior_quantiles(steps), k)
+    categories[:, disc_index] = np.repeat(np.arange(k), steps)
+    return compose(spec, z, categories)
+
+
+def samples_per_category(spec: LatentSpec, disc_index: int, n_per_category: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Random latents, one row per category of discrete variable ``disc_index``.
+
+    Each cell has ``z ~ N(0, I)`` and every other discrete variable uniform at random; the row fixes
+    variable ``disc_index``'s category. A spec without discrete variables gives a single row
+    (``disc_index`` is then ignored).
+
+    Returns:
+      ``[K * n_per_category, spec.size]`` with ``K = spec.disc[disc_index]`` (1 without discrete variables).
+    """
+    _check_positive(n_per_category, "n_per_category")
+    k = spec.disc[_check_disc_index(spec, disc_index)] if spec.disc else 1
+    n = k * n_per_category
+    z = rng.standard_normal((n, spec.cont))
+    categories = np.zeros((n, len(spec.disc)), dtype=np.int64)
+    for i, size in enumerate(spec.disc):
+        categories[:, i] = np.repeat(np.arange(k), n_per_category) if i == disc_index else rng.integers(0, size, n)
+    return compose(spec, z, categories)
+
+
+def traversal_frames(spec: LatentSpec, cont_dim: int, n_frames: int, disc_index: int = 0,
+                     n_per_category: int = 8, seed: int = 0) -> np.ndarray:
+    """Frames of an animated traversal of continuous dim ``cont_dim``, for a looping GIF.
+
+    Every frame is the same :func:`samples_per_category` grid (rows: categories of ``disc_index``;
+    columns: ``n_per_category`` random samples) except dim ``cont_dim``, which follows the prior
+    quantile at a probability going 0.05 -> 0.95 over the first half of the frames and back over the
+    second half, so the last frame leads smoothly into the first.
+
+    Returns:
+      ``[n_frames, K * n_per_category, spec.size]``.
+    """
+    _check_dims(spec, [cont_dim])
+    _check_positive(n_frames, "n_frames")
+    grid = samples_per_category(spec, disc_index, n_per_category, np.random.default_rng(seed))
+    triangle = 1 - np.abs(1 - 2 * np.arange(n_frames) / n_frames)  # 0 -> 1 -> back towards 0
+    low, high = QUANTILE_RANGE
+    frames = np.repeat(grid[None], n_frames, axis=0)
+    frames[:, :, cont_dim] = normal_quantile(low + (high - low) * triangle)[:, None]
+    return frames
+
+
+def _category_columns(k: int, steps: int) -> np.ndarray:
+    """``[steps]`` category ids shown by a discrete row of :func:`all_traversals` (see there)."""
+    if k >= steps:
+        return np.round(np.linspace(0, k - 1, steps)).astype(np.int64)
+    return np.arange(steps) % k
+
+
+def _base(spec: LatentSpec, base_z, base_categories, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The base latent repeated ``n`` times: ``(z [n, cont] float64, categories [n, n_disc] int64)``."""
+    z = np.zeros(spec.cont) if base_z is None else np.asarray(base_z, dtype=np.float64)
+    categories = np.zeros(len(spec.disc), dtype=np.int64) if base_categories is None \
+        else np.asarray(base_categories, dtype=np.int64)
+    if z.shape != (spec.cont,):
+        raise JointVAEError(f"base_z: expected {spec.cont} continuous values, got shape {z.shape}")
+    if categories.shape != (len(spec.disc),) or np.any(categories < 0) or np.any(categories >= spec.disc):
+        raise JointVAEError(f"base_categories: expected one category per discrete variable of sizes "
+                            f"{list(spec.disc)}, got {categories.tolist()}")
+    return np.tile(z, (n, 1)), np.tile(categories, (n, 1))
+
+
+def _check_dims(spec: LatentSpec, dims: Sequence[int]) -> list[int]:
+    dims = [int(d) for d in dims]
+    if any(not 0 <= d < spec.cont for d in dims) or len(set(dims)) != len(dims):
+        raise JointVAEError(f"continuous dims: expected distinct dims in 0..{spec.cont - 1} "
+                            f"(the spec has {spec.cont}), got {dims}")
+    return dims
+
+
+def _check_disc_index(spec: LatentSpec, disc_index: int) -> int:
+    if not 0 <= disc_index < len(spec.disc):
+        raise JointVAEError(f"disc_index: expected 0..{len(spec.disc) - 1} (the spec has discrete variables "
+                            f"{list(spec.disc)}), got {disc_index}")
+    return disc_index
+
+
+def _check_positive(n: int, name: str) -> None:
+    if int(n) != n or n < 1:
+        raise JointVAEError(f"{name}: expected an integer >= 1, got {n}")
