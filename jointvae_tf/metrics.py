@@ -255,8 +255,8 @@ def factor_vae_score(codes, factors, n_votes: int = 800, batch_size: int = 64, b
     ``batch_size`` examples with that value (without replacement). Codes are divided by their standard
     deviation over the whole dataset; dims with global variance below ``min_variance`` are collapsed
     and ignored. The vote is ``(argmin over dims of the within-batch variance, k)``. A majority-vote
-    classifier dim -> factor is fitted on the first half of the votes and its accuracy on the second
-    half is returned (held out, so unrelated codes score near chance, ``1 / F``).
+    classifier dim -> factor is fitted on the even-numbered votes and its accuracy on the odd-numbered
+    ones is returned (held out, so unrelated codes score near chance, ``1 / F``).
 
     Args:
       codes: ``[N, D]`` float (e.g. posterior means). factors: ``[N, F]`` ids or values.
