@@ -157,8 +157,6 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool | None = None
     steps_per_execution: int = 1
-    precision: str = "float32"
-    distribute: str = "none"
     checkpoint_every: int = 500
     eval_examples: int = 2000
 

@@ -1,0 +1,67 @@
+"""Run a trained model over a set of images and summarise its codes (no training, no sampling)."""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from jointvae_tf import latents, losses
+from jointvae_tf.model import JointVAE
+
+
+@dataclasses.dataclass
+class EncodedData:
+    """Codes of N images under q(z, c | x) and the model's fit to them.
+
+    ``mean``, ``log_var``: ``[N, cont]``; ``probabilities``: one ``[N, K_i]`` array per discrete variable;
+    ``categories``: ``[N, n_disc]`` argmax; ``kl_cont``: ``[cont]`` mean KL per dimension (nats);
+    ``kl_disc``: ``[n_disc]`` mean KL per discrete variable (nats); ``reconstruction``: mean
+    reconstruction loss per image of the deterministic code (z = mean, c = argmax), nats.
+    """
+
+    mean: np.ndarray
+    log_var: np.ndarray
+    probabilities: list[np.ndarray]
+    categories: np.ndarray
+    kl_cont: np.ndarray
+    kl_disc: np.ndarray
+    reconstruction: float
+
+
+_ENCODERS: "weakref.WeakKeyDictionary[JointVAE, object]" = weakref.WeakKeyDictionary()
+
+
+def _encode_batch_fn(model: JointVAE):
+    """A traced per-batch encoder for ``model``, made once per model and reused."""
+    if model in _ENCODERS:
+        return _ENCODERS[model]
+
+    @tf.function(reduce_retracing=True)
+    def encode_batch(images):
+        encoding = model.encode(images)
+        logits = tf.cast(model.decoder(latents.mode_latent(encoding)), tf.float32)
+        reconstruction = losses.reconstruction_loss(images, logits, model.config.loss, model.log_scale)
+        probabilities = [tf.nn.softmax(lg) for lg in encoding.logits]
+        kl_disc = [latents.kl_categorical_uniform(lg) for lg in encoding.logits]
+        return encoding.mean, encoding.log_var, probabilities, kl_disc, reconstruction
+    _ENCODERS[model] = encode_batch
+    return encode_batch
+
+
+def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256) -> EncodedData:
+    """Encode ``images`` ``[N, H, W, C]`` (float in [0, 1]) in batches and summarise."""
+    encode_batch = _encode_batch_fn(model)
+    parts = [encode_batch(tf.convert_to_tensor(images[i:i + batch_size], tf.float32))
+             for i in range(0, len(images), batch_size)]
+    mean = np.concatenate([p[0].numpy() for p in parts])
+    log_var = np.concatenate([p[1].numpy() for p in parts])
+    n_disc = len(model.config.latent.disc)
+    probabilities = [np.concatenate([p[2][i].numpy() for p in parts]) for i in range(n_disc)]
+    kl_disc = np.array([np.concatenate([p[3][i].numpy() for p in parts]).mean() for i in range(n_disc)])
+    categories = np.stack([p.argmax(axis=1) for p in probabilities], axis=1) if n_disc else np.zeros((len(mean), 0), int)
+    kl_cont = latents.kl_normal(mean, log_var).numpy().mean(axis=0)
+    reconstruction = float(np.concatenate([p[4].numpy() for p in parts]).mean())
+    return EncodedData(mean, log_var, probabilities, categories, kl_cont, kl_disc, reconstruction)

@@ -1,0 +1,75 @@
+"""The joint latent space: Gaussian and relaxed-categorical samples and their KL terms (nats).
+
+Layout of a latent vector (see :class:`~jointvae_tf.config.LatentSpec`): ``[z, c_1, ..., c_n]`` with
+``z`` of width ``cont`` and each ``c_i`` a (relaxed) one-hot of width ``disc[i]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from jointvae_tf.config import LatentSpec
+
+
+@dataclasses.dataclass
+class Encoding:
+    """Parameters of q(z, c | x) for a batch.
+
+    ``mean``, ``log_var``: ``[batch, cont]``; ``logits``: one ``[batch, K_i]`` tensor per discrete variable.
+    """
+
+    mean: tf.Tensor
+    log_var: tf.Tensor
+    logits: list[tf.Tensor]
+
+
+def split_encoding(encoding: tf.Tensor, spec: LatentSpec) -> Encoding:
+    """Split the encoder's flat head ``[batch, 2 * cont + sum(disc)]`` into an :class:`Encoding`."""
+    sizes = [spec.cont, spec.cont, *spec.disc]
+    mean, log_var, *logits = tf.split(encoding, sizes, axis=-1)
+    return Encoding(mean, log_var, logits)
+
+
+def kl_normal(mean: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, 1)) per dimension, ``[batch, cont]`` in nats."""
+    return 0.5 * (tf.square(mean) + tf.exp(log_var) - 1.0 - log_var)
+
+
+def kl_categorical_uniform(logits: tf.Tensor) -> tf.Tensor:
+    """KL(Categorical(softmax(logits)) || Uniform(K)) = log K - H(q), ``[batch]`` in nats."""
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    num_categories = tf.cast(tf.shape(logits)[-1], logits.dtype)
+    return tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1) + tf.math.log(num_categories)
+
+
+def sample_latent(encoding: Encoding, temperature: float, seed: tf.Tensor) -> tf.Tensor:
+    """Reparameterised training sample ``[batch, size]``: z = mean + sigma * eps, c_i ~ RelaxedOneHot.
+
+    ``seed``: a stateless seed, int32 ``[2]`` (for example from a ``keras.random.SeedGenerator``).
+    """
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 1 + len(encoding.logits)))
+    eps = tf.random.stateless_normal(tf.shape(encoding.mean), seed=seeds[0], dtype=encoding.mean.dtype)
+    parts = [encoding.mean + tf.exp(0.5 * encoding.log_var) * eps]
+    for logits, part_seed in zip(encoding.logits, seeds[1:]):
+        relaxed = tfp.distributions.RelaxedOneHotCategorical(temperature, logits=logits)
+        parts.append(relaxed.sample(seed=part_seed))
+    return tf.concat(parts, axis=-1)
+
+
+def mode_latent(encoding: Encoding) -> tf.Tensor:
+    """Inference latent ``[batch, size]``: z = mean, c_i = one-hot(argmax logits_i)."""
+    parts = [encoding.mean]
+    for logits in encoding.logits:
+        parts.append(tf.one_hot(tf.argmax(logits, axis=-1), tf.shape(logits)[-1], dtype=encoding.mean.dtype))
+    return tf.concat(parts, axis=-1)
+
+
+def one_hot_codes(categories: tf.Tensor, spec: LatentSpec, dtype=tf.float32) -> tf.Tensor:
+    """Concatenated one-hot discrete code ``[batch, sum(disc)]`` from ``categories`` int ``[batch, n_disc]``."""
+    parts = [tf.one_hot(categories[:, i], k, dtype=dtype) for i, k in enumerate(spec.disc)]
+    if not parts:
+        return tf.zeros([tf.shape(categories)[0], 0], dtype)
+    return tf.concat(parts, axis=-1)

@@ -1,0 +1,128 @@
+"""A training run: data, model, optimizer, callbacks, checkpoints and the run folder.
+
+Run folder layout::
+
+    RUN_DIR/config.json            RunConfig: rebuilds the model (JointVAE.from_run)
+    RUN_DIR/checkpoints/ckpt-N.npz model + optimizer state at step N (atomic; newest 3 kept)
+    RUN_DIR/logs/train, logs/validation   TensorBoard event files
+    RUN_DIR/pictures/              traversals, reconstructions, samples, training-progress GIF
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from jointvae_tf import data
+from jointvae_tf.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
+from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.config import RunConfig
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.model import JointVAE
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What a run produced: its folder, final step and the last epoch's logged values."""
+
+    run_dir: str
+    step: int
+    logs: dict[str, float]
+
+
+def gpu_available() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_jit(jit_compile: bool | None) -> bool:
+    """XLA on by default with a GPU; off on CPU, where plain graph mode measured as fast or faster."""
+    return gpu_available() if jit_compile is None else jit_compile
+
+
+def prepare_run_dir(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
+    """Create the run folder and its config.json, or reload them for ``resume``.
+
+    A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
+    On resume, the stored config wins, except for the number of epochs (to train further).
+    """
+    config_path = os.path.join(run_dir, "config.json")
+    if resume:
+        stored = RunConfig.load(config_path)
+        return dataclasses.replace(stored, train=dataclasses.replace(stored.train, epochs=run.train.epochs))
+    if os.path.isdir(run_dir) and Checkpointer(run_dir, None).checkpoints():
+        raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
+                            "or choose another --out")
+    os.makedirs(run_dir, exist_ok=True)
+    run.save(config_path)
+    return run
+
+
+def build_model(run: RunConfig) -> JointVAE:
+    """A compiled model with built variables and optimizer state, ready to restore or train."""
+    model = JointVAE(run.model, seed=run.train.seed)
+    model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
+                  jit_compile=resolve_jit(run.train.jit_compile),
+                  steps_per_execution=run.train.steps_per_execution)
+    model.build_all()
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str = "auto",
+          extra_callbacks: list[keras.callbacks.Callback] = ()) -> TrainingResult:
+    """Train ``run`` in ``run_dir`` (or continue it with ``resume``); returns where things went.
+
+    Training is counted in optimizer steps: ``epochs * steps_per_epoch`` in all. A resumed run restores
+    weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first.
+    """
+    run = prepare_run_dir(run, run_dir, resume)
+    keras.utils.set_random_seed(run.train.seed)
+    model_config = run.model
+    train_examples = data.load_examples(run.data, "train", model_config.image_size, model_config.channels,
+                                        seed=run.train.seed)
+    held_out = data.load_examples(run.data, "validation", model_config.image_size, model_config.channels,
+                                  seed=run.train.seed)
+    steps_per_epoch = len(train_examples.images) // run.train.batch_size
+    if steps_per_epoch == 0:
+        raise JointVAEError(f"--batch-size {run.train.batch_size}: larger than the {len(train_examples.images)} "
+                            f"training images of {run.data.name}")
+    dataset = data.make_dataset(train_examples, run.train.batch_size, shuffle=True, seed=run.train.seed,
+                                repeat=True, drop_remainder=True)
+
+    model = build_model(run)
+    checkpointer = Checkpointer(run_dir, model)
+    step = (checkpointer.restore_latest() if resume else None) or 0
+
+    n_eval = min(run.train.eval_examples, len(held_out.images))
+    eval_images = held_out.images[:n_eval].astype(np.float32) / 255.0
+    callbacks = [
+        DivergenceGuard(),
+        CheckpointEvery(checkpointer, run.train.checkpoint_every),
+        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], os.path.join(run_dir, "logs", "validation")),
+        *extra_callbacks,
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), update_freq=100),
+    ]
+    total_steps = run.train.epochs * steps_per_epoch
+    logs: dict[str, float] = {}
+    epoch, done_in_epoch = divmod(step, steps_per_epoch)
+    if done_in_epoch and step < total_steps:
+        history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
+                            steps_per_epoch=steps_per_epoch - done_in_epoch, callbacks=callbacks, verbose=verbose)
+        logs = _last(history)
+        epoch += 1
+    if epoch < run.train.epochs:
+        history = model.fit(dataset, epochs=run.train.epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
+                            callbacks=callbacks, verbose=verbose)
+        logs = _last(history)
+    final_step = int(model.optimizer.iterations.numpy())
+    if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
+        checkpointer.save(final_step)
+    return TrainingResult(run_dir, final_step, logs)
+
+
+def _last(history: keras.callbacks.History) -> dict[str, float]:
+    return {name: float(values[-1]) for name, values in history.history.items() if values}

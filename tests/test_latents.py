@@ -1,0 +1,65 @@
+"""The KL terms equal their closed forms / TFP's kl_divergence; samples have the right layout."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from jointvae_tf import latents
+from jointvae_tf.config import LatentSpec
+from jointvae_tf.errors import JointVAEError
+
+tfd = tfp.distributions
+
+
+def test_kl_normal_matches_tfp():
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(8, 5)).astype("float32")
+    log_var = rng.normal(size=(8, 5)).astype("float32")
+    expected = tfd.kl_divergence(tfd.Normal(mean, np.exp(0.5 * log_var)), tfd.Normal(0.0, 1.0))
+    np.testing.assert_allclose(latents.kl_normal(mean, log_var), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_kl_categorical_uniform_matches_tfp(k):
+    logits = np.random.default_rng(k).normal(size=(16, k)).astype("float32") * 3
+    expected = tfd.kl_divergence(tfd.Categorical(logits=logits), tfd.Categorical(logits=np.zeros(k, "float32")))
+    np.testing.assert_allclose(latents.kl_categorical_uniform(logits), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_kl_categorical_is_zero_for_uniform_and_log_k_for_one_hot():
+    np.testing.assert_allclose(latents.kl_categorical_uniform(tf.zeros([1, 4])), [0.0], atol=1e-6)
+    np.testing.assert_allclose(latents.kl_categorical_uniform(tf.constant([[50.0, 0, 0, 0]])), [np.log(4)], rtol=1e-5)
+
+
+def test_split_and_sample_layout():
+    spec = LatentSpec(cont=3, disc=(4, 2))
+    flat = tf.random.normal([5, 2 * 3 + 6])
+    encoding = latents.split_encoding(flat, spec)
+    assert encoding.mean.shape == (5, 3) and encoding.log_var.shape == (5, 3)
+    assert [lg.shape[-1] for lg in encoding.logits] == [4, 2]
+    sample = latents.sample_latent(encoding, 0.67, tf.constant([1, 2]))
+    assert sample.shape == (5, spec.size)
+    np.testing.assert_allclose(tf.reduce_sum(sample[:, 3:7], -1), np.ones(5), rtol=1e-5)
+    mode = latents.mode_latent(encoding).numpy()
+    np.testing.assert_array_equal(mode[:, :3], encoding.mean.numpy())
+    assert set(np.unique(mode[:, 3:])) <= {0.0, 1.0} and (mode[:, 3:7].sum(-1) == 1).all()
+
+
+def test_sampling_is_deterministic_for_a_seed():
+    encoding = latents.split_encoding(tf.random.normal([4, 2 * 2 + 3]), LatentSpec(2, (3,)))
+    a = latents.sample_latent(encoding, 0.5, tf.constant([7, 0]))
+    b = latents.sample_latent(encoding, 0.5, tf.constant([7, 0]))
+    c = latents.sample_latent(encoding, 0.5, tf.constant([8, 0]))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("cont,disc", [(-1, (10,)), (0, ()), (2, (1,))])
+def test_latent_spec_rejects_bad_values(cont, disc):
+    with pytest.raises(JointVAEError):
+        LatentSpec(cont, disc)
+
+
+def test_max_disc_capacity_is_sum_of_log_k():
+    assert LatentSpec(2, (10, 3)).max_disc_capacity == pytest.approx(np.log(10) + np.log(3))
