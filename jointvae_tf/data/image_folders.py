@@ -1,0 +1,88 @@
+"""Folder datasets: one subfolder of PNG/JPEG/BMP images per class (class names = sorted folder names).
+
+Used by ``image_folder``, ``math_symbols`` and the Kaggle ``four_shapes`` download. Only the selected
+files are decoded, with PIL in a thread pool, each converted to grey or RGB and fitted to the model size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from jointvae_tf.data.info import FOUR_SHAPES, MATH_SYMBOLS, Examples
+from jointvae_tf.data.resize import fit_image
+from jointvae_tf.data.splits import Selection
+from jointvae_tf.errors import JointVAEError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+LAYOUT = "one subfolder per class holding .png/.jpg/.jpeg/.bmp images"
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderLayout:
+    """Where a folder dataset's class folders are: ``data_dir`` or its ``nested`` subfolder when that
+    exists; ``classes`` are the folder names required (empty: whatever is there)."""
+
+    nested: str | None = None
+    classes: tuple[str, ...] = ()
+
+    def root(self, data_dir: str | None) -> str:
+        if not data_dir or not os.path.isdir(data_dir):
+            raise JointVAEError(f"--data-dir: folder {data_dir!r} not found; expected {self.describe()}")
+        nested = os.path.join(data_dir, self.nested or "")
+        return nested if self.nested and os.path.isdir(nested) else data_dir
+
+    def describe(self) -> str:
+        where = f"a folder (or its {self.nested}/ subfolder) with " if self.nested else "a folder with "
+        named = f" named {', '.join(self.classes)}" if self.classes else ""
+        return where + LAYOUT + named
+
+    def list_files(self, data_dir: str | None) -> tuple[tuple[str, ...], list[str], np.ndarray]:
+        """(class names, image paths, int32 labels), in sorted order; every class folder must hold images."""
+        root = self.root(data_dir)
+        classes = tuple(sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))))
+        if not classes or (self.classes and classes != self.classes):
+            raise JointVAEError(f"{root}: found class folders {list(classes)}; expected {self.describe()}")
+        paths, labels = [], []
+        for label, name in enumerate(classes):
+            folder = os.path.join(root, name)
+            files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
+            if not files:
+                raise JointVAEError(f"{folder}: empty class folder; expected {LAYOUT}")
+            paths += [os.path.join(folder, f) for f in files]
+            labels += [label] * len(files)
+        return classes, paths, np.array(labels, np.int32)
+
+    def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
+        """The selected images, uint8 ``[N, size, size, channels]``, with their folder labels."""
+        classes, paths, labels = self.list_files(data_dir)
+        chosen = selection.indices(len(paths))
+        with ThreadPoolExecutor() as pool:
+            images = list(pool.map(lambda i: _decode(paths[i], size, channels), chosen))
+        images = np.stack(images) if images else np.zeros((0, size, size, channels), np.uint8)
+        return Examples(images, labels[chosen], None, classes)
+
+    def available(self, data_dir: str | None) -> bool:
+        try:
+            self.list_files(data_dir)
+        except JointVAEError:
+            return False
+        return True
+
+
+def _decode(path: str, size: int, channels: int) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise JointVAEError(f"{path}: unreadable image ({e}); expected a PNG/JPEG/BMP file") from None
+    return fit_image(pixels.reshape(*pixels.shape[:2], channels), size, channels)
+
+
+IMAGE_FOLDER = FolderLayout()
+MATH_SYMBOLS_FOLDER = FolderLayout(nested="dataset", classes=MATH_SYMBOLS)
+KAGGLE_SHAPES = FolderLayout(nested="shapes", classes=FOUR_SHAPES)

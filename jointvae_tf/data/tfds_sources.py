@@ -1,0 +1,84 @@
+"""Datasets read through TensorFlow Datasets, offline: the data must already be prepared in TFDS's
+``data_dir`` (``--data-dir``; default ``~/tensorflow_datasets``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jointvae_tf.data.info import Examples, check_labels, dataset_info
+from jointvae_tf.data.resize import fit_images
+from jointvae_tf.data.splits import Selection
+from jointvae_tf.errors import JointVAEError
+
+_BATCH = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource:
+    """How to turn TFDS ``tfds_name`` into :class:`Examples` for dataset ``name``.
+
+    ``label_offset`` is subtracted from the labels (EMNIST letters count from 1); ``transpose`` swaps
+    height and width (EMNIST is stored transposed); ``pixel_scale`` multiplies the pixels (dSprites stores
+    0/1); ``factor_keys`` are the features stacked as factors; ``pools`` are the TFDS splits.
+    """
+
+    name: str
+    tfds_name: str
+    label_key: str = "label"
+    label_offset: int = 0
+    transpose: bool = False
+    pixel_scale: int = 1
+    factor_keys: tuple[str, ...] = ()
+    pools: tuple[str, ...] = ("train", "test")
+
+    def how_to_get(self) -> str:
+        return (f"TFDS '{self.tfds_name}', once with internet: python -c \"import tensorflow_datasets as tfds; "
+                f"tfds.builder('{self.tfds_name}', data_dir=DIR).download_and_prepare()\", then --data-dir DIR")
+
+    def available(self, data_dir: str | None) -> bool:
+        return tfds.builder(self.tfds_name, data_dir=data_dir).is_prepared()
+
+    def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
+        """Stream the pool once in batches, keeping only the selected examples (in the selection's order)."""
+        try:
+            dataset = tfds.builder(self.tfds_name, data_dir=data_dir).as_dataset(split=selection.pool)
+        except AssertionError:
+            raise JointVAEError(f"--data-dir: no prepared TFDS '{self.tfds_name}' in {data_dir or '~/tensorflow_datasets'}; "
+                                f"download it as {self.how_to_get()}") from None
+        keys = ("image", self.label_key) + self.factor_keys
+        dataset = dataset.map(lambda example: {k: example[k] for k in keys})
+        chosen = selection.indices(int(dataset.cardinality()))
+        position = np.full(int(dataset.cardinality()), -1)
+        position[chosen] = np.arange(len(chosen))
+        kept: dict[str, np.ndarray] = {}
+        for start, batch in zip(range(0, len(position), _BATCH), tfds.as_numpy(dataset.batch(_BATCH))):
+            rows = position[start:start + len(batch["image"])]
+            for key, values in batch.items():
+                kept.setdefault(key, np.zeros((len(chosen),) + values.shape[1:], values.dtype))[rows[rows >= 0]] = \
+                    values[rows >= 0]
+        return self._examples(kept, size, channels)
+
+    def _examples(self, kept: dict[str, np.ndarray], size: int, channels: int) -> Examples:
+        images = kept["image"]
+        if self.transpose:
+            images = images.transpose(0, 2, 1, 3)
+        images = (images * self.pixel_scale).astype(np.uint8)
+        labels = check_labels(kept[self.label_key] - self.label_offset,
+                              dataset_info(self.name).num_classes, f"TFDS {self.tfds_name} ({self.label_key})")
+        factors = np.stack([kept[k] for k in self.factor_keys], axis=1).astype(np.float32) if self.factor_keys \
+            else None
+        return Examples(fit_images(images, size, channels), labels, factors)
+
+
+TFDS_SOURCES = {source.name: source for source in (
+    TfdsSource("mnist", "mnist"),
+    TfdsSource("fashion_mnist", "fashion_mnist"),
+    TfdsSource("emnist_letters", "emnist/letters", label_offset=1, transpose=True),
+    TfdsSource("kmnist", "kmnist"),
+    TfdsSource("dsprites", "dsprites", label_key="label_shape", pixel_scale=255, pools=("train",),
+               factor_keys=("label_shape", "value_scale", "value_orientation", "value_x_position",
+                            "value_y_position")),
+)}
