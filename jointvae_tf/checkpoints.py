@@ -1,7 +1,7 @@
 """Atomic, resumable checkpoints of a model and its optimizer in ``RUN_DIR/checkpoints``.
 
 Each checkpoint is one ``.npz`` file ``ckpt-STEP.npz`` holding every model and optimizer variable by its
-position and path (weights, Adam moments, iteration count, latent sampling seed state). It is written to a temporary
+position (weights, Adam moments, iteration count, latent sampling seed state). It is written to a temporary
 file, flushed to disk and renamed into place, so a kill at any moment leaves the previous checkpoint
 intact; the newest ``keep`` are kept.
 """
@@ -29,11 +29,13 @@ class Checkpointer:
         self.keep = keep
 
     def _variables(self) -> dict[str, keras.Variable]:
-        """Variables by a stable key ``owner/index/path`` (paths alone repeat across sub-models)."""
+        """Variables by a stable key ``owner/index`` (paths repeat across sub-models and get ``_1`` suffixes
+        when several models live in one process; the creation order is fixed by the config)."""
         owners = [("model", self.model.variables)]
-        if self.model.optimizer is not None:
-            owners.append(("optimizer", self.model.optimizer.variables))
-        return {f"{owner}/{i:04d}/{v.path}": v for owner, variables in owners for i, v in enumerate(variables)}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            owners.append(("optimizer", optimizer.variables))
+        return {f"{owner}/{i:04d}": v for owner, variables in owners for i, v in enumerate(variables)}
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """``(step, path)`` of every complete checkpoint, oldest first."""
@@ -66,7 +68,7 @@ class Checkpointer:
                 raise JointVAEError(f"{self.directory}: no checkpoint (ckpt-*.npz); train the run first")
             return None
         step, path = found[-1]
-        optimizer = self.model.optimizer
+        optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         with np.load(path) as stored:

@@ -15,7 +15,7 @@ import os
 import keras
 import tensorflow as tf
 
-from jointvae_tf import latents, losses
+from jointvae_tf import distribute, latents, losses
 from jointvae_tf.capacity import capacity_at
 from jointvae_tf.config import ModelConfig, RunConfig
 from jointvae_tf.networks import build_decoder, build_encoder
@@ -76,7 +76,8 @@ class JointVAE(keras.Model):
 
     def encode(self, images: tf.Tensor, training: bool = False) -> latents.Encoding:
         """q(z, c | x) parameters for ``images`` ``[batch, H, W, C]`` in [0, 1]."""
-        return latents.split_encoding(self.encoder(images, training=training), self.config.latent)
+        encoding = tf.cast(self.encoder(images, training=training), tf.float32)  # float32 under mixed precision
+        return latents.split_encoding(encoding, self.config.latent)
 
     def decode(self, latent: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Images ``[batch, H, W, C]`` in [0, 1] from latent vectors ``[batch, cont + sum(disc)]``."""
@@ -98,7 +99,8 @@ class JointVAE(keras.Model):
         kl_cont = tf.reduce_sum(tf.reduce_mean(latents.kl_normal(encoding.mean, encoding.log_var), axis=0))
         kl_disc = tf.add_n([tf.reduce_mean(latents.kl_categorical_uniform(lg)) for lg in encoding.logits]
                            or [tf.constant(0.0)])
-        step = self.optimizer.iterations if self.optimizer is not None else 0
+        optimizer = getattr(self, "optimizer", None)
+        step = optimizer.iterations if optimizer is not None else 0
         cont_capacity = capacity_at(config.cont_capacity, step)
         disc_capacity = capacity_at(config.disc_capacity, step, cap=config.latent.max_disc_capacity)
         gamma = config.loss.gamma
@@ -119,7 +121,8 @@ class JointVAE(keras.Model):
         images = data["image"] if isinstance(data, dict) else data
         with tf.GradientTape() as tape:
             terms = self.compute_terms(images, training=True)
-            scaled = self.optimizer.scale_loss(terms["loss"])
+            # Replicas' gradients are summed, so each contributes its share of the global-batch mean.
+            scaled = self.optimizer.scale_loss(terms["loss"] / distribute.num_replicas())
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._update_trackers(terms)

@@ -1,0 +1,120 @@
+"""The model's shapes, objective, training, config round-trip and checkpoint round-trip."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.config import CapacitySchedule, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.model import JointVAE
+from jointvae_tf.training import build_model
+
+
+def _blobs(n, size, channels, seed=0):
+    """Bright squares at random places: a fixed batch a small model can learn quickly."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, channels), "float32")
+    for i in range(n):
+        x, y = rng.integers(0, size - 8, 2)
+        images[i, y:y + 8, x:x + 8] = 1.0
+    return images
+
+
+@pytest.mark.parametrize("size,channels", [(32, 1), (32, 3), (64, 1), (64, 3)])
+def test_output_shapes(size, channels):
+    config = ModelConfig(image_size=size, channels=channels, latent=LatentSpec(4, (3, 2)))
+    model = JointVAE(config)
+    images = tf.random.uniform([2, size, size, channels])
+    assert model(images).shape == (2, size, size, channels)
+    encoding = model.encode(images)
+    assert encoding.mean.shape == (2, 4) and [lg.shape for lg in encoding.logits] == [(2, 3), (2, 2)]
+    assert model.decode(tf.zeros([5, 4 + 5])).shape == (5, size, size, channels)
+
+
+@pytest.mark.parametrize("latent", [LatentSpec(0, (4,)), LatentSpec(3, ())])
+def test_only_continuous_or_only_discrete(latent):
+    model = build_model(RunConfig(model=ModelConfig(latent=latent)))
+    terms = model.compute_terms(tf.random.uniform([4, 32, 32, 1]), training=True)
+    assert all(np.isfinite(float(v)) for v in terms.values())
+
+
+def test_rejects_unsupported_image_size():
+    with pytest.raises(JointVAEError, match="image size"):
+        ModelConfig(image_size=28)
+
+
+def test_parameter_count_matches_the_original():
+    model = JointVAE(ModelConfig(image_size=32, channels=1, latent=LatentSpec(10, (10,))))
+    model.build_all()
+    assert model.count_params() == 687_359
+
+
+def test_objective_uses_capacities_and_gamma():
+    config = ModelConfig(latent=LatentSpec(2, (3,)), cont_capacity=CapacitySchedule(4.0, 4.0, 1),
+                         disc_capacity=CapacitySchedule(0.5, 0.5, 1), loss=LossConfig(gamma=7.0))
+    model = build_model(RunConfig(model=config))
+    terms = {k: float(v) for k, v in model.compute_terms(_blobs(8, 32, 1), training=True).items()}
+    expected = terms["reconstruction"] + 7.0 * abs(terms["kl_cont"] - 4.0) + 7.0 * abs(terms["kl_disc"] - 0.5)
+    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    assert terms["cont_capacity"] == pytest.approx(4.0) and terms["disc_capacity"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_training_steps_lower_the_loss_on_a_fixed_batch(jit):
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(3, (4,))),
+                    train=TrainConfig(learning_rate=2e-3, jit_compile=jit, steps_per_execution=5))
+    model = build_model(run)
+    images = _blobs(32, 32, 1)
+    dataset = tf.data.Dataset.from_tensors({"image": images}).repeat(40)
+    before = float(model.evaluate(dataset.take(1), verbose=0, return_dict=True)["reconstruction"])
+    model.fit(dataset, epochs=1, verbose=0)
+    after = float(model.evaluate(dataset.take(1), verbose=0, return_dict=True)["reconstruction"])
+    assert int(model.optimizer.iterations.numpy()) == 40
+    assert after < 0.8 * before
+
+
+def test_get_config_round_trip():
+    model = JointVAE(ModelConfig(image_size=64, channels=3, latent=LatentSpec(2, (5, 3))), seed=4)
+    clone = JointVAE.from_config(model.get_config())
+    assert clone.config == model.config and clone.seed == 4
+
+
+def test_run_config_json_round_trip(tmp_path):
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(4, (10, 2)), loss=LossConfig(kind="general", alpha=0.5)))
+    run.save(str(tmp_path / "config.json"))
+    assert RunConfig.load(str(tmp_path / "config.json")) == run
+
+
+def test_checkpoint_round_trip_gives_identical_decoder_output(tmp_path):
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(3, (4,))), train=TrainConfig(learning_rate=1e-2))
+    run.save(str(tmp_path / "config.json"))
+    model = build_model(run)
+    model.fit(tf.data.Dataset.from_tensors({"image": _blobs(16, 32, 1)}).repeat(3), verbose=0)
+    Checkpointer(str(tmp_path), model).save(3)
+    restored = JointVAE.from_run(str(tmp_path))
+    latent = tf.random.normal([6, 3 + 4])
+    np.testing.assert_array_equal(restored.decode(latent), model.decode(latent))
+
+    resumed = build_model(run)
+    assert Checkpointer(str(tmp_path), resumed).restore_latest() == 3
+    assert int(resumed.optimizer.iterations.numpy()) == 3
+    for a, b in zip(resumed.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_checkpoint_keeps_newest_and_ignores_partial_files(tmp_path):
+    model = build_model(RunConfig())
+    checkpointer = Checkpointer(str(tmp_path), model, keep=2)
+    for step in (1, 2, 3):
+        checkpointer.save(step)
+    (tmp_path / "checkpoints" / "ckpt-000000009.npz.tmp").write_bytes(b"half written")
+    assert [s for s, _ in checkpointer.checkpoints()] == [2, 3]
+    assert checkpointer.restore_latest() == 3
+
+
+def test_restore_rejects_a_checkpoint_of_another_model(tmp_path):
+    Checkpointer(str(tmp_path), build_model(RunConfig(model=ModelConfig(latent=LatentSpec(3, (4,)))))).save(1)
+    other = build_model(RunConfig(model=ModelConfig(latent=LatentSpec(5, (4,)))))
+    with pytest.raises(JointVAEError, match="does not match"):
+        Checkpointer(str(tmp_path), other).restore_latest()
