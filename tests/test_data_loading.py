@@ -1,0 +1,71 @@
+"""load_examples and describe_datasets: the default dataset works offline; splits never overlap."""
+
+import numpy as np
+import pytest
+
+from jointvae_tf.config import DataConfig
+from jointvae_tf.data import dataset_info, dataset_names, describe_datasets, load_examples
+from jointvae_tf.data.normalize import content_boxes
+from jointvae_tf.data.resize import fit_images
+from jointvae_tf.data.splits import Selection
+from jointvae_tf.errors import JointVAEError
+
+
+def test_four_shapes_is_the_default_and_renders_offline():
+    info = dataset_info(DataConfig().name)
+    assert info.name == "four_shapes" and info.image_size == 64 and info.num_classes == 4
+    examples = load_examples(DataConfig(max_examples=64), "train", 64, 1)
+    assert examples.images.shape == (64, 64, 64, 1) and examples.factors.shape == (64, len(info.factor_names))
+    validation = load_examples(DataConfig(max_examples=100_000), "validation", 32, 3)
+    assert validation.images.shape == (2000, 32, 32, 3)
+
+
+def test_normalize_puts_every_drawing_in_the_inner_box():
+    examples = load_examples(DataConfig(normalize=True, max_examples=200), "test", 64, 1)
+    top, left, bottom, right = content_boxes(examples.images).T
+    sides = np.maximum(bottom - top, right - left)
+    assert np.all(np.abs(sides - 48) <= 2)
+    assert np.all(np.abs((top + bottom) / 2 - 32) <= 1.5) and np.all(np.abs((left + right) / 2 - 32) <= 1.5)
+
+
+def test_unknown_dataset_and_split_are_user_errors():
+    with pytest.raises(JointVAEError, match=r"unknown dataset 'cifar'; expected one of four_shapes, mnist"):
+        dataset_info("cifar")
+    with pytest.raises(JointVAEError, match=r"split: expected one of train, validation, test"):
+        load_examples(DataConfig(), "dev", 32, 1)
+
+
+@pytest.mark.parametrize("pools", [("all",), ("train", "test")])
+def test_splits_partition_the_pools_whatever_the_seed(pools):
+    taken = {split: Selection(split, pools, 0.1, seed).indices(1000) for split, seed in
+             (("train", 0), ("validation", 1), ("test", 2))}
+    if pools == ("all",):
+        assert sorted(np.concatenate(list(taken.values())).tolist()) == list(range(1000))
+    else:
+        assert len(np.intersect1d(taken["train"], taken["validation"])) == 0 and len(taken["test"]) == 1000
+    assert len(taken["validation"]) == 100
+    assert sorted(Selection("validation", pools, 0.1, 5).indices(1000)) == sorted(taken["validation"])
+    assert len(Selection("train", pools, 0.1, 0, max_examples=7).indices(1000)) == 7
+
+
+def test_fit_pads_28_to_32_and_resamples_otherwise():
+    image = np.zeros((1, 28, 28, 1), np.uint8)
+    image[0, 0, 0] = 255
+    assert fit_images(image, 32, 1)[0, 2, 2, 0] == 255
+    assert fit_images(image, 64, 3).shape == (1, 64, 64, 3)
+    assert fit_images(np.full((2, 200, 200, 3), 90, np.uint8), 64, 1).shape == (2, 64, 64, 1)
+
+
+def test_describe_lists_every_dataset_with_availability(tmp_path):
+    rows = describe_datasets(str(tmp_path))
+    assert [row["name"] for row in rows] == dataset_names()
+    available = {row["name"]: row["available"] for row in rows}
+    assert available["four_shapes"] and not available["mnist"] and not available["az_letters"]
+    assert all(row["where"] for row in rows)
+
+
+def test_datasets_command_prints_the_table(tmp_path):
+    from click.testing import CliRunner
+    from jointvae_tf.cli.datasets import datasets
+    result = CliRunner().invoke(datasets, ["--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "four_shapes" in result.output and "emnist_letters" in result.output

@@ -1,0 +1,206 @@
+"""Every local reader reads small fixtures written in the real Kaggle / Keras / IDX layouts, and every bad
+input is a JointVAEError naming the file (and the line, for CSV)."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jointvae_tf.config import DataConfig
+from jointvae_tf.data import load_examples
+from jointvae_tf.data.info import ARABIC_LETTERS, FOUR_SHAPES
+from jointvae_tf.errors import JointVAEError
+
+
+def load(name, data_dir, split="train", size=32, channels=1, **config):
+    return load_examples(DataConfig(name=name, data_dir=str(data_dir), **config), split, size, channels)
+
+
+def write_csv(path, rows):
+    path.write_text("".join(",".join(str(v) for v in row) + "\n" for row in rows))
+
+
+def top_left_bar(side):
+    """An asymmetric pattern: a horizontal bar in the top-left corner."""
+    image = np.zeros((side, side), np.uint8)
+    image[1:3, 1:10] = 255
+    return image
+
+
+# --- A-Z Handwritten Alphabets -----------------------------------------------------------------------
+
+def az_rows(count):
+    return [[i % 26] + list(top_left_bar(28).ravel()) for i in range(count)]
+
+
+def test_az_letters_reads_file_or_folder_and_pads_28_to_32(tmp_path):
+    csv = tmp_path / "A_Z Handwritten Data.csv"
+    write_csv(csv, az_rows(52))
+    for data_dir in (csv, tmp_path):
+        examples = load("az_letters", data_dir, validation_fraction=0.1)
+        assert examples.images.shape == (42, 32, 32, 1) and examples.labels.dtype == np.int32
+        np.testing.assert_array_equal(examples.images[0, :, :, 0], np.pad(top_left_bar(28), 2))
+    splits = [load("az_letters", csv, split, validation_fraction=0.1).labels for split in ("validation", "test")]
+    assert [len(s) for s in splits] == [5, 5] and examples.class_names[0] == "A"
+
+
+def test_az_wrong_column_count_names_file_and_line(tmp_path):
+    csv = tmp_path / "A_Z Handwritten Data.csv"
+    rows = az_rows(5)
+    rows[3] = rows[3][:-1]
+    write_csv(csv, rows)
+    with pytest.raises(JointVAEError, match=r"A_Z Handwritten Data.csv: line 4 has 784 columns; expected 785"):
+        load("az_letters", tmp_path)
+
+
+def test_az_label_out_of_range_and_bad_value_name_the_line(tmp_path):
+    csv = tmp_path / "A_Z Handwritten Data.csv"
+    rows = az_rows(5)
+    rows[2][0] = 26
+    write_csv(csv, rows)
+    with pytest.raises(JointVAEError, match=r"Data.csv \(column 1\): label 26 of example 2"):
+        load("az_letters", tmp_path)
+    rows[2][0], rows[1][5] = 0, 256
+    write_csv(csv, rows)
+    with pytest.raises(JointVAEError, match=r"Data.csv: line 2 has a value outside 0..255"):
+        load("az_letters", tmp_path)
+    rows[1][5] = "x"
+    write_csv(csv, rows)
+    with pytest.raises(JointVAEError, match=r"Data.csv: line 2 holds a value that is not an integer"):
+        load("az_letters", tmp_path)
+
+
+def test_az_missing_file_says_what_is_expected(tmp_path):
+    with pytest.raises(JointVAEError, match=r"A_Z Handwritten Data.csv.*not found; expected"):
+        load("az_letters", tmp_path)
+
+
+# --- AHCD Arabic characters -------------------------------------------------------------------------
+
+def write_ahcd(folder, train_labels=(1, 28, 5, 7), test_labels=(2, 3)):
+    column_major = top_left_bar(32).T.ravel()  # how AHCD stores an upright image
+    for pool, labels, count in (("Train", train_labels, 13440), ("Test", test_labels, 3360)):
+        write_csv(folder / f"csv{pool}Images {count}x1024.csv", [column_major] * len(labels))
+        write_csv(folder / f"csv{pool}Label {count}x1.csv", [[label] for label in labels])
+
+
+def test_arabic_chars_come_out_upright_with_0_based_labels(tmp_path):
+    write_ahcd(tmp_path)
+    examples = load("arabic_chars", tmp_path, validation_fraction=0.25)
+    assert len(examples) == 3 and set(examples.labels) <= {0, 27, 4, 6}
+    np.testing.assert_array_equal(examples.images[0, :, :, 0], top_left_bar(32))
+    test = load("arabic_chars", tmp_path, "test")
+    assert sorted(test.labels) == [1, 2] and test.class_names == ARABIC_LETTERS
+
+
+def test_arabic_label_out_of_range_names_the_label_file_and_line(tmp_path):
+    write_ahcd(tmp_path, train_labels=(1, 29, 3, 4))
+    with pytest.raises(JointVAEError, match=r"csvTrainLabel 13440x1.csv: line 2 has a value outside 1..28"):
+        load("arabic_chars", tmp_path)
+
+
+def test_arabic_label_count_mismatch_is_an_error(tmp_path):
+    write_ahcd(tmp_path)
+    write_csv(tmp_path / "csvTestLabel 3360x1.csv", [[1]])
+    with pytest.raises(JointVAEError, match=r"csvTestLabel 3360x1.csv: 1 labels for 2 images"):
+        load("arabic_chars", tmp_path, "test")
+
+
+# --- image folders: image_folder, math_symbols, Kaggle four_shapes ---------------------------------
+
+def write_folder(root, classes, per_class=3, side=40, mode="L"):
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.full((side, side, 3), 40 * c + i, np.uint8)
+            Image.fromarray(pixels).convert(mode).save(root / name / f"{i}.png")
+
+
+def test_image_folder_labels_are_sorted_folder_names_in_grey_or_rgb(tmp_path):
+    write_folder(tmp_path, ["dog", "cat"], mode="RGB")
+    grey = load("image_folder", tmp_path, max_examples=4)
+    assert grey.images.shape == (4, 32, 32, 1) and grey.class_names == ("cat", "dog")
+    rgb = load("image_folder", tmp_path, size=64, channels=3, validation_fraction=0.2)
+    assert rgb.images.shape == (4, 64, 64, 3)
+    np.testing.assert_array_equal(1 - rgb.images[:, 0, 0, 0] // 40, rgb.labels)  # dog written first, sorts last
+
+
+def test_kaggle_four_shapes_accepts_parent_or_shapes_folder(tmp_path):
+    write_folder(tmp_path / "shapes", FOUR_SHAPES, side=200)
+    for data_dir in (tmp_path, tmp_path / "shapes"):
+        examples = load("four_shapes", data_dir, "test", size=64, validation_fraction=0.25)
+        assert examples.images.shape == (3, 64, 64, 1) and examples.factors is None
+
+
+def test_math_symbols_requires_its_class_folders(tmp_path):
+    write_folder(tmp_path / "dataset", ["add", "sub"])
+    with pytest.raises(JointVAEError, match=r"dataset: found class folders \['add', 'sub'\]; expected .*div"):
+        load("math_symbols", tmp_path)
+
+
+def test_empty_class_folder_and_missing_folder_are_errors(tmp_path):
+    write_folder(tmp_path, ["a", "b"])
+    (tmp_path / "c").mkdir()
+    with pytest.raises(JointVAEError, match=r"c: empty class folder"):
+        load("image_folder", tmp_path)
+    with pytest.raises(JointVAEError, match=r"nowhere.*not found; expected"):
+        load("image_folder", tmp_path / "nowhere")
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    write_folder(tmp_path, ["a", "b"])
+    (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(JointVAEError, match=r"broken.png: unreadable image"):
+        load("image_folder", tmp_path, validation_fraction=0.01)
+
+
+# --- Keras mnist.npz and raw IDX ----------------------------------------------------------------------
+
+def digits(count):
+    return np.stack([top_left_bar(28)] * count), np.arange(count, dtype=np.uint8) % 10
+
+
+def test_npz_reads_train_and_test(tmp_path):
+    (x_train, y_train), (x_test, y_test) = digits(20), digits(4)
+    np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    train = load("npz", tmp_path / "mnist.npz", validation_fraction=0.1)
+    assert train.images.shape == (18, 32, 32, 1)
+    assert sorted(load("npz", tmp_path, "test").labels) == [0, 1, 2, 3]
+
+
+def test_npz_missing_key_or_bad_label_names_the_file(tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_train=digits(3)[0], y_train=np.array([1, 2, 10]))
+    with pytest.raises(JointVAEError, match=r"mnist.npz: label 10 of example 2"):
+        load("npz", tmp_path)
+    with pytest.raises(JointVAEError, match=r"mnist.npz: cannot read .*x_test"):
+        load("npz", tmp_path, "test")
+
+
+def write_idx(path, array, compress):
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    (gzip.open if compress else open)(path, "wb").write(header + array.tobytes())
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnist_idx_with_and_without_gzip(tmp_path, compress):
+    suffix = ".gz" if compress else ""
+    for prefix, count in (("train", 10), ("t10k", 3)):
+        images, labels = digits(count)
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte{suffix}", images, compress)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte{suffix}", labels, compress)
+    test = load("mnist_idx", tmp_path, "test")
+    assert sorted(test.labels) == [0, 1, 2]
+    np.testing.assert_array_equal(test.images[0, :, :, 0], np.pad(top_left_bar(28), 2))
+
+
+def test_truncated_idx_names_the_file(tmp_path):
+    images, labels = digits(3)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels, False)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + np.array([3, 28, 28], ">u4").tobytes())
+    with pytest.raises(JointVAEError, match=r"t10k-images-idx3-ubyte: truncated IDX file"):
+        load("mnist_idx", tmp_path, "test")
+    os.remove(tmp_path / "t10k-images-idx3-ubyte")
+    with pytest.raises(JointVAEError, match=r"no t10k-images-idx3-ubyte\[.gz\]"):
+        load("mnist_idx", tmp_path, "test")
