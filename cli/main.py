@@ -33,9 +33,12 @@ def main():
 
 
 def _register():
+    from jointvae_tf.cli.datasets import datasets
+    from jointvae_tf.cli.evaluate import evaluate
     from jointvae_tf.cli.train import train
+    from jointvae_tf.cli.traverse import traverse
 
-    for command in (train,):
+    for command in (train, datasets, traverse, evaluate):
         main.add_command(command)
 
 

@@ -1,0 +1,33 @@
+"""``jvae-tf traverse``: draw what a trained run learned (traversals, GIFs, reconstructions, samples)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+
+@click.command("traverse")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the pictures [RUN_DIR/pictures].")
+@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True, help="Columns of each traversal.")
+@click.option("--upscale", type=click.IntRange(min=1), default=None,
+              help="Pixel enlargement per side [64 / image size, at least 1].")
+@click.option("--dim", "dims", type=click.IntRange(min=0), multiple=True,
+              help="Continuous dim(s) swept by the category traversals [the one of largest KL].")
+@click.option("--gif-dims", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Animate this many dims of largest KL (active ones only, at least one).")
+@click.option("--max-examples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Validation images that measure each dim's KL and give the reconstructions.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random samples.")
+def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
+    """Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures."""
+    from jointvae_tf.report import load_split, open_run
+    from jointvae_tf.visualize import write_pictures
+
+    run, model, _ = open_run(run_dir)
+    examples = load_split(run, "validation", max_examples)
+    out = out or os.path.join(run_dir, "pictures")
+    paths = write_pictures(model, out, examples.images.astype("float32") / 255.0, steps=steps, factor=upscale,
+                           category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed)
+    click.echo(f"Wrote {len(paths)} pictures to {out}: {', '.join(paths)}")

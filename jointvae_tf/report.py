@@ -1,0 +1,197 @@
+"""The numbers of a trained model on a data split: loss terms, KL per latent, clustering and
+disentanglement scores, gathered in one :class:`EvaluationReport` (JSON-ready) and printed as a table.
+
+Clustering scores read the first discrete variable's argmax as a cluster id. Disentanglement scores
+need known factors of variation (``DatasetInfo.factor_names``, e.g. four_shapes, dsprites); they are
+``None`` otherwise, as are clustering scores for a model without a discrete code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from jointvae_tf import data, metrics, traversals
+from jointvae_tf.capacity import capacity_at
+from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.config import RunConfig
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.evaluation import encode_dataset
+from jointvae_tf.model import JointVAE
+from jointvae_tf.visualize import INACTIVE_KL, decode
+
+CLASS_CHANGE_EXAMPLES = 100
+CLASS_CHANGE_STEPS = 10
+
+
+@dataclasses.dataclass
+class EvaluationReport:
+    """Everything ``jvae-tf evaluate`` measures; every information quantity is in nats per image.
+
+    ``loss``: ``reconstruction`` (deterministic code z = mean, c = argmax), ``kl_cont`` and ``kl_disc``
+    (summed over dims / variables), the capacities ``cont_capacity`` / ``disc_capacity`` at the
+    checkpoint's step and the objective ``loss`` = reconstruction + gamma |KL - C| for each part.
+    ``cluster_accuracy``: one-to-one (Hungarian) when categories <= classes, else majority
+    (``cluster_mapping``). ``mig`` and ``factor_vae_score`` use the codes ``[z mean, c argmax]``.
+    ``class_change``: fraction of traversal steps of an active continuous dim whose re-encoded category
+    differs from the start's, averaged over dims (``class_change_per_dim``); lower is better.
+    """
+
+    run_dir: str
+    dataset: str
+    split: str
+    examples: int
+    step: int
+    cont: int
+    disc: list[int]
+    loss: dict[str, float]
+    kl_cont_per_dim: list[float]
+    kl_disc_per_variable: list[float]
+    active_dims: list[int]
+    num_classes: int
+    cluster_accuracy: float | None = None
+    cluster_mapping: str | None = None
+    nmi: float | None = None
+    classes_with_own_category: int | None = None
+    mig: float | None = None
+    factor_vae_score: float | None = None
+    class_change: float | None = None
+    class_change_per_dim: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types; NaN becomes None."""
+        return _json_safe(dataclasses.asdict(self))
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def reencode_categories(model: JointVAE, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """``[N]`` argmax category of the first discrete variable for images ``[N, H, W, C]`` in [0, 1]."""
+    parts = [tf.argmax(model.encode(tf.convert_to_tensor(images[i:i + batch_size], tf.float32)).logits[0], axis=-1)
+             for i in range(0, len(images), batch_size)]
+    return np.concatenate([p.numpy() for p in parts])
+
+
+def class_change_per_dim(model: JointVAE, mean: np.ndarray, categories: np.ndarray, dims, steps: int) -> dict[int, float]:
+    """For each continuous dim in ``dims``: sweep it over ``steps`` prior quantiles from each start code
+    (``mean [M, cont]``, ``categories [M, n_disc]``, the rest held), decode, re-encode, and return the
+    fraction of steps whose first-variable category differs from that of the decoded start
+    (``metrics.class_change_fraction``)."""
+    spec = model.config.latent
+    start = reencode_categories(model, decode(model, traversals.compose(spec, mean, categories)))
+    fractions = {}
+    for d in dims:
+        z = np.repeat(mean, steps, axis=0)
+        z[:, d] = np.tile(traversals.prior_quantiles(steps), len(mean))
+        swept = traversals.compose(spec, z, np.repeat(categories, steps, axis=0))
+        classes = reencode_categories(model, decode(model, swept)).reshape(len(mean), steps)
+        fractions[int(d)] = metrics.class_change_fraction(start, classes)
+    return fractions
+
+
+def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetInfo, *, run_dir: str = "",
+                   split: str = "test", step: int = 0, class_change_examples: int = CLASS_CHANGE_EXAMPLES,
+                   class_change_steps: int = CLASS_CHANGE_STEPS, seed: int = 0) -> EvaluationReport:
+    """Measure ``model`` on ``examples`` (uint8 images, labels, optional factors) of dataset ``info``."""
+    config = model.config
+    spec = config.latent
+    images = examples.images.astype(np.float32) / 255.0
+    summary = encode_dataset(model, images)
+    kl_cont, kl_disc = float(summary.kl_cont.sum()), float(summary.kl_disc.sum())
+    cont_capacity = float(capacity_at(config.cont_capacity, step))
+    disc_capacity = float(capacity_at(config.disc_capacity, step, cap=spec.max_disc_capacity))
+    gamma = config.loss.gamma
+    loss = summary.reconstruction + (gamma * abs(kl_cont - cont_capacity) if spec.cont else 0.0) \
+        + (gamma * abs(kl_disc - disc_capacity) if spec.disc else 0.0)
+    active = np.flatnonzero(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL))
+    report = EvaluationReport(
+        run_dir=run_dir, dataset=info.name, split=split, examples=len(images), step=step, cont=spec.cont,
+        disc=list(spec.disc),
+        loss={"loss": loss, "reconstruction": summary.reconstruction, "kl_cont": kl_cont, "kl_disc": kl_disc,
+              "cont_capacity": cont_capacity, "disc_capacity": disc_capacity},
+        kl_cont_per_dim=summary.kl_cont.tolist(), kl_disc_per_variable=summary.kl_disc.tolist(),
+        active_dims=active.tolist(), num_classes=info.num_classes or int(examples.labels.max()) + 1)
+    if spec.disc:
+        clusters, k = summary.categories[:, 0], spec.disc[0]
+        report.cluster_accuracy = metrics.cluster_accuracy(examples.labels, clusters, n_clusters=k)
+        report.cluster_mapping = "one_to_one" if k <= report.num_classes else "majority"
+        report.nmi = metrics.normalized_mutual_info(examples.labels, clusters)
+        report.classes_with_own_category = metrics.classes_with_own_category(examples.labels, clusters)
+    if info.factor_names and examples.factors is not None:
+        codes = np.concatenate([summary.mean, summary.categories.astype(np.float32)], axis=1)
+        if codes.shape[1]:
+            report.mig = metrics.mutual_info_gap(codes, examples.factors)
+            report.factor_vae_score = metrics.factor_vae_score(codes, examples.factors, seed=seed)
+        if spec.disc and active.size:
+            m = min(class_change_examples, len(images))
+            per_dim = class_change_per_dim(model, summary.mean[:m], summary.categories[:m], active,
+                                           class_change_steps)
+            report.class_change_per_dim = {f"z{d}": v for d, v in per_dim.items()}
+            report.class_change = float(np.mean(list(per_dim.values())))
+    return report
+
+
+def open_run(run_dir: str) -> tuple[RunConfig, JointVAE, int]:
+    """``(config, model with its latest checkpoint, that checkpoint's step)`` of a run folder."""
+    if not os.path.isdir(run_dir):
+        raise JointVAEError(f"RUN_DIR {run_dir}: no such folder; expected a run folder written by `jvae-tf train`")
+    run = RunConfig.load(os.path.join(run_dir, "config.json"))
+    model = JointVAE.from_run(run_dir)
+    return run, model, Checkpointer(run_dir, None).checkpoints()[-1][0]
+
+
+def load_split(run: RunConfig, split: str, max_examples: int | None) -> data.Examples:
+    """Up to ``max_examples`` images of ``split`` of the run's dataset, at the model's size."""
+    data_config = dataclasses.replace(run.data, max_examples=max_examples)
+    return data.load_examples(data_config, split, run.model.image_size, run.model.channels, seed=run.train.seed)
+
+
+def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = None,
+                 class_change_examples: int = CLASS_CHANGE_EXAMPLES) -> EvaluationReport:
+    """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset."""
+    run, model, step = open_run(run_dir)
+    examples = load_split(run, split, max_examples)
+    return evaluate_model(model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,
+                          step=step, class_change_examples=class_change_examples, seed=run.train.seed)
+
+
+def _number(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_report(report: EvaluationReport) -> str:
+    """A readable table of the report, one quantity per line."""
+    disc = "x".join(map(str, report.disc)) or "none"
+    lines = [f"{report.run_dir or 'model'}: {report.dataset} {report.split} split, {report.examples} images, "
+             f"step {report.step}, latent cont {report.cont} disc {disc}", ""]
+    rows = [(name.replace("_", " "), _number(value)) for name, value in report.loss.items()]
+    rows.append(("", ""))
+    rows += [(f"KL z{d}" + ("" if d in report.active_dims else " (inactive)"), _number(kl))
+             for d, kl in enumerate(report.kl_cont_per_dim)]
+    rows += [(f"KL c{i}", _number(kl)) for i, kl in enumerate(report.kl_disc_per_variable)]
+    rows.append(("", ""))
+    mapping = f" ({report.cluster_mapping.replace('_', '-')})" if report.cluster_mapping else ""
+    own = "-" if report.classes_with_own_category is None else \
+        f"{report.classes_with_own_category} of {report.num_classes}"
+    rows += [(f"cluster accuracy{mapping}", _number(report.cluster_accuracy)), ("NMI", _number(report.nmi)),
+             ("classes with own category", own), ("MIG", _number(report.mig)),
+             ("FactorVAE score", _number(report.factor_vae_score)),
+             ("class change under traversals", _number(report.class_change))]
+    rows += [(f"  class change {dim}", _number(v)) for dim, v in report.class_change_per_dim.items()]
+    width = max(len(name) for name, _ in rows)
+    lines += [f"{name:<{width}}  {value}".rstrip() for name, value in rows]
+    return "\n".join(lines) + "\n\nKL, loss terms and reconstruction in nats per image."

@@ -1,0 +1,242 @@
+"""Pictures of what a trained model learned, drawn with its decoder.
+
+Latent grids come from :mod:`jointvae_tf.traversals`, pixels and files from :mod:`jointvae_tf.pictures`.
+:func:`write_pictures` writes the whole set into a folder (``RUN_DIR/pictures`` by default)::
+
+    all_traversals.png          one row per continuous dim (sorted by held-out KL, inactive ones greyed
+                                and last, labelled "z3 KL 2.10") and per discrete variable
+    category_traversal_z{d}.png one row per category of c0, columns sweeping continuous dim d
+                                (category_traversal_c{i}_z{d}.png for the other discrete variables)
+    traversal_z{d}.gif          dim d swept back and forth over a grid of categories x random z
+    reconstructions.png         held-out originals above their reconstructions
+    samples.png                 random prior samples
+    samples_per_category.png    one row of prior samples per category of c0
+
+:class:`TrainingPictures` draws the traversal grid after every epoch into ``pictures/progress/`` and
+``pictures/training_progress.gif``, and the pictures into TensorBoard (``logs/pictures``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from jointvae_tf import metrics, pictures, traversals
+from jointvae_tf.evaluation import encode_dataset
+from jointvae_tf.model import JointVAE
+
+INACTIVE_KL = 0.01
+"""Nats: continuous dims whose mean held-out KL is at or below this carry no information (greyed)."""
+
+
+def default_upscale(image_size: int) -> int:
+    """Enlargement per side that makes cells about 64 pixels, so row labels stay readable."""
+    return max(1, 64 // image_size)
+
+
+def decode(model: JointVAE, latent: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Images ``[N, H, W, C]`` float32 in [0, 1] decoded from latents ``[N, size]``, in batches."""
+    parts = [model.decode(tf.convert_to_tensor(latent[i:i + batch_size], tf.float32)).numpy()
+             for i in range(0, len(latent), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, *model.config.image_shape), np.float32)
+
+
+def labelled_grid(images: np.ndarray, labels: list[str], cols: int, factor: int,
+                  inactive: list[bool] | None = None) -> np.ndarray:
+    """uint8 picture: ``images`` tiled in ``len(labels)`` rows of ``cols``, upscaled, labels at the left."""
+    grid = pictures.upscale(pictures.image_grid(images, len(labels), cols), factor)
+    return pictures.label_rows(grid, labels, padding=2 * factor, inactive=inactive)
+
+
+def plain_grid(images: np.ndarray, rows: int, cols: int, factor: int) -> np.ndarray:
+    """uint8 picture: ``images`` tiled in ``rows x cols`` and upscaled."""
+    return pictures.upscale(pictures.image_grid(images, rows, cols), factor)
+
+
+def traversal_picture(model: JointVAE, kl_cont: np.ndarray, kl_disc: np.ndarray, steps: int = 10,
+                      factor: int = 2, sort: bool = True) -> np.ndarray:
+    """The JointVAE traversal grid: one row per continuous dim, then one per discrete variable.
+
+    Args:
+      kl_cont: ``[cont]`` mean KL per continuous dim on held-out data (nats); labels show it, dims at or
+        below :data:`INACTIVE_KL` get a grey label.
+      kl_disc: ``[n_disc]`` mean KL per discrete variable (nats).
+      steps: columns; continuous rows sweep prior quantiles 5 % .. 95 %, discrete rows cycle categories.
+      sort: order continuous rows by KL, largest first (inactive ones end up last); else z0, z1, ...
+        (stable rows, as the training-progress GIF needs).
+
+    Returns:
+      uint8 ``[rows * (factor * (H + 2)) + 2 * factor, strip + steps * ..., C]``.
+    """
+    spec = model.config.latent
+    order = metrics.order_by_kl(kl_cont) if sort else np.arange(spec.cont)
+    latent, _ = traversals.all_traversals(spec, steps, dim_order=order)
+    labels = [f"z{d} KL {kl_cont[d]:.2f}" for d in order] + [f"c{i} KL {kl:.2f}" for i, kl in enumerate(kl_disc)]
+    active = metrics.active_dimensions(kl_cont, INACTIVE_KL)
+    inactive = [not active[d] for d in order] + [False] * len(spec.disc)
+    return labelled_grid(decode(model, latent), labels, steps, factor, inactive)
+
+
+def category_traversal_picture(model: JointVAE, cont_dim: int, disc_index: int = 0, steps: int = 10,
+                               factor: int = 2) -> np.ndarray:
+    """Rows: the categories of discrete variable ``disc_index`` (labelled ``c0=k``); columns sweep
+    continuous dim ``cont_dim`` over its prior quantiles, every other latent at its prior mode.
+
+    If the class changes along a row, the continuous dim encodes class rather than style.
+    """
+    spec = model.config.latent
+    latent = traversals.category_traversal(spec, cont_dim, steps, disc_index)
+    labels = [f"c{disc_index}={k}" for k in range(spec.disc[disc_index])]
+    return labelled_grid(decode(model, latent), labels, steps, factor)
+
+
+def traversal_gif_frames(model: JointVAE, cont_dim: int, n_frames: int = 20, disc_index: int = 0,
+                         n_per_category: int = 6, factor: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """uint8 frames of a looping GIF: a grid of categories (rows) x random z (columns) in which only
+    continuous dim ``cont_dim`` moves, 5 % -> 95 % -> 5 % of its prior (see ``traversals.traversal_frames``).
+    """
+    spec = model.config.latent
+    frames = traversals.traversal_frames(spec, cont_dim, n_frames, disc_index if spec.disc else 0,
+                                         n_per_category, seed)
+    rows = spec.disc[disc_index] if spec.disc else 1
+    images = decode(model, frames.reshape(-1, spec.size)).reshape(n_frames, -1, *model.config.image_shape)
+    return [plain_grid(frame, rows, n_per_category, factor) for frame in images]
+
+
+def reconstruction_picture(model: JointVAE, images: np.ndarray, cols: int = 10, factor: int = 2) -> np.ndarray:
+    """Originals ``[N, H, W, C]`` in [0, 1] above their deterministic reconstructions (z = mean, c = argmax)."""
+    reconstructions = np.concatenate([model(tf.convert_to_tensor(images[i:i + 512], tf.float32)).numpy()
+                                      for i in range(0, len(images), 512)])
+    grid = pictures.reconstruction_grid(images, reconstructions, min(cols, len(images)))
+    return pictures.upscale(grid, factor)
+
+
+def prior_samples(model: JointVAE, n: int, seed: int = 0) -> np.ndarray:
+    """Latents ``[n, size]`` from the prior: z ~ N(0, I), every category uniform."""
+    spec = model.config.latent
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, spec.cont))
+    categories = np.stack([rng.integers(0, k, n) for k in spec.disc], axis=1) if spec.disc \
+        else np.zeros((n, 0), np.int64)
+    return traversals.compose(spec, z, categories)
+
+
+def samples_picture(model: JointVAE, rows: int = 8, cols: int = 8, factor: int = 2, seed: int = 0) -> np.ndarray:
+    """``rows x cols`` random prior samples."""
+    return plain_grid(decode(model, prior_samples(model, rows * cols, seed)), rows, cols, factor)
+
+
+def samples_per_category_picture(model: JointVAE, disc_index: int = 0, n_per_category: int = 10, factor: int = 2,
+                                 seed: int = 0) -> np.ndarray:
+    """One row per category of discrete variable ``disc_index`` (labelled ``c0=k``), random z along it;
+    a single row of prior samples without discrete variables."""
+    spec = model.config.latent
+    latent = traversals.samples_per_category(spec, disc_index, n_per_category, np.random.default_rng(seed))
+    labels = [f"c{disc_index}={k}" for k in range(spec.disc[disc_index])] if spec.disc else ["z ~ N(0, I)"]
+    return labelled_grid(decode(model, latent), labels, n_per_category, factor)
+
+
+def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int = 10, factor: int | None = None,
+                   category_dims: list[int] | None = None, gif_dims: int = 3, gif_frames: int = 20,
+                   seed: int = 0) -> dict[str, str]:
+    """Write every picture listed in the module docstring into ``out_dir``.
+
+    Args:
+      images: held-out images ``[N, H, W, C]`` float in [0, 1]: their KL orders the traversal rows and
+        picks the dims to animate; the first 20 are reconstructed.
+      steps: columns of the traversal grids. factor: upscale (default :func:`default_upscale`).
+      category_dims: continuous dims for the category traversals (default: the one of largest KL).
+      gif_dims: animate the ``gif_dims`` dims of largest KL (only active ones, but at least one).
+
+    Returns:
+      ``{file name: path}`` of what was written.
+    """
+    spec = model.config.latent
+    factor = factor or default_upscale(model.config.image_size)
+    os.makedirs(out_dir, exist_ok=True)
+    summary = encode_dataset(model, images)
+    order = metrics.order_by_kl(summary.kl_cont)
+    n_active = int(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL).sum())
+    written: dict[str, np.ndarray | list[np.ndarray]] = {
+        "all_traversals.png": traversal_picture(model, summary.kl_cont, summary.kl_disc, steps, factor),
+        "reconstructions.png": reconstruction_picture(model, images[:20], 10, factor),
+        "samples.png": samples_picture(model, 8, 8, factor, seed),
+        "samples_per_category.png": samples_per_category_picture(model, 0, 10, factor, seed),
+    }
+    if spec.cont:
+        for d in (category_dims if category_dims is not None else order[:1]):
+            for i in range(len(spec.disc)):
+                name = f"category_traversal_z{d}.png" if i == 0 else f"category_traversal_c{i}_z{d}.png"
+                written[name] = category_traversal_picture(model, int(d), i, steps, factor)
+        for d in order[:min(gif_dims, max(1, n_active))]:
+            written[f"traversal_z{d}.gif"] = traversal_gif_frames(model, int(d), gif_frames, factor=factor, seed=seed)
+    paths = {}
+    for name, picture in written.items():
+        paths[name] = os.path.join(out_dir, name)
+        if name.endswith(".gif"):
+            pictures.save_gif(paths[name], picture, fps=10)
+        else:
+            pictures.save_png(paths[name], picture)
+    return paths
+
+
+def pad_to_common_shape(frames: list[np.ndarray], value: int = 255) -> list[np.ndarray]:
+    """Frames of differing ``[H, W, C]`` padded at the bottom and right to the largest, for one GIF."""
+    height = max(f.shape[0] for f in frames)
+    width = max(f.shape[1] for f in frames)
+    return [np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)), constant_values=value)
+            for f in frames]
+
+
+class TrainingPictures(keras.callbacks.Callback):
+    """After every epoch, draws what the model has learned so far.
+
+    Writes the traversal grid (rows z0, z1, ... in a fixed order so the animation is stable) to
+    ``RUN_DIR/pictures/progress/epoch-NNNN.png`` and all epochs so far to
+    ``RUN_DIR/pictures/training_progress.gif``; sends that grid, reconstructions and samples to
+    TensorBoard as images under ``RUN_DIR/logs/pictures``. A resumed run reloads earlier epochs' frames
+    from ``progress/``.
+
+    Args:
+      images: held-out images ``[N, H, W, C]`` float in [0, 1]; up to 512 measure the KL per dim.
+      run_dir: the run folder. steps: traversal columns. factor: upscale (default by image size).
+    """
+
+    def __init__(self, images: np.ndarray, run_dir: str, steps: int = 10, factor: int | None = None):
+        super().__init__()
+        self.images = images[:512]
+        self.steps = steps
+        self.factor = factor
+        self.pictures_dir = os.path.join(run_dir, "pictures")
+        self.progress_dir = os.path.join(self.pictures_dir, "progress")
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "pictures"))
+        self.frames: dict[str, np.ndarray] = {}
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.progress_dir, exist_ok=True)
+        for path in sorted(glob.glob(os.path.join(self.progress_dir, "epoch-*.png"))):
+            frame = np.asarray(Image.open(path))
+            self.frames[os.path.basename(path)] = frame[:, :, None] if frame.ndim == 2 else frame
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        factor = self.factor or default_upscale(model.config.image_size)
+        summary = encode_dataset(model, self.images)
+        traversal = traversal_picture(model, summary.kl_cont, summary.kl_disc, self.steps, factor, sort=False)
+        name = f"epoch-{epoch + 1:04d}.png"
+        pictures.save_png(os.path.join(self.progress_dir, name), traversal)
+        self.frames[name] = traversal
+        frames = [self.frames[key] for key in sorted(self.frames)]
+        pictures.save_gif(os.path.join(self.pictures_dir, "training_progress.gif"), pad_to_common_shape(frames),
+                          fps=2)
+        step = int(model.optimizer.iterations.numpy())
+        with self.writer.as_default(step=step):
+            tf.summary.image("traversals", traversal[None])
+            tf.summary.image("reconstructions", reconstruction_picture(model, self.images[:20], 10, factor)[None])
+            tf.summary.image("samples", samples_per_category_picture(model, 0, 10, factor)[None])
+        self.writer.flush()
