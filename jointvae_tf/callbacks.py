@@ -39,7 +39,10 @@ class CheckpointEvery(keras.callbacks.Callback):
         super().__init__()
         self.checkpointer = checkpointer
         self.every = every
-        self.last_saved = None
+        self.last_saved = 0
+
+    def on_train_begin(self, logs=None):
+        self.last_saved = int(self.model.optimizer.iterations.numpy())
 
     def _save_if_new(self):
         step = int(self.model.optimizer.iterations.numpy())
@@ -48,8 +51,7 @@ class CheckpointEvery(keras.callbacks.Callback):
             self.last_saved = step
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        if self.last_saved is None or step - self.last_saved >= self.every:
+        if int(self.model.optimizer.iterations.numpy()) - self.last_saved >= self.every:
             self._save_if_new()
 
     def on_epoch_end(self, epoch, logs=None):
