@@ -67,6 +67,9 @@ ARABIC_LETTERS = ("alef", "beh", "teh", "theh", "jeem", "hah", "khah", "dal", "t
                   "heh", "waw", "yeh")
 MATH_SYMBOLS = tuple(sorted(DIGITS + ("add", "dec", "div", "eq", "mul", "sub", "x", "y", "z")))
 
+# normalize_by_default: four_shapes measured (32x32 pixels, 4k train / 1k test): 1-NN shape accuracy 0.73 raw,
+# 1.00 normalised; nearest class mean 0.40 raw, 0.79 normalised, so class identity dominates pixel distances
+# once scale and position are removed. The handwriting sets come already size-normalised and centred.
 _ALL = (
     DatasetInfo("four_shapes", "circle/square/star/triangle, white on black: rendered procedurally, or the Kaggle "
                 "'Four Shapes' folder (smeschke/four-shapes) with --data-dir", "procedural", 64, 1, 4, FOUR_SHAPES,

@@ -20,8 +20,7 @@ SYMMETRY = (0, 4, 5, 3)
 """Rotational symmetry order of each shape (0: a circle, whose rotation is always 0)."""
 SPLIT_SIZES = {"train": 20_000, "validation": 2_000, "test": 2_000}
 _SPLIT_STREAMS = {"train": 0, "validation": 1, "test": 2}
-_WOBBLE_FREQUENCY = 3
-_CHUNK = 512
+_CHUNK = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,33 +120,40 @@ def _coverage(params: ShapeParams, image_size: int) -> np.ndarray:
     along, across = cos * dx + sin * dy, cos * dy - sin * dx
     v = across * np.exp(p["stretch"])
     u = (along - p["shear"] * v) * np.exp(-p["stretch"])
-    radius, angle = np.hypot(u, v), np.arctan2(v, u)
-    distance = _SIGNED_DISTANCE[int(params.shape[0])](radius, angle, p)
-    distance += p["scale"] * p["wobble"] * np.sin(_WOBBLE_FREQUENCY * angle + p["wobble_phase"])
+    radius = np.sqrt(u * u + v * v)
+    distance = _SIGNED_DISTANCE[int(params.shape[0])](u, v, radius, p)
+    distance += p["scale"] * p["wobble"] * _sin_3_angle_plus(u, v, radius, p["wobble_phase"])
     half_stroke = 0.5 * p["thickness"]
     distance = np.where(p["filled"] > 0, distance, np.abs(distance + half_stroke) - half_stroke)
     return np.clip(0.5 - distance * (image_size / 2.0), 0.0, 1.0)
 
 
-def _circle(radius, angle, p):
+def _sin_3_angle_plus(u, v, radius, phase):
+    """``sin(3 theta + phase)`` of the point's polar angle theta, from its coordinates (no arctan)."""
+    cos, sin = u / np.maximum(radius, 1e-6), v / np.maximum(radius, 1e-6)
+    return sin * (3 - 4 * sin * sin) * np.cos(phase) + cos * (4 * cos * cos - 3) * np.sin(phase)
+
+
+def _circle(u, v, radius, p):
     return radius - p["scale"]
 
 
 def _regular_polygon(sides: int):
-    """Signed distance to a regular polygon with an edge facing angle 0 (exact inside and on the edge)."""
-    sector = 2 * np.pi / sides
+    """Signed distance to a regular polygon with an edge facing angle 0: the largest projection on the
+    edge normals minus the apothem (exact inside and on the edge)."""
+    normals = [(np.cos(k * 2 * np.pi / sides), np.sin(k * 2 * np.pi / sides)) for k in range(sides)]
 
-    def distance(radius, angle, p):
-        folded = np.mod(angle + sector / 2, sector) - sector / 2
-        return radius * np.cos(folded) - p["scale"] * np.cos(sector / 2)
+    def distance(u, v, radius, p):
+        projection = np.maximum.reduce([nx * u + ny * v for nx, ny in normals])
+        return projection - p["scale"] * np.cos(np.pi / sides)
 
     return distance
 
 
-def _star(radius, angle, p, points: int = 5):
+def _star(u, v, radius, p, points: int = 5):
     """Signed distance to a star with a tip at angle 0 and inner vertices at ``star_inner * scale``."""
     sector = 2 * np.pi / points
-    folded = np.mod(angle, sector)
+    folded = np.mod(np.arctan2(v, u), sector)
     folded = np.minimum(folded, sector - folded)
     qx, qy = radius * np.cos(folded) - p["scale"], radius * np.sin(folded)
     ex = p["scale"] * (p["star_inner"] * np.cos(sector / 2) - 1.0)
