@@ -54,7 +54,7 @@ SOURCES: dict[str, Source] = {
     "npz": Source(mnist_files.read_npz, _found(mnist_files.find_npz), ("train", "test"),
                   "keras.datasets.mnist's mnist.npz; --data-dir at the file or its folder"),
     "mnist_idx": Source(mnist_files.read_mnist_idx, _found(mnist_files.find_idx, "test", "labels-idx1"),
-                        ("train", "test"), f"the four MNIST IDX files; --data-dir at their folder"),
+                        ("train", "test"), "the four MNIST IDX files; --data-dir at their folder"),
 }
 
 

@@ -50,8 +50,9 @@ class TfdsSource:
                                 f"download it as {self.how_to_get()}") from None
         keys = ("image", self.label_key) + self.factor_keys
         dataset = dataset.map(lambda example: {k: example[k] for k in keys})
-        chosen = selection.indices(int(dataset.cardinality()))
-        position = np.full(int(dataset.cardinality()), -1)
+        pool_size = int(dataset.cardinality())
+        chosen = selection.indices(pool_size)
+        position = np.full(pool_size, -1)
         position[chosen] = np.arange(len(chosen))
         kept: dict[str, np.ndarray] = {}
         for start, batch in zip(range(0, len(position), _BATCH), tfds.as_numpy(dataset.batch(_BATCH))):
