@@ -73,13 +73,21 @@ def traversal_picture(model: JointVAE, kl_cont: np.ndarray, kl_disc: np.ndarray,
     Returns:
       uint8 ``[rows * (factor * (H + 2)) + 2 * factor, strip + steps * ..., C]``.
     """
-    spec = model.config.latent
-    order = metrics.order_by_kl(kl_cont) if sort else np.arange(spec.cont)
-    latent, _ = traversals.all_traversals(spec, steps, dim_order=order)
+    order, labels, inactive = traversal_rows(kl_cont, kl_disc, sort)
+    latent, _ = traversals.all_traversals(model.config.latent, steps, dim_order=order)
+    return labelled_grid(decode(model, latent), labels, steps, factor, inactive)
+
+
+def traversal_rows(kl_cont, kl_disc, sort: bool = True) -> tuple[np.ndarray, list[str], list[bool]]:
+    """Rows of :func:`traversal_picture`: ``(continuous dims top to bottom, row labels, greyed rows)``.
+
+    Args: ``kl_cont`` ``[cont]`` and ``kl_disc`` ``[n_disc]`` mean KL in nats; ``sort`` as there.
+    """
+    kl_cont, kl_disc = np.asarray(kl_cont, np.float64), np.asarray(kl_disc, np.float64)
+    order = metrics.order_by_kl(kl_cont) if sort else np.arange(len(kl_cont))
     labels = [f"z{d} KL {kl_cont[d]:.2f}" for d in order] + [f"c{i} KL {kl:.2f}" for i, kl in enumerate(kl_disc)]
     active = metrics.active_dimensions(kl_cont, INACTIVE_KL)
-    inactive = [not active[d] for d in order] + [False] * len(spec.disc)
-    return labelled_grid(decode(model, latent), labels, steps, factor, inactive)
+    return order, labels, [not active[d] for d in order] + [False] * len(kl_disc)
 
 
 def category_traversal_picture(model: JointVAE, cont_dim: int, disc_index: int = 0, steps: int = 10,

@@ -1,0 +1,84 @@
+"""`jvae-tf evaluate` and `jvae-tf traverse` on a run folder; one-line errors for a bad RUN_DIR."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.cli.main import main
+from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.report import EvaluationReport
+from jointvae_tf.training import build_model, train
+
+RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
+                data=DataConfig(name="four_shapes", max_examples=256), train=TrainConfig(epochs=1, batch_size=32))
+PICTURES = {"all_traversals.png", "reconstructions.png", "samples.png", "samples_per_category.png"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder with an untrained model's checkpoint (what `train` leaves, minus the training)."""
+    folder = str(tmp_path_factory.mktemp("run"))
+    Checkpointer(folder, build_model(RUN)).save(0)
+    RUN.save(os.path.join(folder, "config.json"))
+    return folder
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_evaluate_json_has_every_field(run_dir):
+    result = invoke("evaluate", run_dir, "--max-examples", 64, "--split", "validation", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {f.name for f in dataclasses.fields(EvaluationReport)}
+    assert report["split"] == "validation" and report["examples"] == 64
+
+
+def test_evaluate_prints_a_table(run_dir):
+    result = invoke("evaluate", run_dir, "--max-examples", 64)
+    assert result.exit_code == 0, result.output
+    assert "cluster accuracy" in result.stdout and "MIG" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["evaluate", "traverse"])
+def test_bad_run_dir_is_one_line_and_exit_code_2(command, tmp_path):
+    for bad in (tmp_path / "missing", tmp_path):  # no folder; a folder without config.json
+        result = invoke(command, bad)
+        assert result.exit_code == 2
+        assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error: ")
+
+
+def test_traverse_writes_every_listed_file(run_dir, tmp_path):
+    out = tmp_path / "pictures"
+    result = invoke("traverse", run_dir, "--out", out, "--steps", 6, "--upscale", 1, "--dim", 0, "--dim", 1,
+                    "--max-examples", 32)
+    assert result.exit_code == 0, result.output
+    written = set(os.listdir(out))
+    assert PICTURES | {"category_traversal_z0.png", "category_traversal_z1.png"} <= written
+    assert any(name.startswith("traversal_z") and name.endswith(".gif") for name in written)
+    assert all(name in result.output for name in written)
+
+
+def test_traverse_rejects_a_dim_outside_the_latent(run_dir, tmp_path):
+    result = invoke("traverse", run_dir, "--out", tmp_path, "--dim", 7, "--max-examples", 32)
+    assert result.exit_code == 2 and "continuous dims" in result.output
+
+
+@pytest.mark.slow
+def test_training_writes_pictures_and_progress_gif_then_evaluates(tmp_path):
+    run_dir = str(tmp_path / "run")
+    train(dataclasses.replace(RUN, train=dataclasses.replace(RUN.train, epochs=2)), run_dir, verbose=0)
+    pictures = os.path.join(run_dir, "pictures")
+    assert PICTURES | {"training_progress.gif", "progress"} <= set(os.listdir(pictures))
+    assert sorted(os.listdir(os.path.join(pictures, "progress"))) == ["epoch-0001.png", "epoch-0002.png"]
+    with Image.open(os.path.join(pictures, "training_progress.gif")) as gif:
+        assert gif.n_frames == 2
+    result = invoke("evaluate", run_dir, "--max-examples", 64, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == 2 * (256 // 32)

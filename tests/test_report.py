@@ -1,0 +1,72 @@
+"""The evaluation report: every number present, JSON-ready, scores in range, the table readable."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from jointvae_tf import data
+from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.report import (EvaluationReport, class_change_per_dim, evaluate_model, format_report,
+                                reencode_categories)
+from jointvae_tf.training import build_model
+
+SIZE = 32
+
+
+def tiny_model(latent):
+    return build_model(RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=latent, hidden_units=32)))
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return data.load_examples(DataConfig(name="four_shapes", max_examples=128), "test", SIZE, 1, seed=0)
+
+
+def test_report_has_every_number_for_a_dataset_with_factors(examples):
+    model = tiny_model(LatentSpec(3, (4,)))
+    report = evaluate_model(model, examples, data.dataset_info("four_shapes"), step=100, class_change_examples=8)
+    assert report.examples == len(examples)
+    assert set(report.loss) == {"loss", "reconstruction", "kl_cont", "kl_disc", "cont_capacity", "disc_capacity"}
+    assert len(report.kl_cont_per_dim) == 3 and len(report.kl_disc_per_variable) == 1
+    assert report.loss["kl_cont"] == pytest.approx(sum(report.kl_cont_per_dim), rel=1e-5)
+    assert 0 <= report.cluster_accuracy <= 1 and report.cluster_mapping == "one_to_one"
+    assert 0 <= report.nmi <= 1 and 1 <= report.classes_with_own_category <= 4
+    assert report.mig is not None and report.factor_vae_score is not None
+    as_json = json.loads(json.dumps(report.to_dict()))
+    assert set(as_json) == {f.name for f in dataclasses.fields(EvaluationReport)}
+
+
+def test_more_categories_than_classes_use_majority_mapping(examples):
+    report = evaluate_model(tiny_model(LatentSpec(2, (8,))), examples, data.dataset_info("four_shapes"))
+    assert report.cluster_mapping == "majority"
+
+
+def test_without_a_discrete_code_clustering_scores_are_absent(examples):
+    report = evaluate_model(tiny_model(LatentSpec(2, ())), examples, data.dataset_info("four_shapes"))
+    assert report.cluster_accuracy is None and report.nmi is None and report.class_change is None
+    assert report.mig is not None
+    assert "cluster accuracy" in format_report(report)
+
+
+def test_class_change_is_a_fraction_per_traversed_dim(examples):
+    model = tiny_model(LatentSpec(3, (4,)))
+    images = examples.images[:6].astype(np.float32) / 255
+    categories = reencode_categories(model, images)[:, None]
+    fractions = class_change_per_dim(model, np.zeros((6, 3)), categories, dims=[0, 2], steps=5)
+    assert set(fractions) == {0, 2} and all(0 <= v <= 1 for v in fractions.values())
+
+
+def test_nan_becomes_null_in_json(examples):
+    report = evaluate_model(tiny_model(LatentSpec(2, (4,))), examples, data.dataset_info("four_shapes"))
+    report.mig = float("nan")
+    assert report.to_dict()["mig"] is None
+
+
+def test_table_names_each_quantity(examples):
+    report = evaluate_model(tiny_model(LatentSpec(2, (4,))), examples, data.dataset_info("four_shapes"))
+    table = format_report(report)
+    for name in ("reconstruction", "KL z0", "KL c0", "cluster accuracy (one-to-one)", "NMI",
+                 "classes with own category", "MIG", "FactorVAE score", "class change"):
+        assert name in table

@@ -1,0 +1,114 @@
+"""Pictures of a model: pixel sizes, row order and labels, GIF frame counts, the training-progress callback."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.training import build_model
+from jointvae_tf.visualize import (TrainingPictures, category_traversal_picture, pad_to_common_shape,
+                                   reconstruction_picture, samples_picture, traversal_gif_frames, traversal_picture,
+                                   traversal_rows, write_pictures)
+
+SIZE, FACTOR, STEPS = 32, 2, 10
+CELL = FACTOR * (SIZE + 2)  # an upscaled cell with its gutter
+
+
+def grid_height(rows):
+    return rows * CELL + 2 * FACTOR
+
+
+@pytest.fixture(scope="module")
+def model():
+    run = RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
+                    train=TrainConfig(batch_size=8))
+    return build_model(run)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((24, SIZE, SIZE, 1)).astype(np.float32)
+
+
+def test_rows_sort_continuous_dims_by_kl_with_inactive_ones_grey_and_last():
+    order, labels, inactive = traversal_rows([0.001, 2.1, 0.5], [1.3], sort=True)
+    assert order.tolist() == [1, 2, 0]
+    assert labels == ["z1 KL 2.10", "z2 KL 0.50", "z0 KL 0.00", "c0 KL 1.30"]
+    assert inactive == [False, False, True, False]
+    order, labels, _ = traversal_rows([0.001, 2.1, 0.5], [1.3], sort=False)
+    assert order.tolist() == [0, 1, 2] and labels[0] == "z0 KL 0.00"
+
+
+def test_traversal_grid_has_one_row_per_continuous_dim_and_discrete_variable(model):
+    picture = traversal_picture(model, np.array([0.0, 1.0, 2.0]), np.array([0.5]), STEPS, FACTOR)
+    assert picture.dtype == np.uint8
+    assert picture.shape[0] == grid_height(3 + 1)
+    assert picture.shape[1] > STEPS * CELL + 2 * FACTOR  # grid plus the label strip
+
+
+def test_category_traversal_has_one_row_per_category(model):
+    picture = category_traversal_picture(model, cont_dim=1, disc_index=0, steps=7, factor=FACTOR)
+    assert picture.shape[0] == grid_height(4)
+    assert picture.shape[1] > 7 * CELL
+
+
+def test_gif_frames_sweep_a_grid_of_categories_by_samples(model):
+    frames = traversal_gif_frames(model, cont_dim=0, n_frames=12, n_per_category=5, factor=FACTOR)
+    assert len(frames) == 12
+    assert {f.shape for f in frames} == {(grid_height(4), 5 * CELL + 2 * FACTOR, 1)}
+    assert not np.array_equal(frames[0], frames[6])  # dim 0 moved from 5 % to 95 % of its prior
+
+
+def test_reconstructions_and_samples_have_grid_sizes(model, images):
+    assert reconstruction_picture(model, images[:20], cols=10, factor=FACTOR).shape == \
+        (grid_height(4), 10 * CELL + 2 * FACTOR, 1)
+    assert samples_picture(model, 3, 5, FACTOR).shape == (grid_height(3), 5 * CELL + 2 * FACTOR, 1)
+
+
+def test_write_pictures_writes_every_file(model, images, tmp_path):
+    paths = write_pictures(model, str(tmp_path), images, steps=STEPS, factor=FACTOR, category_dims=[0, 2],
+                           gif_dims=2, gif_frames=8)
+    expected = {"all_traversals.png", "reconstructions.png", "samples.png", "samples_per_category.png",
+                "category_traversal_z0.png", "category_traversal_z2.png"}
+    assert expected <= set(paths) and sorted(os.listdir(tmp_path)) == sorted(paths)
+    gifs = [name for name in paths if name.endswith(".gif")]
+    assert 1 <= len(gifs) <= 2
+    with Image.open(paths[gifs[0]]) as gif:
+        assert gif.n_frames == 8
+    with Image.open(paths["all_traversals.png"]) as png:
+        assert png.size[1] == grid_height(4)
+
+
+def test_write_pictures_without_discrete_code(tmp_path, images):
+    run = RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=LatentSpec(2, ()), hidden_units=32))
+    paths = write_pictures(build_model(run), str(tmp_path), images, gif_frames=4)
+    assert not any(name.startswith("category_traversal") for name in paths)
+    assert {"all_traversals.png", "samples_per_category.png", "traversal_z0.gif"} <= set(paths) or \
+        {"all_traversals.png", "samples_per_category.png", "traversal_z1.gif"} <= set(paths)
+
+
+def test_pad_to_common_shape():
+    frames = pad_to_common_shape([np.zeros((4, 6, 1), np.uint8), np.zeros((5, 3, 1), np.uint8)])
+    assert [f.shape for f in frames] == [(5, 6, 1), (5, 6, 1)]
+    assert frames[1][0, 5, 0] == 255
+
+
+def test_training_pictures_keeps_one_frame_per_epoch_across_resume(model, images, tmp_path):
+    callback = TrainingPictures(images, str(tmp_path), steps=4, factor=1)
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_epoch_end(0)
+    callback.on_epoch_end(1)
+    progress = tmp_path / "pictures" / "progress"
+    assert sorted(os.listdir(progress)) == ["epoch-0001.png", "epoch-0002.png"]
+    with Image.open(tmp_path / "pictures" / "training_progress.gif") as gif:
+        assert gif.n_frames in (1, 2)  # Pillow merges identical frames; the model did not change
+    resumed = TrainingPictures(images, str(tmp_path), steps=4, factor=1)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert len(resumed.frames) == 2
+    resumed.on_epoch_end(2)
+    assert len(resumed.frames) == 3
+    assert os.listdir(tmp_path / "logs" / "pictures")  # TensorBoard event file
