@@ -35,10 +35,12 @@ def main():
 def _register():
     from jointvae_tf.cli.datasets import datasets
     from jointvae_tf.cli.evaluate import evaluate
+    from jointvae_tf.cli.export import export
+    from jointvae_tf.cli.sample import sample
     from jointvae_tf.cli.train import train
     from jointvae_tf.cli.traverse import traverse
 
-    for command in (train, datasets, traverse, evaluate):
+    for command in (train, datasets, traverse, evaluate, export, sample):
         main.add_command(command)
 
 

@@ -1,0 +1,73 @@
+"""``jvae-tf sample``: images from the prior, from a TF-Serving server (REST or gRPC) or locally."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import click
+
+from jointvae_tf.errors import JointVAEError
+
+
+@click.command("sample")
+@click.option("--server", default=None, help="TF-Serving REST address, e.g. http://localhost:8501.")
+@click.option("--grpc", "grpc_address", default=None, help="TF-Serving gRPC address, e.g. localhost:8500.")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="Sample locally from a run folder.")
+@click.option("--export", "export_dir", default=None, type=click.Path(file_okay=False),
+              help="Sample locally from saved_models/NAME[/VERSION] (the latest version when none is given).")
+@click.option("--model", default="jointvae", show_default=True, help="Served model name (--server/--grpc).")
+@click.option("--version", type=click.IntRange(min=1), default=None, help="Served model version [latest].")
+@click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Number of images.")
+@click.option("--category", default="", help="Category per discrete variable, e.g. 3 or 3,-1 (-1 or missing: random).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first image; image k uses seed+k.")
+@click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False), help="Grid PNG.")
+@click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Also write each image as a PNG here.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds to wait for each server answer.")
+@click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Tries on connection errors (exponential backoff from 0.5 s).")
+def sample(server, grpc_address, run_dir, export_dir, model, version, n, category, seed, out, out_dir, timeout,
+           retries):
+    """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
+    from jointvae_tf import pictures
+
+    sources = {"--server": server, "--grpc": grpc_address, "--run": run_dir, "--export": export_dir}
+    given = [flag for flag, value in sources.items() if value]
+    if len(given) != 1:
+        raise JointVAEError(f"sample: expected exactly one of {', '.join(sources)}, got {given or 'none'}")
+    sampler = _sampler(server, grpc_address, run_dir, export_dir, model, version, timeout, retries)
+    outputs = sampler.sample(n, seed, _parse_category(category))
+    cols = math.ceil(math.sqrt(n))
+    pictures.save_png(out, pictures.image_grid(outputs["images"], math.ceil(n / cols), cols))
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        for index, image in enumerate(pictures.to_uint8(outputs["images"])):
+            pictures.save_png(os.path.join(out_dir, f"sample-{seed + index:06d}.png"), image)
+    categories = ", ".join(str(row) for row in outputs["categories"].tolist()[:8])
+    click.echo(f"Wrote {n} samples to {out}" + (f" and {out_dir}/" if out_dir else "") +
+               (f"; categories {categories}{' ...' if n > 8 else ''}" if outputs["categories"].size else ""))
+
+
+def _sampler(server, grpc_address, run_dir, export_dir, model, version, timeout, retries):
+    """The object whose ``sample(n, seed, category)`` answers, for the one source given."""
+    if server or grpc_address:
+        from jointvae_tf.client import GrpcClient, RestClient, RetryPolicy
+
+        retry = RetryPolicy(attempts=retries, timeout=timeout)
+        return RestClient(server, model, version, retry) if server else GrpcClient(grpc_address, model, version, retry)
+    if run_dir:
+        from jointvae_tf.model import JointVAE
+        from jointvae_tf.sampling import ModelSampler
+
+        return ModelSampler(JointVAE.from_run(run_dir))
+    from jointvae_tf.export import ExportSampler
+
+    return ExportSampler(export_dir)
+
+
+def _parse_category(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")] if text.strip() else []
+    except ValueError:
+        raise JointVAEError(f"--category: expected integers such as 3 or 3,-1, got {text!r}") from None

@@ -1,0 +1,216 @@
+"""SavedModel export for TensorFlow Serving: ``saved_models/NAME/VERSION/`` with four signatures.
+
+Layout (what TF-Serving's file-system source watches)::
+
+    saved_models/NAME/VERSION/saved_model.pb, variables/      the SavedModel
+    saved_models/NAME/VERSION/assets.extra/jointvae_export.json   ExportConfig (TF-Serving ignores it)
+    saved_models/NAME/.tmp-VERSION-xxxx/   an export being written (not an integer: never served)
+
+Signatures (N is the batch dimension; every input has it, so TF-Serving's request batching and its
+REST row format work for all of them):
+
+- ``serving_default`` (decode): ``z`` float32 [N, cont], ``c`` float32 [N, sum(disc)] one-hot ->
+  ``images`` float32 [N, H, W, C] in [0, 1]. A part of width 0 (no cont / no disc) is still an input.
+- ``sample``: ``seed`` int64 [N] (one per image), ``category`` int32 [N, n_disc] (-1 = random) ->
+  ``images``, ``z``, ``c``, ``categories`` int32 [N, n_disc], ``png`` string [N].
+- ``encode``: ``images`` float32 [N, H, W, C] -> ``z_mean``, ``z_log_var`` [N, cont], ``probabilities``
+  [N, sum(disc)] (softmax per variable, concatenated), ``categories`` int32 [N, n_disc] (argmax).
+- ``traverse`` (only when cont > 0): ``dim`` int32 [N], ``category`` int32 [N, n_disc] -> ``images``
+  [N, STEPS, H, W, C] and ``png`` string [N, STEPS]; dim ``dim[n]`` sweeps the prior's quantiles
+  0.05 .. 0.95 in STEPS (fixed at export) steps, other dims at 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from jointvae_tf import sampling
+from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.config import LatentSpec, RunConfig, _from_dict
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.latents import split_encoding
+from jointvae_tf.model import JointVAE
+from jointvae_tf.traversals import prior_quantiles
+
+EXPORT_CONFIG = os.path.join("assets.extra", "jointvae_export.json")
+DEFAULT_TRAVERSE_STEPS = 10
+_VERSION = re.compile(r"^[0-9]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What an export holds, stored as ``assets.extra/jointvae_export.json`` in the version folder.
+
+    ``class_names``: the training dataset's label names (empty when unknown); JointVAE's categories are
+    learnt without labels, so category ``i`` is not class ``i``. ``run_dir`` / ``step``: the run folder
+    and checkpoint step it came from. ``traverse_steps``: STEPS of the ``traverse`` signature.
+    """
+
+    latent: LatentSpec
+    image_shape: tuple[int, int, int]
+    dataset: str
+    class_names: tuple[str, ...]
+    run_dir: str
+    step: int
+    jit_compile: bool
+    traverse_steps: int
+    signatures: tuple[str, ...]
+
+    def save(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(dataclasses.asdict(self), f, indent=2)
+
+    @classmethod
+    def load(cls, export_dir: str) -> "ExportConfig":
+        """Read the config of the SavedModel in ``export_dir`` (a version folder)."""
+        path = os.path.join(export_dir, EXPORT_CONFIG)
+        try:
+            with open(path) as f:
+                return _from_dict(cls, json.load(f), path)
+        except FileNotFoundError:
+            raise JointVAEError(f"{export_dir}: no {EXPORT_CONFIG}; expected a version folder written by "
+                                "`jvae-tf export`") from None
+
+
+def list_versions(model_dir: str) -> list[int]:
+    """Versions in ``model_dir`` as TF-Serving sees them: integer-named folders, ascending.
+
+    Folders being written (``.tmp-VERSION-xxxx``) are not integers and so are never listed or served.
+    """
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(model_dir)
+                  if _VERSION.match(name) and os.path.isdir(os.path.join(model_dir, name)))
+
+
+def resolve_export_dir(path: str) -> str:
+    """A version folder: ``path`` itself when it holds a SavedModel, else its highest version."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = list_versions(path)
+    if not versions:
+        raise JointVAEError(f"--export {path}: no SavedModel here; expected saved_models/NAME or "
+                            "saved_models/NAME/VERSION written by `jvae-tf export`")
+    return os.path.join(path, str(versions[-1]))
+
+
+class ExportSampler:
+    """Samples through the ``sample`` signature of an export loaded in this process (``jvae-tf sample --export``)."""
+
+    def __init__(self, path: str):
+        self.export_dir = resolve_export_dir(path)
+        self._loaded = tf.saved_model.load(self.export_dir)
+        self._signature = self._loaded.signatures["sample"]
+        self.n_disc = self._signature.structured_input_signature[1]["category"].shape[1]
+
+    def sample(self, n: int, seed: int = 0, category=()) -> dict:
+        """The signature's outputs as numpy (see :func:`sampling.request_rows` for the arguments)."""
+        return sampling.run_sample(self._signature, sampling.request_rows(n, seed, category, self.n_disc))
+
+
+def build_archive(model: JointVAE, jit_compile: bool = False,
+                  traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> keras.export.ExportArchive:
+    """An ExportArchive of ``model`` with the signatures in this module's docstring.
+
+    ``jit_compile``: XLA-compile the network parts (decoder, encoder); the in-graph checks, random draws
+    and PNG encoding stay outside XLA (Assert and EncodePng have no XLA kernels).
+    """
+    spec = model.config.latent
+    height, width, channels = model.config.image_shape
+    n_disc = len(spec.disc)
+    decode = tf.function(model.decode, jit_compile=jit_compile)
+    encoder = tf.function(model.encoder, jit_compile=jit_compile)
+
+    def decode_signature(z, c):
+        return {"images": decode(tf.concat([z, c], axis=-1))}
+
+    def sample_signature(seed, category):
+        return sampling.sample(decode, spec, seed, category)
+
+    def encode_signature(images):
+        encoding = split_encoding(encoder(images), spec)
+        probabilities = [tf.nn.softmax(logits) for logits in encoding.logits]
+        categories = [tf.argmax(logits, axis=-1, output_type=tf.int32) for logits in encoding.logits]
+        batch = tf.shape(images)[0]
+        return {"z_mean": encoding.mean, "z_log_var": encoding.log_var,
+                "probabilities": tf.concat(probabilities, -1) if n_disc else tf.zeros([batch, 0]),
+                "categories": tf.stack(categories, -1) if n_disc else tf.zeros([batch, 0], tf.int32)}
+
+    def traverse_signature(dim, category):
+        return sampling.traverse(decode, spec, dim, category, prior_quantiles(traverse_steps))
+
+    category = tf.TensorSpec([None, n_disc], tf.int32, name="category")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", decode_signature, [
+        tf.TensorSpec([None, spec.cont], tf.float32, name="z"),
+        tf.TensorSpec([None, spec.disc_size], tf.float32, name="c")])
+    archive.add_endpoint("sample", sample_signature, [tf.TensorSpec([None], tf.int64, name="seed"), category])
+    archive.add_endpoint("encode", encode_signature, [
+        tf.TensorSpec([None, height, width, channels], tf.float32, name="images")])
+    if spec.cont:
+        archive.add_endpoint("traverse", traverse_signature, [tf.TensorSpec([None], tf.int32, name="dim"), category])
+    return archive
+
+
+def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", version: int | None = None,
+               jit_compile: bool = False, traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> str:
+    """Export the latest checkpoint of ``run_dir`` to ``out/name/version``; returns that folder.
+
+    ``version`` defaults to one above the highest existing version (1 for the first). The SavedModel
+    is written to ``out/name/.tmp-VERSION-xxxx`` and renamed into place, so a server watching ``out``
+    never loads half a model. An existing version is never overwritten (JointVAEError).
+    """
+    if not os.path.isfile(os.path.join(run_dir, "config.json")):
+        raise JointVAEError(f"RUN_DIR {run_dir}: no config.json; expected a run folder written by `jvae-tf train`")
+    if traverse_steps < 1:
+        raise JointVAEError(f"--traverse-steps: expected an integer >= 1, got {traverse_steps}")
+    model_dir = os.path.join(out, name)
+    version = (list_versions(model_dir) or [0])[-1] + 1 if version is None else version
+    target = os.path.join(model_dir, str(version))
+    if version < 1:
+        raise JointVAEError(f"--version: expected an integer >= 1, got {version}")
+    if os.path.exists(target):
+        raise JointVAEError(f"--version {version}: {target} already exists; versions are never overwritten, "
+                            "pass another --version or leave it out for the next one")
+    run = RunConfig.load(os.path.join(run_dir, "config.json"))
+    model = JointVAE.from_run(run_dir)
+    archive = build_archive(model, jit_compile, traverse_steps)
+    config = ExportConfig(latent=model.config.latent, image_shape=model.config.image_shape, dataset=run.data.name,
+                          class_names=_class_names(run.data.name), run_dir=os.path.abspath(run_dir),
+                          step=Checkpointer(run_dir, model).checkpoints()[-1][0], jit_compile=jit_compile,
+                          traverse_steps=traverse_steps,
+                          signatures=("serving_default", "sample", "encode") + (("traverse",) if model.config.latent.cont else ()))
+    os.makedirs(model_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    try:
+        archive.write_out(tmp, verbose=False)
+        config.save(os.path.join(tmp, EXPORT_CONFIG))
+        if os.path.exists(target):
+            raise JointVAEError(f"--version {version}: {target} appeared while exporting; not overwritten")
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _class_names(dataset: str) -> tuple[str, ...]:
+    """Label names of ``dataset`` from the dataset registry; empty when it is unknown there."""
+    try:
+        from jointvae_tf.data.info import dataset_info
+    except ImportError:
+        return ()
+    try:
+        return tuple(dataset_info(dataset).class_names)
+    except JointVAEError:
+        return ()
