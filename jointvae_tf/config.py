@@ -17,6 +17,8 @@ from jointvae_tf.errors import JointVAEError
 SUPPORTED_IMAGE_SIZES = (32, 64)
 SUPPORTED_CHANNELS = (1, 3)
 RECONSTRUCTION_LOSSES = ("bce", "mse", "cauchy", "general")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multiworker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +161,8 @@ class TrainConfig:
     steps_per_execution: int = 1
     checkpoint_every: int = 500
     eval_examples: int = 2000
+    precision: str = "float32"
+    distribute: str = "none"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every"):
@@ -166,6 +170,11 @@ class TrainConfig:
                 raise JointVAEError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise JointVAEError(f"--lr: expected > 0, got {self.learning_rate}")
+        if self.precision not in PRECISIONS:
+            raise JointVAEError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.distribute not in DISTRIBUTE_STRATEGIES:
+            raise JointVAEError(
+                f"--distribute: expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {self.distribute!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import data
+from jointvae_tf import data, distribute
 from jointvae_tf.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
 from jointvae_tf.checkpoints import Checkpointer
 from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
+from jointvae_tf.precision import set_precision
 
 
 @dataclasses.dataclass
@@ -61,14 +63,23 @@ def prepare_run_dir(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
     return run
 
 
-def build_model(run: RunConfig) -> JointVAE:
-    """A compiled model with built variables and optimizer state, ready to restore or train."""
-    model = JointVAE(run.model, seed=run.train.seed)
-    model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
-                  jit_compile=resolve_jit(run.train.jit_compile),
-                  steps_per_execution=run.train.steps_per_execution)
-    model.build_all()
-    model.optimizer.build(model.trainable_variables)
+def build_model(run: RunConfig, strategy: tf.distribute.Strategy | None = None) -> JointVAE:
+    """A compiled model with built variables and optimizer state, ready to restore or train.
+
+    Sets the run's precision policy first, then creates every variable under ``strategy``'s scope
+    (the current strategy when None). A ``mixed_float16`` model gets a loss-scaling optimizer from compile.
+    """
+    set_precision(run.train.precision)
+    strategy = strategy or tf.distribute.get_strategy()
+    # Keras 3.15 fails on distributed iterators with steps_per_execution > 1 ("You must feed a value for
+    # placeholder tensor"): one step per call with several replicas (docs/performance.md).
+    steps_per_execution = run.train.steps_per_execution if strategy.num_replicas_in_sync == 1 else 1
+    with strategy.scope():
+        model = JointVAE(run.model, seed=run.train.seed)
+        model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
+                      jit_compile=resolve_jit(run.train.jit_compile), steps_per_execution=steps_per_execution)
+        model.build_all()
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -93,9 +104,11 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     dataset = data.make_dataset(train_examples, run.train.batch_size, shuffle=True, seed=run.train.seed,
                                 repeat=True, drop_remainder=True)
 
-    model = build_model(run)
-    checkpointer = Checkpointer(run_dir, model)
-    step = (checkpointer.restore_latest() if resume else None) or 0
+    strategy = distribute.make_strategy(run.train.distribute)
+    model = build_model(run, strategy)
+    step = (Checkpointer(run_dir, model).restore_latest() if resume else None) or 0
+    # Every worker saves (all take part in the step), but only the chief into the run folder.
+    checkpointer = Checkpointer(run_dir if distribute.is_chief(strategy) else tempfile.mkdtemp(), model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
     eval_images = held_out.images[:n_eval].astype(np.float32) / 255.0

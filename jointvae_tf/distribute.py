@@ -1,0 +1,53 @@
+"""Training on several devices: which ``tf.distribute`` strategy, and who writes the files.
+
+``none``: the default strategy (one device). ``mirrored``: ``tf.distribute.MirroredStrategy`` over
+every local GPU (or the CPU when there is none), one replica each. ``multiworker``:
+``tf.distribute.MultiWorkerMirroredStrategy`` over several machines, each described by the ``TF_CONFIG``
+environment variable (see docs/performance.md for launch examples).
+
+Global batch semantics: ``--batch-size`` is the batch of one optimizer step summed over all replicas;
+``model.fit`` splits each batch between the replicas. Each replica's gradients are all-reduced by SUM
+(Keras' TensorFlow optimizer), so the model divides its per-replica loss by
+:func:`num_replicas` to make the summed gradient the gradient of the global-batch mean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from jointvae_tf.config import DISTRIBUTE_STRATEGIES
+from jointvae_tf.errors import JointVAEError
+
+
+def make_strategy(kind: str) -> tf.distribute.Strategy:
+    """The strategy named ``kind`` (one of :data:`~jointvae_tf.config.DISTRIBUTE_STRATEGIES`); once per process."""
+    if kind == "none":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise JointVAEError("--distribute multiworker: set TF_CONFIG on every worker first, e.g. "
+                                '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                                '"task": {"type": "worker", "index": 0}} (see docs/performance.md)')
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise JointVAEError(f"--distribute: expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {kind!r}")
+
+
+def num_replicas() -> int:
+    """Replicas that train in sync under the current strategy (1 outside any strategy)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run folder: the ``chief`` task, else worker 0, else (one machine) yes."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
