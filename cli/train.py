@@ -34,6 +34,10 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--jit/--no-jit", default=None, help="XLA-compile the training step [on with a GPU, off on CPU].")
 @click.option("--steps-per-execution", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training steps fused into one call.")
+@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]), default="float32",
+              show_default=True, help="Keras dtype policy; mixed_* compute in 16 bits (docs/performance.md).")
+@click.option("--distribute", type=click.Choice(["none", "mirrored", "multiworker"]), default="none",
+              show_default=True, help="One device, all local GPUs, or the workers of TF_CONFIG; --batch-size is global.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between checkpoints.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder [runs/DATASET-cCONT-dDISC-sSEED].")

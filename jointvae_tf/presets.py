@@ -57,7 +57,8 @@ def preset_for(dataset: str) -> Preset:
 def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=None, max_examples=None,
                      cont=None, disc=None, epochs=None, batch_size=64, lr=5e-4, loss="bce", loss_scale=None,
                      loss_alpha=1.0, loss_form="nll", gamma=None, cont_capacity=None, disc_capacity=None,
-                     temperature=0.67, seed=0, jit=None, steps_per_execution=1, checkpoint_every=500) -> RunConfig:
+                     temperature=0.67, seed=0, jit=None, steps_per_execution=1, checkpoint_every=500,
+                     precision="float32", distribute="none") -> RunConfig:
     """A full RunConfig from the training flags, the dataset's preset filling whatever is ``None``."""
     info = dataset_info(dataset)
     preset = preset_for(dataset)
@@ -80,5 +81,5 @@ def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=
     data_config = DataConfig(name=dataset, data_dir=data_dir, normalize=normalize, max_examples=max_examples)
     train_config = TrainConfig(epochs=epochs or preset.epochs, batch_size=batch_size, learning_rate=lr, seed=seed,
                                jit_compile=jit, steps_per_execution=steps_per_execution,
-                               checkpoint_every=checkpoint_every)
+                               checkpoint_every=checkpoint_every, precision=precision, distribute=distribute)
     return RunConfig(model=model, data=data_config, train=train_config)
