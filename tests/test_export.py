@@ -1,0 +1,202 @@
+"""The export answers what TF-Serving would ask of it: four signatures, exact decodes, reproducible samples.
+
+TF-Serving itself cannot be installed here; ``saved_model_cli`` (which shows and runs signatures the way
+the server does) and a fresh Python process stand in for it in the slow tests.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from serving_stubs import make_run
+
+from jointvae_tf import export, pictures, traversals
+from jointvae_tf.cli.main import main
+from jointvae_tf.config import LatentSpec
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.model import JointVAE
+
+SIGNATURES = ["encode", "sample", "serving_default", "traverse"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``(run_dir, export_dir, loaded SavedModel, model from the run)`` for a cont 3, disc (4,) run."""
+    root = tmp_path_factory.mktemp("export")
+    run_dir = make_run(str(root / "run"))
+    export_dir = export.export_run(run_dir, out=str(root / "saved_models"))
+    return run_dir, export_dir, tf.saved_model.load(export_dir), JointVAE.from_run(run_dir)
+
+
+def sample(loaded, seeds, categories):
+    return loaded.signatures["sample"](seed=tf.constant(seeds, tf.int64), category=tf.constant(categories, tf.int32))
+
+
+def test_layout_signatures_and_config_round_trip(exported):
+    run_dir, export_dir, loaded, _ = exported
+    assert export_dir.endswith(os.path.join("saved_models", "jointvae", "1"))
+    assert sorted(loaded.signatures) == SIGNATURES
+    assert export.ExportConfig.load(export_dir) == export.ExportConfig(
+        latent=LatentSpec(3, (4,)), image_shape=(32, 32, 1), dataset="four_shapes",
+        class_names=("circle", "square", "star", "triangle"), run_dir=os.path.abspath(run_dir), step=0,
+        jit_compile=False, traverse_steps=10, signatures=("serving_default", "sample", "encode", "traverse"))
+
+
+def test_decode_equals_the_in_memory_decoder(exported):
+    *_, loaded, model = exported
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 3)).astype(np.float32)
+    c = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 5)]
+    images = loaded.signatures["serving_default"](z=tf.constant(z), c=tf.constant(c))["images"]
+    assert images.shape == (5, 32, 32, 1)
+    np.testing.assert_allclose(images, model.decode(np.concatenate([z, c], 1)), atol=1e-5)
+
+
+def test_sample_is_reproducible_per_row_and_honours_category(exported):
+    *_, loaded, model = exported
+    first = sample(loaded, [7, 8, 9], [[2], [-1], [-1]])
+    again = sample(loaded, [8], [[-1]])
+    np.testing.assert_array_equal(first["images"], sample(loaded, [7, 8, 9], [[2], [-1], [-1]])["images"])
+    np.testing.assert_array_equal(first["z"][1], again["z"][0])  # a row depends on its own seed only
+    np.testing.assert_array_equal(first["categories"][1], again["categories"][0])
+    np.testing.assert_allclose(first["images"][1], again["images"][0], atol=1e-6)  # conv rounding varies with N
+    assert first["categories"][0, 0] == 2 and np.argmax(first["c"][0]) == 2
+    np.testing.assert_array_equal(np.argmax(first["c"], -1), first["categories"][:, 0])
+    np.testing.assert_allclose(first["images"], model.decode(tf.concat([first["z"], first["c"]], -1)), atol=1e-5)
+    png = tf.io.decode_png(first["png"][0]).numpy()
+    np.testing.assert_array_equal(png, pictures.to_uint8(first["images"][0].numpy()))
+    drawn = sample(loaded, np.arange(200), np.full((200, 1), -1))["categories"].numpy()
+    assert set(drawn[:, 0]) == {0, 1, 2, 3}
+
+
+def test_encode_agrees_with_the_model(exported):
+    *_, loaded, model = exported
+    images = np.random.default_rng(1).random((6, 32, 32, 1)).astype(np.float32)
+    encoded = loaded.signatures["encode"](images=tf.constant(images))
+    expected = model.encode(images)
+    np.testing.assert_array_equal(encoded["categories"][:, 0], np.argmax(expected.logits[0], -1))
+    np.testing.assert_allclose(encoded["z_mean"], expected.mean, atol=1e-5)
+    np.testing.assert_allclose(encoded["probabilities"], tf.nn.softmax(expected.logits[0]), atol=1e-5)
+
+
+def test_traverse_sweeps_the_prior_quantiles(exported):
+    *_, loaded, model = exported
+    out = loaded.signatures["traverse"](dim=tf.constant([2], tf.int32), category=tf.constant([[1]], tf.int32))
+    assert out["images"].shape == (1, 10, 32, 32, 1) and out["png"].shape == (1, 10)
+    z = np.zeros((10, 3))
+    z[:, 2] = traversals.prior_quantiles(10)
+    expected = model.decode(traversals.compose(LatentSpec(3, (4,)), z, np.ones((10, 1), int)))
+    np.testing.assert_allclose(out["images"][0], expected, atol=1e-5)
+
+
+def test_wrong_shapes_dtypes_and_ranges_are_rejected(exported):
+    *_, loaded, _ = exported
+    rejected = (TypeError, ValueError, tf.errors.InvalidArgumentError)  # by the TensorSpec or the graph
+    with pytest.raises(rejected):
+        loaded.signatures["serving_default"](z=tf.zeros([2, 4]), c=tf.zeros([2, 4]))
+    with pytest.raises(rejected):
+        loaded.signatures["sample"](seed=tf.constant([1], tf.int32), category=tf.constant([[0]], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="category"):
+        sample(loaded, [1], [[4]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="dim"):
+        loaded.signatures["traverse"](dim=tf.constant([3], tf.int32), category=tf.constant([[0]], tf.int32))
+
+
+def test_versions_count_up_never_overwrite_and_skip_temporary_folders(exported, tmp_path):
+    run_dir = exported[0]
+    out = str(tmp_path)
+    os.makedirs(tmp_path / "jointvae" / ".tmp-5-half")  # an interrupted export
+    assert export.export_run(run_dir, out=out, version=4).endswith(os.path.join("jointvae", "4"))
+    assert export.export_run(run_dir, out=out).endswith(os.path.join("jointvae", "5"))
+    assert export.list_versions(str(tmp_path / "jointvae")) == [4, 5]
+    with pytest.raises(JointVAEError, match="--version 4: .* already exists"):
+        export.export_run(run_dir, out=out, version=4)
+    assert sorted(os.listdir(tmp_path / "jointvae")) == [".tmp-5-half", "4", "5"]
+    assert export.resolve_export_dir(str(tmp_path / "jointvae")).endswith("5")
+
+
+@pytest.mark.parametrize("latent", [LatentSpec(0, (3,)), LatentSpec(2, ())], ids=["no-cont", "no-disc"])
+def test_empty_latent_parts_stay_inputs_of_width_zero(tmp_path, latent):
+    export_dir = export.export_run(make_run(str(tmp_path / "run"), latent), out=str(tmp_path / "out"))
+    loaded = tf.saved_model.load(export_dir)
+    assert ("traverse" in loaded.signatures) == bool(latent.cont)
+    images = loaded.signatures["serving_default"](z=tf.zeros([2, latent.cont]), c=tf.zeros([2, latent.disc_size]))
+    assert images["images"].shape == (2, 32, 32, 1)
+    drawn = sample(loaded, [1, 2], np.zeros((2, len(latent.disc)), np.int32) - 1)
+    assert drawn["z"].shape == (2, latent.cont) and drawn["categories"].shape == (2, len(latent.disc))
+    encoded = loaded.signatures["encode"](images=images["images"])
+    assert encoded["probabilities"].shape == (2, latent.disc_size)
+
+
+def test_cli_export_then_sample_from_the_export(exported, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", exported[0], "--out", str(tmp_path / "sm"), "--name", "m"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "grid.png"
+    result = runner.invoke(main, ["sample", "--export", str(tmp_path / "sm" / "m"), "--n", "5", "--category", "1",
+                                  "--out", str(out), "--out-dir", str(tmp_path / "each")])
+    assert result.exit_code == 0, result.output
+    from PIL import Image
+
+    assert Image.open(out).size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)  # 5 images in a 2 x 3 grid, 2-pixel gutters
+    assert len(os.listdir(tmp_path / "each")) == 5
+
+
+def test_local_run_and_export_sample_the_same_images(exported):
+    from jointvae_tf.sampling import ModelSampler
+
+    run_dir, export_dir, *_ = exported
+    from_run = ModelSampler(JointVAE.from_run(run_dir)).sample(4, seed=3, category=[2])
+    from_export = export.ExportSampler(export_dir).sample(4, seed=3, category=[2])
+    np.testing.assert_allclose(from_run["images"], from_export["images"], atol=1e-5)
+    with pytest.raises(JointVAEError, match=r"--category \[9\]: category: expected"):
+        export.ExportSampler(export_dir).sample(1, category=[9])
+
+
+def test_cli_bad_run_dir_is_one_line_and_exit_2(tmp_path):
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "no config.json" in result.output
+
+
+def _tool(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+@pytest.mark.slow
+def test_a_fresh_process_and_saved_model_cli_load_show_and_run_the_export(exported, tmp_path):
+    _, export_dir, _, model = exported
+    code = ("import tensorflow as tf, sys; m = tf.saved_model.load(sys.argv[1]); "
+            "out = m.signatures['sample'](seed=tf.constant([1, 2], tf.int64), category=tf.constant([[3], [-1]])); "
+            "print(out['images'].shape, out['categories'].numpy()[0, 0], len(out['png'].numpy()[0]) > 0)")
+    commands = {
+        "python": [sys.executable, "-c", code, export_dir],
+        "show": [_tool("saved_model_cli"), "show", "--all", "--dir", export_dir],
+        "run": [_tool("saved_model_cli"), "run", "--dir", export_dir, "--tag_set", "serve", "--signature_def",
+                "serving_default", "--input_exprs", "z=[[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]];c=[[1.0, 0, 0, 0], [0, 1.0, 0, 0]]",
+                "--outdir", str(tmp_path)],
+    }
+    running = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name, command in commands.items()}  # concurrently: each spends seconds importing TensorFlow
+    done = {name: (process.communicate(timeout=180), process.returncode) for name, process in running.items()}
+    for name, ((_, stderr), code) in done.items():
+        assert code == 0, f"{name}: {stderr}"
+    assert done["python"][0][0].strip().splitlines()[-1] == "(2, 32, 32, 1) 3 True"
+    shown = done["show"][0][0]
+    for name in SIGNATURES:
+        assert f"signature_def['{name}']" in shown
+    assert "inputs['seed'] tensor_info:\n        dtype: DT_INT64\n        shape: (-1)" in shown
+    z_c = np.array([[0, 0, 0, 1, 0, 0, 0], [0.5, 0, 0, 0, 1, 0, 0]], np.float32)
+    np.testing.assert_allclose(np.load(tmp_path / "images.npy"), model.decode(z_c), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_xla_export_decodes_like_the_graph_export(exported, tmp_path):
+    xla = tf.saved_model.load(export.export_run(exported[0], out=str(tmp_path), jit_compile=True))
+    assert export.ExportConfig.load(str(tmp_path / "jointvae" / "1")).jit_compile
+    np.testing.assert_allclose(sample(xla, [4, 5], [[1], [-1]])["images"],
+                               sample(exported[2], [4, 5], [[1], [-1]])["images"], atol=1e-4)
