@@ -22,7 +22,7 @@ from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import encode_dataset
 from jointvae_tf.model import JointVAE
-from jointvae_tf.visualize import INACTIVE_KL, decode
+from jointvae_tf.visualize import INACTIVE_KL, decode, reconstruct
 
 CLASS_CHANGE_EXAMPLES = 100
 CLASS_CHANGE_STEPS = 10
@@ -35,6 +35,8 @@ class EvaluationReport:
     ``loss``: ``reconstruction`` (deterministic code z = mean, c = argmax), ``kl_cont`` and ``kl_disc``
     (summed over dims / variables), the capacities ``cont_capacity`` / ``disc_capacity`` at the
     checkpoint's step and the objective ``loss`` = reconstruction + gamma |KL - C| for each part.
+    ``pixel_mse``: mean squared error per pixel (intensities in [0, 1]) of those reconstructions, the one
+    reconstruction error comparable across reconstruction losses.
     ``cluster_accuracy``: one-to-one (Hungarian) when categories <= classes, else majority
     (``cluster_mapping``). ``mig`` and ``factor_vae_score`` use the codes ``[z mean, c argmax]``.
     ``class_change``: fraction of traversal steps of an active continuous dim whose re-encoded category
@@ -49,6 +51,7 @@ class EvaluationReport:
     cont: int
     disc: list[int]
     loss: dict[str, float]
+    pixel_mse: float
     kl_cont_per_dim: list[float]
     kl_disc_per_variable: list[float]
     active_dims: list[int]
@@ -123,6 +126,7 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
         disc=list(spec.disc),
         loss={"loss": loss, "reconstruction": summary.reconstruction, "kl_cont": kl_cont, "kl_disc": kl_disc,
               "cont_capacity": cont_capacity, "disc_capacity": disc_capacity},
+        pixel_mse=float(np.mean(np.square(reconstruct(model, images) - images))),
         kl_cont_per_dim=summary.kl_cont.tolist(), kl_disc_per_variable=summary.kl_disc.tolist(),
         active_dims=active.tolist(), num_classes=info.num_classes or int(examples.labels.max()) + 1)
     if spec.disc:
@@ -179,6 +183,7 @@ def format_report(report: EvaluationReport) -> str:
     lines = [f"{report.run_dir or 'model'}: {report.dataset} {report.split} split, {report.examples} images, "
              f"step {report.step}, latent cont {report.cont} disc {disc}", ""]
     rows = [(name.replace("_", " "), _number(value)) for name, value in report.loss.items()]
+    rows.append(("pixel MSE (intensities 0..1)", _number(report.pixel_mse, 5)))
     rows.append(("", ""))
     rows += [(f"KL z{d}" + ("" if d in report.active_dims else " (inactive)"), _number(kl))
              for d, kl in enumerate(report.kl_cont_per_dim)]

@@ -116,11 +116,15 @@ def traversal_gif_frames(model: JointVAE, cont_dim: int, n_frames: int = 20, dis
     return [plain_grid(frame, rows, n_per_category, factor) for frame in images]
 
 
+def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Deterministic reconstructions (z = mean, c = argmax) of ``images`` ``[N, H, W, C]`` in [0, 1]."""
+    return np.concatenate([model(tf.convert_to_tensor(images[i:i + batch_size], tf.float32)).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
 def reconstruction_picture(model: JointVAE, images: np.ndarray, cols: int = 10, factor: int = 2) -> np.ndarray:
     """Originals ``[N, H, W, C]`` in [0, 1] above their deterministic reconstructions (z = mean, c = argmax)."""
-    reconstructions = np.concatenate([model(tf.convert_to_tensor(images[i:i + 512], tf.float32)).numpy()
-                                      for i in range(0, len(images), 512)])
-    grid = pictures.reconstruction_grid(images, reconstructions, min(cols, len(images)))
+    grid = pictures.reconstruction_grid(images, reconstruct(model, images), min(cols, len(images)))
     return pictures.upscale(grid, factor)
 
 
