@@ -25,6 +25,7 @@ from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
 from jointvae_tf.precision import set_precision
+from jointvae_tf.visualize import TrainingPictures, write_pictures
 
 
 @dataclasses.dataclass
@@ -116,6 +117,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),
         HeldOutEvaluation(eval_images, held_out.labels[:n_eval], os.path.join(run_dir, "logs", "validation")),
+        *([TrainingPictures(eval_images, run_dir)] if distribute.is_chief(strategy) else []),
         *extra_callbacks,
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), update_freq=100),
     ]
@@ -134,6 +136,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     final_step = int(model.optimizer.iterations.numpy())
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
+    if distribute.is_chief(strategy):
+        write_pictures(model, os.path.join(run_dir, "pictures"), eval_images)
     return TrainingResult(run_dir, final_step, logs)
 
 
