@@ -9,7 +9,7 @@ from jointvae_tf.config import DataConfig
 from jointvae_tf.data import csv_files, image_folders, mnist_files, procedural
 from jointvae_tf.data.info import DATASETS, Examples, dataset_info
 from jointvae_tf.data.normalize import normalize_handwriting
-from jointvae_tf.data.resize import to_channels
+from jointvae_tf.data.resize import halve, to_channels
 from jointvae_tf.data.splits import Selection, check_split
 from jointvae_tf.data.tfds_sources import TFDS_SOURCES
 from jointvae_tf.errors import JointVAEError
@@ -72,14 +72,17 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
         check_split(split)
         count = config.max_examples if split == "train" else min(config.max_examples or procedural.SPLIT_SIZES[split],
                                                                  procedural.SPLIT_SIZES[split])
-        examples = procedural.render_split(split, count, image_size, seed)
+        # Normalising enlarges small shapes: render them at twice the size first so they stay sharp.
+        examples = procedural.render_split(split, count, image_size * (2 if config.normalize else 1), seed)
+        if config.normalize:
+            examples.images = halve(normalize_handwriting(examples.images))
         examples.images = to_channels(examples.images, channels)
     else:
         source = SOURCES[config.name]
         selection = Selection(split, source.pools, config.validation_fraction, seed, config.max_examples)
         examples = source.read(config.data_dir, selection, image_size, channels)
-    if config.normalize:
-        examples.images = normalize_handwriting(examples.images)
+        if config.normalize:
+            examples.images = normalize_handwriting(examples.images)
     return dataclasses.replace(examples, class_names=examples.class_names or info.class_names)
 
 

@@ -47,6 +47,13 @@ def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return np.clip(images.astype(np.float32) @ _LUMA + 0.5, 0, 255).astype(np.uint8)[..., None]
 
 
+def halve(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, 2h, 2w, c]`` -> ``[N, h, w, c]``, each pixel the mean of its 2x2 block."""
+    n, height, width, c = images.shape
+    blocks = images.reshape(n, height // 2, 2, width // 2, 2, c).astype(np.float32)
+    return np.clip(blocks.mean(axis=(2, 4)) + 0.5, 0, 255).astype(np.uint8)
+
+
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """uint8 ``[h, w, c]`` -> ``[size, size, c]`` with PIL's antialiased bilinear filter."""
     resized = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).resize(
