@@ -250,7 +250,7 @@ class GrpcClient(ServingClient):
         try:
             return method(request, timeout=self.retry.timeout)
         except self._grpc.RpcError as error:
-            status, details = error.code(), error.details()
+            status, details = error.code(), sampling.check_message(error.details() or "")
             if status == code.UNAVAILABLE:
                 raise _Transient(details) from None
             if status == code.NOT_FOUND:
@@ -298,6 +298,6 @@ def _error_message(error: urllib.error.HTTPError) -> str:
     """The ``error`` field of TF-Serving's JSON error body, else the raw body."""
     body = error.read().decode(errors="replace")
     try:
-        return str(json.loads(body)["error"])
+        return sampling.check_message(str(json.loads(body)["error"]))
     except (ValueError, KeyError, TypeError):
-        return body.strip() or error.reason
+        return sampling.check_message(body or str(error.reason))

@@ -73,10 +73,12 @@ class ModelSampler:
         return run_sample(self._sample, request_rows(n, seed, category, len(self.spec.disc)))
 
 
-def check_message(message: str) -> str:
-    """The message of a failed in-graph check of this module (e.g. ``category: expected ...``) in an error text."""
+def check_message(message: str, limit: int = 300) -> str:
+    """One line for an error text: the message of a failed in-graph check of this module (e.g.
+    ``category: expected ...``) when it holds one, else the text on one line, cut at ``limit`` characters."""
     found = re.search(r"\[((?:category|dim): [^\]]*)\]", message)
-    return found.group(1) if found else message.splitlines()[0]
+    line = found.group(1) if found else " ".join(message.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def check_categories(categories: tf.Tensor, spec: LatentSpec, allow_random: bool) -> tf.Tensor:
