@@ -193,6 +193,7 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     os.makedirs(model_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from a server running as another user
         archive.write_out(tmp, verbose=False)
         config.save(os.path.join(tmp, EXPORT_CONFIG))
         if os.path.exists(target):
