@@ -1,6 +1,7 @@
 """The ``jvae-tf`` command: a thin click layer over the ``jointvae_tf`` library.
 
-User mistakes (:class:`~jointvae_tf.errors.JointVAEError`) become one line on stderr and exit code 2.
+User mistakes (:class:`~jointvae_tf.errors.JointVAEError`, and click's own usage errors) become one line
+``Error: ...`` on stderr and exit code 2; ``--help`` explains the flags.
 """
 
 from __future__ import annotations
@@ -15,12 +16,40 @@ import click  # noqa: E402
 from jointvae_tf.errors import JointVAEError  # noqa: E402
 
 
-class _Group(click.Group):
-    """Turns JointVAEError anywhere below into ``Error: <message>`` and exit code 2."""
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and probe its devices with stderr closed: TF 2.21 prints start-up notices
+    (oneDNN, CUDA probing) from C++ before its log level applies. Set JVAE_TF_VERBOSE=1 to see them."""
+    if os.environ.get("JVAE_TF_VERBOSE"):
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
 
-    def invoke(self, ctx):
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _Group(click.Group):
+    """Turns JointVAEError and click usage errors anywhere below into one line and exit code 2."""
+
+    def main(self, *args, **kwargs):
         try:
-            return super().invoke(ctx)
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.format_message())
+            sys.exit(2)
+        except click.ClickException as error:
+            where = f"{error.ctx.command_path}: " if getattr(error, "ctx", None) else ""
+            click.echo(f"Error: {where}{error.format_message()}", err=True)
+            sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
         except JointVAEError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
@@ -33,6 +62,7 @@ def main():
 
 
 def _register():
+    _import_tensorflow_quietly()
     from jointvae_tf.cli.datasets import datasets
     from jointvae_tf.cli.evaluate import evaluate
     from jointvae_tf.cli.export import export
