@@ -29,5 +29,6 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
     examples = load_split(run, "validation", max_examples)
     out = out or os.path.join(run_dir, "pictures")
     paths = write_pictures(model, out, examples.images.astype("float32") / 255.0, steps=steps, factor=upscale,
-                           category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed)
+                           category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed, labels=examples.labels,
+                           class_names=examples.class_names)
     click.echo(f"Wrote {len(paths)} pictures to {out}: {', '.join(paths)}")

@@ -90,16 +90,28 @@ def traversal_rows(kl_cont, kl_disc, sort: bool = True) -> tuple[np.ndarray, lis
     return order, labels, [not active[d] for d in order] + [False] * len(kl_disc)
 
 
+def category_labels(disc_index: int, k: int, names: list[str] | None = None) -> list[str]:
+    """Row labels ``c0=0``, ``c0=1`` ... of ``k`` categories, followed by ``names[j]`` when given."""
+    return [f"c{disc_index}={j} {names[j]}".rstrip() if names else f"c{disc_index}={j}" for j in range(k)]
+
+
+def majority_class_names(categories, labels, class_names, k: int) -> list[str]:
+    """For each of ``k`` categories, the name of the most frequent class among the images put in it
+    (``""`` for an unused category). ``categories``, ``labels``: ``[N]`` int; ``class_names``: per label id."""
+    table = metrics.contingency(labels, categories, n_classes=len(class_names), n_clusters=k)
+    return [class_names[c] if table[:, j].sum() else "" for j, c in enumerate(table.argmax(axis=0))]
+
+
 def category_traversal_picture(model: JointVAE, cont_dim: int, disc_index: int = 0, steps: int = 10,
-                               factor: int = 2) -> np.ndarray:
-    """Rows: the categories of discrete variable ``disc_index`` (labelled ``c0=k``); columns sweep
-    continuous dim ``cont_dim`` over its prior quantiles, every other latent at its prior mode.
+                               factor: int = 2, names: list[str] | None = None) -> np.ndarray:
+    """Rows: the categories of discrete variable ``disc_index`` (labelled ``c0=k`` and ``names[k]``); columns
+    sweep continuous dim ``cont_dim`` over its prior quantiles, every other latent at its prior mode.
 
     If the class changes along a row, the continuous dim encodes class rather than style.
     """
     spec = model.config.latent
     latent = traversals.category_traversal(spec, cont_dim, steps, disc_index)
-    labels = [f"c{disc_index}={k}" for k in range(spec.disc[disc_index])]
+    labels = category_labels(disc_index, spec.disc[disc_index], names)
     return labelled_grid(decode(model, latent), labels, steps, factor)
 
 
@@ -144,18 +156,18 @@ def samples_picture(model: JointVAE, rows: int = 8, cols: int = 8, factor: int =
 
 
 def samples_per_category_picture(model: JointVAE, disc_index: int = 0, n_per_category: int = 10, factor: int = 2,
-                                 seed: int = 0) -> np.ndarray:
-    """One row per category of discrete variable ``disc_index`` (labelled ``c0=k``), random z along it;
-    a single row of prior samples without discrete variables."""
+                                 seed: int = 0, names: list[str] | None = None) -> np.ndarray:
+    """One row per category of discrete variable ``disc_index`` (labelled ``c0=k`` and ``names[k]``), random
+    z along it; a single row of prior samples without discrete variables."""
     spec = model.config.latent
     latent = traversals.samples_per_category(spec, disc_index, n_per_category, np.random.default_rng(seed))
-    labels = [f"c{disc_index}={k}" for k in range(spec.disc[disc_index])] if spec.disc else ["z ~ N(0, I)"]
+    labels = category_labels(disc_index, spec.disc[disc_index], names) if spec.disc else ["z ~ N(0, I)"]
     return labelled_grid(decode(model, latent), labels, n_per_category, factor)
 
 
 def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int = 10, factor: int | None = None,
                    category_dims: list[int] | None = None, gif_dims: int = 3, gif_frames: int = 20,
-                   seed: int = 0) -> dict[str, str]:
+                   seed: int = 0, labels: np.ndarray | None = None, class_names=()) -> dict[str, str]:
     """Write every picture listed in the module docstring into ``out_dir``.
 
     Args:
@@ -164,6 +176,8 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
       steps: columns of the traversal grids. factor: upscale (default :func:`default_upscale`).
       category_dims: continuous dims for the category traversals (default: the one of largest KL).
       gif_dims: animate the ``gif_dims`` dims of largest KL (only active ones, but at least one).
+      labels, class_names: ``[N]`` class ids of ``images`` and their names; when given, rows of c0's
+        categories also show the majority class of the images in each category.
 
     Returns:
       ``{file name: path}`` of what was written.
@@ -174,17 +188,19 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
     summary = encode_dataset(model, images)
     order = metrics.order_by_kl(summary.kl_cont)
     n_active = int(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL).sum())
+    names = majority_class_names(summary.categories[:, 0], labels, class_names, spec.disc[0]) \
+        if spec.disc and labels is not None and len(class_names) else None
     written: dict[str, np.ndarray | list[np.ndarray]] = {
         "all_traversals.png": traversal_picture(model, summary.kl_cont, summary.kl_disc, steps, factor),
         "reconstructions.png": reconstruction_picture(model, images[:20], 10, factor),
         "samples.png": samples_picture(model, 8, 8, factor, seed),
-        "samples_per_category.png": samples_per_category_picture(model, 0, 10, factor, seed),
+        "samples_per_category.png": samples_per_category_picture(model, 0, 10, factor, seed, names),
     }
     if spec.cont:
         for d in (category_dims if category_dims is not None else order[:1]):
             for i in range(len(spec.disc)):
                 name = f"category_traversal_z{d}.png" if i == 0 else f"category_traversal_c{i}_z{d}.png"
-                written[name] = category_traversal_picture(model, int(d), i, steps, factor)
+                written[name] = category_traversal_picture(model, int(d), i, steps, factor, names if i == 0 else None)
         for d in order[:min(gif_dims, max(1, n_active))]:
             written[f"traversal_z{d}.gif"] = traversal_gif_frames(model, int(d), gif_frames, factor=factor, seed=seed)
     paths = {}

@@ -42,8 +42,9 @@ from jointvae_tf.errors import JointVAEError  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.report import EvaluationReport, evaluate_model, load_split, open_run  # noqa: E402
 from jointvae_tf.training import build_model, train  # noqa: E402
-from jointvae_tf.visualize import (category_traversal_picture, samples_per_category_picture,  # noqa: E402
-                                   traversal_gif_frames, traversal_picture)
+from jointvae_tf.evaluation import encode_dataset  # noqa: E402
+from jointvae_tf.visualize import (category_traversal_picture, majority_class_names,  # noqa: E402
+                                   samples_per_category_picture, traversal_gif_frames, traversal_picture)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,15 +141,21 @@ def measure_steps_per_second(args, setting: Setting) -> float:
     return n / (time.monotonic() - start)
 
 
-def docs_pictures(model, images: np.ndarray, report: EvaluationReport, out_dir: str, with_gif: bool) -> dict[str, str]:
-    """Small pictures for the report (no upscaling): traversal grid, category traversal, samples per category."""
+def docs_pictures(model, examples: data.Examples, report: EvaluationReport, out_dir: str,
+                  with_gif: bool) -> dict[str, str]:
+    """Small pictures for the report (no upscaling): traversal grid, samples per category and category
+    traversal (rows named after the majority class of their test images)."""
     os.makedirs(out_dir, exist_ok=True)
     kl_cont, kl_disc = np.array(report.kl_cont_per_dim), np.array(report.kl_disc_per_variable)
+    names = None
+    if report.disc:
+        categories = encode_dataset(model, examples.images.astype(np.float32) / 255).categories[:, 0]
+        names = majority_class_names(categories, examples.labels, examples.class_names, report.disc[0])
     found = {"traversals": traversal_picture(model, kl_cont, kl_disc, 8, 1),
-             "per category": samples_per_category_picture(model, 0, 8, 1)}
+             "per category": samples_per_category_picture(model, 0, 8, 1, names=names)}
     top = int(np.argmax(kl_cont)) if len(kl_cont) else None
     if top is not None and report.disc:
-        found[f"categories x z{top}"] = category_traversal_picture(model, top, 0, 8, 1)
+        found[f"categories x z{top}"] = category_traversal_picture(model, top, 0, 8, 1, names)
     paths = {}
     for title, picture in found.items():
         paths[title] = os.path.join(out_dir, title.replace(" ", "_") + ".png")
@@ -300,8 +307,7 @@ def sweep(args) -> int:
         _, model, step = open_run(run_dir)
         examples = load_split(run, "test", args.eval_examples)
         report = evaluate_model(model, examples, info, run_dir=run_dir, split="test", step=step, seed=args.seed)
-        images = examples.images[:500].astype(np.float32) / 255
-        shown = docs_pictures(model, images, report, os.path.join(picture_dir, setting.name), with_gif=index == 0)
+        shown = docs_pictures(model, examples, report, os.path.join(picture_dir, setting.name), with_gif=index == 0)
         overhead = time.monotonic() - run_started - trained
         results.append({"name": setting.name, "setting": dataclasses.asdict(setting), "loss_label": setting.loss_label,
                         "planned_steps": planned, "stopped_early": limit.stopped_early,

@@ -8,8 +8,8 @@ from PIL import Image
 
 from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.training import build_model
-from jointvae_tf.visualize import (TrainingPictures, category_traversal_picture, pad_to_common_shape,
-                                   reconstruction_picture, samples_picture, traversal_gif_frames, traversal_picture,
+from jointvae_tf.visualize import (TrainingPictures, category_labels, category_traversal_picture,
+                                   majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture, traversal_gif_frames, traversal_picture,
                                    traversal_rows, write_pictures)
 
 SIZE, FACTOR, STEPS = 32, 2, 10
@@ -68,8 +68,9 @@ def test_reconstructions_and_samples_have_grid_sizes(model, images):
 
 
 def test_write_pictures_writes_every_file(model, images, tmp_path):
+    labels = np.arange(len(images)) % 4
     paths = write_pictures(model, str(tmp_path), images, steps=STEPS, factor=FACTOR, category_dims=[0, 2],
-                           gif_dims=2, gif_frames=8)
+                           gif_dims=2, gif_frames=8, labels=labels, class_names=("a", "b", "c", "d"))
     expected = {"all_traversals.png", "reconstructions.png", "samples.png", "samples_per_category.png",
                 "category_traversal_z0.png", "category_traversal_z2.png"}
     assert expected <= set(paths) and sorted(os.listdir(tmp_path)) == sorted(paths)
@@ -87,6 +88,13 @@ def test_write_pictures_without_discrete_code(tmp_path, images):
     assert not any(name.startswith("category_traversal") for name in paths)
     assert {"all_traversals.png", "samples_per_category.png", "traversal_z0.gif"} <= set(paths) or \
         {"all_traversals.png", "samples_per_category.png", "traversal_z1.gif"} <= set(paths)
+
+
+def test_category_rows_are_named_after_their_majority_class():
+    names = majority_class_names([0, 0, 0, 2, 2], [1, 1, 0, 2, 2], ("circle", "square", "star"), k=3)
+    assert names == ["square", "", "star"]
+    assert category_labels(0, 3, names) == ["c0=0 square", "c0=1", "c0=2 star"]
+    assert category_labels(1, 2) == ["c1=0", "c1=1"]
 
 
 def test_pad_to_common_shape():
