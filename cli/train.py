@@ -11,7 +11,9 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--dataset", default="four_shapes", show_default=True, help="Dataset name (see `jvae-tf datasets`).")
 @click.option("--data-dir", type=click.Path(), default=None, help="Where the dataset's files are (TFDS data_dir for TFDS datasets).")
 @click.option("--image-size", type=click.Choice(["32", "64"]), default=None, help="Model image side in pixels [dataset default].")
-@click.option("--normalize/--no-normalize", default=None, help="Crop to content, rescale and centre each image [dataset default].")
+@click.option("--normalize", type=click.Choice(["none", "box", "moments"]), default=None,
+              help="Centre and rescale each image: by its ink's bounding box, or its centre of mass and RMS "
+                   "radius (rotation-invariant) [dataset default].")
 @click.option("--max-examples", type=int, default=None, help="Use at most this many training images.")
 @click.option("--cont", type=click.IntRange(min=0), default=None, help="Continuous latent dimensions [dataset default].")
 @click.option("--disc", callback=parse_disc, default=None, help="Category counts, e.g. 10 or 10,3; 'none' for no discrete code.")

@@ -17,6 +17,10 @@ from jointvae_tf.errors import JointVAEError
 SUPPORTED_IMAGE_SIZES = (32, 64)
 SUPPORTED_CHANNELS = (1, 3)
 RECONSTRUCTION_LOSSES = ("bce", "mse", "cauchy", "general")
+NORMALIZATIONS = ("none", "box", "moments")
+"""Image normalisation of the data pipeline (``jointvae_tf.data.normalize``): none; crop to the ink's
+bounding box and centre it (as MNIST was prepared); centre on the ink's centre of mass and scale its RMS
+radius (rotation-invariant size)."""
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multiworker")
 
@@ -144,7 +148,11 @@ class DataConfig:
 
     name: str = "four_shapes"
     data_dir: str | None = None
-    normalize: bool = False
+    normalize: str = "none"
+
+    def __post_init__(self):
+        if self.normalize not in NORMALIZATIONS:
+            raise JointVAEError(f"--normalize: expected one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
     validation_fraction: float = 0.1
     max_examples: int | None = None
 

@@ -24,7 +24,6 @@ class Preset:
     disc_capacity: CapacitySchedule = CapacitySchedule(0.0, 5.0, 25_000)
     gamma: float = 30.0
     epochs: int = 20
-    normalize: bool | None = None
 
 
 # MNIST recipe of the original authors: cont 10, disc [10], C 0 -> 5 nats over 25k steps, gamma 30.
@@ -76,8 +75,7 @@ def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=
                         gamma=preset.gamma if gamma is None else gamma),
         temperature=temperature,
     )
-    normalize = normalize if normalize is not None else (
-        preset.normalize if preset.normalize is not None else info.normalize_by_default)
+    normalize = normalize if normalize is not None else info.normalization
     data_config = DataConfig(name=dataset, data_dir=data_dir, normalize=normalize, max_examples=max_examples)
     train_config = TrainConfig(epochs=epochs or preset.epochs, batch_size=batch_size, learning_rate=lr, seed=seed,
                                jit_compile=jit, steps_per_execution=steps_per_execution,

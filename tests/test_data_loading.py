@@ -21,7 +21,7 @@ def test_four_shapes_is_the_default_and_renders_offline():
 
 
 def test_normalize_puts_every_drawing_in_the_inner_box():
-    examples = load_examples(DataConfig(normalize=True, max_examples=200), "test", 64, 1)
+    examples = load_examples(DataConfig(normalize="box", max_examples=200), "test", 64, 1)
     top, left, bottom, right = content_boxes(examples.images).T
     sides = np.maximum(bottom - top, right - left)
     assert np.all(np.abs(sides - 48) <= 2)

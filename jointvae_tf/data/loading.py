@@ -8,7 +8,7 @@ from typing import Callable
 from jointvae_tf.config import DataConfig
 from jointvae_tf.data import csv_files, image_folders, mnist_files, procedural
 from jointvae_tf.data.info import DATASETS, Examples, dataset_info
-from jointvae_tf.data.normalize import normalize_handwriting
+from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import halve, to_channels
 from jointvae_tf.data.splits import Selection, check_split
 from jointvae_tf.data.tfds_sources import TFDS_SOURCES
@@ -65,7 +65,7 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
     ``four_shapes`` without ``data_dir`` is rendered: ``max_examples`` sets the train size (default
     20,000) and caps validation/test (2,000). Other sources: the split's examples in seeded order, the first
     ``max_examples`` kept; validation (and test, when the files hold none) is a fixed
-    ``validation_fraction`` of the files. ``config.normalize`` applies handwriting normalisation.
+    ``validation_fraction`` of the files. ``config.normalize`` names the normalisation applied.
     """
     info = dataset_info(config.name)
     if config.name == "four_shapes" and config.data_dir is None:
@@ -73,16 +73,17 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
         count = config.max_examples if split == "train" else min(config.max_examples or procedural.SPLIT_SIZES[split],
                                                                  procedural.SPLIT_SIZES[split])
         # Normalising enlarges small shapes: render them at twice the size first so they stay sharp.
-        examples = procedural.render_split(split, count, image_size * (2 if config.normalize else 1), seed)
-        if config.normalize:
-            examples.images = halve(normalize_handwriting(examples.images))
+        normalizing = config.normalize != "none"
+        examples = procedural.render_split(split, count, image_size * (2 if normalizing else 1), seed)
+        if normalizing:
+            examples.images = halve(normalize_images(examples.images, config.normalize))
         examples.images = to_channels(examples.images, channels)
     else:
         source = SOURCES[config.name]
         selection = Selection(split, source.pools, config.validation_fraction, seed, config.max_examples)
         examples = source.read(config.data_dir, selection, image_size, channels)
-        if config.normalize:
-            examples.images = normalize_handwriting(examples.images)
+        if config.normalize != "none":
+            examples.images = normalize_images(examples.images, config.normalize)
     return dataclasses.replace(examples, class_names=examples.class_names or info.class_names)
 
 
