@@ -1,8 +1,11 @@
-"""Handwriting normalisation crops to the ink, keeps the aspect ratio and centres it in 3/4 of the frame."""
+"""Normalisation: by the bounding box (as MNIST) or by moments (centre of mass, RMS radius)."""
 
 import numpy as np
 
-from jointvae_tf.data.normalize import content_boxes, normalize_handwriting
+import pytest
+
+from jointvae_tf.data.normalize import (RADIUS_FRACTION, content_boxes, normalize_handwriting, normalize_images,
+                                        normalize_moments)
 
 
 def test_content_boxes_are_the_ink_bounding_boxes():
@@ -26,3 +29,32 @@ def test_blank_images_stay_blank_and_rgb_keeps_its_shape():
     out = normalize_handwriting(images)
     assert out.shape == images.shape and out.dtype == np.uint8
     assert not out[0].any() and out[1, ..., 0].any() and not out[1, ..., 1].any()
+
+
+def _square(size, side, angle, centre):
+    """A filled square of ``side`` pixels turned by ``angle`` radians around ``centre`` (y, x)."""
+    y, x = np.mgrid[:size, :size] + 0.5
+    dy, dx = y - centre[0], x - centre[1]
+    u = np.cos(angle) * dx + np.sin(angle) * dy
+    v = -np.sin(angle) * dx + np.cos(angle) * dy
+    return ((np.abs(u) < side / 2) & (np.abs(v) < side / 2)).astype(np.uint8)[..., None] * 255
+
+
+def test_moments_centre_the_mass_and_keep_size_under_rotation():
+    images = np.stack([_square(64, 12, 0.0, (14, 40)), _square(64, 12, np.pi / 4, (44, 20))])
+    out = normalize_moments(images).astype(np.float32)[..., 0]
+    mass = out.sum(axis=(1, 2))
+    y, x = np.mgrid[:64, :64] + 0.5
+    np.testing.assert_allclose((out * y).sum(axis=(1, 2)) / mass, [32, 32], atol=0.6)
+    np.testing.assert_allclose((out * x).sum(axis=(1, 2)) / mass, [32, 32], atol=0.6)
+    assert mass[1] == pytest.approx(mass[0], rel=0.05)  # by the bounding box: half the area
+    boxed = normalize_handwriting(images).astype(np.float32)[..., 0].sum(axis=(1, 2))
+    assert boxed[1] < 0.6 * boxed[0]
+    rms = np.sqrt((out[0] * ((y - 32) ** 2 + (x - 32) ** 2)).sum() / mass[0])
+    assert rms == pytest.approx(RADIUS_FRACTION * 64, rel=0.05)
+
+
+def test_normalize_images_dispatches_by_name():
+    images = _square(32, 8, 0.3, (10, 10))[None]
+    np.testing.assert_array_equal(normalize_images(images, "box"), normalize_handwriting(images))
+    np.testing.assert_array_equal(normalize_images(images, "moments"), normalize_moments(images))
