@@ -28,6 +28,8 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--loss-form", type=click.Choice(["nll", "rho"]), default="nll", show_default=True,
               help="Robust losses: 'nll' learns c and adds the normaliser (nats); 'rho' is the bare penalty.")
 @click.option("--gamma", type=click.FloatRange(min=0), default=None, help="Weight of the capacity terms [dataset default].")
+@click.option("--disc-balance", type=click.FloatRange(min=0), default=None,
+              help="Weight of KL(batch-average q(c) || uniform): keeps every category in use [dataset default].")
 @click.option("--cont-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS in nats and steps.")
 @click.option("--disc-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS (MAX capped at sum log K).")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.67, show_default=True,

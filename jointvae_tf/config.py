@@ -95,6 +95,8 @@ class LossConfig:
     ``kind``: ``bce`` | ``mse`` | ``cauchy`` | ``general`` (Barron); ``scale`` is the c of the robust
     losses, ``alpha`` the shape of ``general``. ``form``: ``rho`` uses the robust penalty as it is;
     ``nll`` adds the normaliser that makes it a negative log-likelihood in nats (see ``losses.py``).
+    ``disc_balance``: weight of KL(batch-average q(c) || uniform) per discrete variable, which keeps every
+    category in use (0 is the original objective; see ``latents.kl_marginal_uniform``).
     """
 
     kind: str = "bce"
@@ -102,8 +104,11 @@ class LossConfig:
     alpha: float = 1.0
     form: str = "nll"
     gamma: float = 30.0
+    disc_balance: float = 0.0
 
     def __post_init__(self):
+        if self.disc_balance < 0:
+            raise JointVAEError(f"--disc-balance: expected a weight >= 0, got {self.disc_balance}")
         if self.kind not in RECONSTRUCTION_LOSSES:
             raise JointVAEError(f"--loss: expected one of {', '.join(RECONSTRUCTION_LOSSES)}, got {self.kind!r}")
         if self.form not in ("rho", "nll"):

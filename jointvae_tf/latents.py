@@ -45,6 +45,18 @@ def kl_categorical_uniform(logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1) + tf.math.log(num_categories)
 
 
+def kl_marginal_uniform(logits: tf.Tensor) -> tf.Tensor:
+    """KL(q(c) || Uniform(K)) of the batch's average posterior q(c) = mean_x softmax(logits), scalar nats.
+
+    The JointVAE term E_x KL(q(c|x) || U) equals I(x; c) + KL(q(c) || U): a confident encoder reaches it
+    while using only some categories. This term is zero only when every category is used equally often
+    in the batch, so weighting it keeps classes from merging (see ``LossConfig.disc_balance``).
+    """
+    probs = tf.reduce_mean(tf.nn.softmax(logits, axis=-1), axis=0)
+    num_categories = tf.cast(tf.shape(logits)[-1], logits.dtype)
+    return tf.reduce_sum(probs * tf.math.log(probs + 1e-12)) + tf.math.log(num_categories)
+
+
 def sample_latent(encoding: Encoding, temperature: float, seed: tf.Tensor) -> tf.Tensor:
     """Reparameterised training sample ``[batch, size]``: z = mean + sigma * eps, c_i ~ RelaxedOneHot.
 

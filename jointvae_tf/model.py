@@ -3,6 +3,7 @@
 Objective per batch (all terms in nats per image, averaged over the batch):
 
     reconstruction + gamma * |KL_cont - C_cont(step)| + gamma * |KL_disc - C_disc(step)|
+                   + disc_balance * sum_i KL(mean_batch q(c_i | x) || uniform)
 
 with KL_cont summed over the Gaussian dimensions and KL_disc summed over the discrete variables. The
 step is the optimizer's iteration count, so a restored optimizer resumes the capacity schedules.
@@ -20,7 +21,7 @@ from jointvae_tf.capacity import capacity_at
 from jointvae_tf.config import ModelConfig, RunConfig
 from jointvae_tf.networks import build_decoder, build_encoder
 
-LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "cont_capacity", "disc_capacity")
+LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "cont_capacity", "disc_capacity")
 
 
 @keras.saving.register_keras_serializable(package="jointvae_tf")
@@ -99,6 +100,7 @@ class JointVAE(keras.Model):
         kl_cont = tf.reduce_sum(tf.reduce_mean(latents.kl_normal(encoding.mean, encoding.log_var), axis=0))
         kl_disc = tf.add_n([tf.reduce_mean(latents.kl_categorical_uniform(lg)) for lg in encoding.logits]
                            or [tf.constant(0.0)])
+        disc_imbalance = tf.add_n([latents.kl_marginal_uniform(lg) for lg in encoding.logits] or [tf.constant(0.0)])
         optimizer = getattr(self, "optimizer", None)
         step = optimizer.iterations if optimizer is not None else 0
         cont_capacity = capacity_at(config.cont_capacity, step)
@@ -108,9 +110,9 @@ class JointVAE(keras.Model):
         if config.latent.cont:
             loss += gamma * tf.abs(kl_cont - cont_capacity)
         if config.latent.disc:
-            loss += gamma * tf.abs(kl_disc - disc_capacity)
+            loss += gamma * tf.abs(kl_disc - disc_capacity) + config.loss.disc_balance * disc_imbalance
         return {"loss": loss, "reconstruction": reconstruction, "kl_cont": kl_cont, "kl_disc": kl_disc,
-                "cont_capacity": cont_capacity, "disc_capacity": disc_capacity}
+                "disc_imbalance": disc_imbalance, "cont_capacity": cont_capacity, "disc_capacity": disc_capacity}
 
     def _update_trackers(self, terms):
         for name, value in terms.items():

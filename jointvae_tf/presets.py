@@ -23,6 +23,7 @@ class Preset:
     cont_capacity: CapacitySchedule = CapacitySchedule(0.0, 5.0, 25_000)
     disc_capacity: CapacitySchedule = CapacitySchedule(0.0, 5.0, 25_000)
     gamma: float = 30.0
+    disc_balance: float = 0.0
     epochs: int = 20
 
 
@@ -55,7 +56,7 @@ def preset_for(dataset: str) -> Preset:
 
 def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=None, max_examples=None,
                      cont=None, disc=None, epochs=None, batch_size=64, lr=5e-4, loss="bce", loss_scale=None,
-                     loss_alpha=1.0, loss_form="nll", gamma=None, cont_capacity=None, disc_capacity=None,
+                     loss_alpha=1.0, loss_form="nll", gamma=None, disc_balance=None, cont_capacity=None, disc_capacity=None,
                      temperature=0.67, seed=0, jit=None, steps_per_execution=1, checkpoint_every=500,
                      precision="float32", distribute="none") -> RunConfig:
     """A full RunConfig from the training flags, the dataset's preset filling whatever is ``None``."""
@@ -72,7 +73,8 @@ def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=
         cont_capacity=cont_capacity or preset.cont_capacity,
         disc_capacity=disc_capacity or preset.disc_capacity,
         loss=LossConfig(kind=loss, scale=loss_scale, alpha=loss_alpha, form=loss_form,
-                        gamma=preset.gamma if gamma is None else gamma),
+                        gamma=preset.gamma if gamma is None else gamma,
+                        disc_balance=preset.disc_balance if disc_balance is None else disc_balance),
         temperature=temperature,
     )
     normalize = normalize if normalize is not None else info.normalization

@@ -63,3 +63,12 @@ def test_latent_spec_rejects_bad_values(cont, disc):
 
 def test_max_disc_capacity_is_sum_of_log_k():
     assert LatentSpec(2, (10, 3)).max_disc_capacity == pytest.approx(np.log(10) + np.log(3))
+
+
+def test_marginal_kl_is_zero_when_categories_are_used_equally_and_log_k_when_one_is():
+    confident = tf.constant([[20.0, 0, 0], [0, 20.0, 0], [0, 0, 20.0]])
+    np.testing.assert_allclose(latents.kl_marginal_uniform(confident), 0.0, atol=1e-5)
+    collapsed = tf.constant([[20.0, 0, 0]] * 3)
+    np.testing.assert_allclose(latents.kl_marginal_uniform(collapsed), np.log(3), rtol=1e-4)
+    # The per-image KL cannot tell the two apart: both are confident.
+    np.testing.assert_allclose(latents.kl_categorical_uniform(confident), latents.kl_categorical_uniform(collapsed))

@@ -50,12 +50,13 @@ def test_parameter_count_matches_the_original():
     assert model.count_params() == 687_359
 
 
-def test_objective_uses_capacities_and_gamma():
+def test_objective_uses_capacities_gamma_and_balance():
     config = ModelConfig(latent=LatentSpec(2, (3,)), cont_capacity=CapacitySchedule(4.0, 4.0, 1),
-                         disc_capacity=CapacitySchedule(0.5, 0.5, 1), loss=LossConfig(gamma=7.0))
+                         disc_capacity=CapacitySchedule(0.5, 0.5, 1), loss=LossConfig(gamma=7.0, disc_balance=3.0))
     model = build_model(RunConfig(model=config))
     terms = {k: float(v) for k, v in model.compute_terms(_blobs(8, 32, 1), training=True).items()}
-    expected = terms["reconstruction"] + 7.0 * abs(terms["kl_cont"] - 4.0) + 7.0 * abs(terms["kl_disc"] - 0.5)
+    expected = (terms["reconstruction"] + 7.0 * abs(terms["kl_cont"] - 4.0) + 7.0 * abs(terms["kl_disc"] - 0.5)
+                + 3.0 * terms["disc_imbalance"])
     assert terms["loss"] == pytest.approx(expected, rel=1e-5)
     assert terms["cont_capacity"] == pytest.approx(4.0) and terms["disc_capacity"] == pytest.approx(0.5)
 

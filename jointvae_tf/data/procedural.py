@@ -21,7 +21,7 @@ SYMMETRY = (0, 4, 5, 3)
 SPLIT_SIZES = {"train": 20_000, "validation": 2_000, "test": 2_000}
 _SPLIT_STREAMS = {"train": 0, "validation": 1, "test": 2}
 _CHUNK = 64
-FILLED_FRACTION = 0.9
+FILLED_FRACTION = 1.0
 """Share of filled silhouettes. The Kaggle photographs are poster-board shapes segmented by colour, so
 they are filled; one outline in ten keeps the stroke style a nuisance the model must see past."""
 
