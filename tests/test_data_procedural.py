@@ -81,6 +81,5 @@ def test_classes_balanced_and_factors_in_their_ranges():
     factors = dict(zip(SHAPE_FACTORS, examples.factors.T))
     period = np.array([0, np.pi / 2, 2 * np.pi / 5, 2 * np.pi / 3])[examples.labels]
     assert np.all((factors["rotation"] >= 0) & (factors["rotation"] <= period))
-    assert set(np.unique(factors["filled"])) == {0.0, 1.0}
-    assert np.all((factors["thickness"] == 0) == (factors["filled"] == 1))
+    assert set(factors) == {"shape", "scale", "rotation", "x", "y"}
     assert factors["scale"].max() / factors["scale"].min() > 3

@@ -59,7 +59,7 @@ def check_labels(labels: np.ndarray, num_classes: int, where: str) -> np.ndarray
 
 
 FOUR_SHAPES = ("circle", "square", "star", "triangle")
-SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y", "filled", "thickness")
+SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y")
 DIGITS = tuple(str(d) for d in range(10))
 LETTERS = tuple(string.ascii_uppercase)
 ARABIC_LETTERS = ("alef", "beh", "teh", "theh", "jeem", "hah", "khah", "dal", "thal", "reh", "zain", "seen",
