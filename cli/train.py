@@ -11,9 +11,9 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--dataset", default="four_shapes", show_default=True, help="Dataset name (see `jvae-tf datasets`).")
 @click.option("--data-dir", type=click.Path(), default=None, help="Where the dataset's files are (TFDS data_dir for TFDS datasets).")
 @click.option("--image-size", type=click.Choice(["32", "64"]), default=None, help="Model image side in pixels [dataset default].")
-@click.option("--normalize", type=click.Choice(["none", "box", "moments"]), default=None,
-              help="Centre and rescale each image: by its ink's bounding box, or its centre of mass and RMS "
-                   "radius (rotation-invariant) [dataset default].")
+@click.option("--normalize", type=click.Choice(["none", "box", "moments", "affine"]), default=None,
+              help="Centre and rescale each image: by its ink's bounding box; by its centre of mass and RMS "
+                   "radius; or also whitening its covariance (undoes stretch and shear) [dataset default].")
 @click.option("--max-examples", type=int, default=None, help="Use at most this many training images.")
 @click.option("--cont", type=click.IntRange(min=0), default=None, help="Continuous latent dimensions [dataset default].")
 @click.option("--disc", callback=parse_disc, default=None, help="Category counts, e.g. 10 or 10,3; 'none' for no discrete code.")
@@ -36,12 +36,12 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
               help="Relaxed one-hot temperature.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jit/--no-jit", default=None, help="XLA-compile the training step [on with a GPU, off on CPU].")
-@click.option("--steps-per-execution", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Training steps fused into one call.")
+@click.option("--steps-per-execution", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Training steps fused into one call (callbacks run between calls; docs/performance.md).")
 @click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]), default="float32",
               show_default=True, help="Keras dtype policy; mixed_* compute in 16 bits (docs/performance.md).")
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multiworker"]), default="none",
-              show_default=True, help="One device, all local GPUs, or the workers of TF_CONFIG; --batch-size is global.")
+              show_default=True, help="One device, all local GPUs, or TF_CONFIG's workers; --batch-size is global.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between checkpoints.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder [runs/DATASET-cCONT-dDISC-sSEED].")

@@ -58,3 +58,30 @@ def test_normalize_images_dispatches_by_name():
     images = _square(32, 8, 0.3, (10, 10))[None]
     np.testing.assert_array_equal(normalize_images(images, "box"), normalize_handwriting(images))
     np.testing.assert_array_equal(normalize_images(images, "moments"), normalize_moments(images))
+
+
+def _ink_covariance(image):
+    level = image[..., 0].astype(np.float64)
+    y, x = np.mgrid[:image.shape[0], :image.shape[1]] + 0.5
+    mass = level.sum()
+    mx, my = (level * x).sum() / mass, (level * y).sum() / mass
+    return np.array([[(level * (x - mx) ** 2).sum(), (level * (x - mx) * (y - my)).sum()],
+                     [(level * (x - mx) * (y - my)).sum(), (level * (y - my) ** 2).sum()]]) / mass
+
+
+def test_affine_whitens_a_stretched_sheared_shape_and_keeps_its_rotation():
+    size = 64
+    y, x = np.mgrid[:size, :size] + 0.5
+    # A 2:1 ellipse tilted by 30 degrees, off centre: whitening must make it a centred circle.
+    u, v = x - 22, y - 40
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    ellipse = (((c * u + s * v) / 14) ** 2 + ((-s * u + c * v) / 7) ** 2 < 1).astype(np.uint8)[..., None] * 255
+    out = normalize_images(ellipse[None], "affine")[0]
+    covariance = _ink_covariance(out)
+    radius = RADIUS_FRACTION * size
+    np.testing.assert_allclose(covariance, np.eye(2) * radius ** 2 / 2, atol=0.06 * radius ** 2)
+    square = _square(size, 16, np.pi / 8, (30, 34))
+    turned = normalize_images(square[None], "affine")[0]
+    # An isotropic shape is only re-centred and rescaled: it keeps its orientation.
+    np.testing.assert_allclose(_ink_covariance(turned), np.eye(2) * radius ** 2 / 2, atol=0.06 * radius ** 2)
+    assert np.corrcoef(turned[..., 0].ravel(), normalize_moments(square[None])[0, ..., 0].ravel())[0, 1] > 0.97

@@ -1,9 +1,16 @@
-"""Handwriting-style normalisation, as MNIST was prepared.
+"""Image normalisation: each drawing re-centred and rescaled, the way MNIST was prepared, or by moments.
 
-Each image is cropped to the bounding box of its ink (pixels above :data:`THRESHOLD` of the image's
-brightest), scaled with its aspect ratio kept so that the longer side fills :data:`INNER_FRACTION` of the
-frame (20 of 28 for MNIST; 24 of 32, 48 of 64 here), and centred by its bounding box. Blank images are
-left as they are. All images of a chunk are resampled at once with ``tf.image.crop_and_resize``.
+- ``box`` (handwriting): crop to the bounding box of the ink (pixels above :data:`THRESHOLD` of the
+  image's brightest), scale with the aspect ratio kept so the longer side fills :data:`INNER_FRACTION`
+  of the frame (20 of 28 for MNIST; 24 of 32, 48 of 64 here), centre the box.
+- ``moments``: centre the ink's centre of mass and scale its RMS radius to :data:`RADIUS_FRACTION` of the
+  side. The second moment of a shape does not change when it turns, so a square keeps its size at any
+  rotation (by the box, a square at 45 degrees shrinks to half the area).
+- ``affine``: as ``moments``, but the ink's 2x2 covariance is whitened, which undoes stretch, shear and
+  the perspective tilt of a hand-held shape (any triangle becomes equilateral, any ellipse a circle) and
+  keeps rotation. For shapes; it would erase the differences between some handwritten characters.
+
+Blank images are left as they are. All images of a chunk are warped at once by one affine map each.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ INNER_FRACTION = 0.75
 RADIUS_FRACTION = 0.2
 THRESHOLD = 0.3
 _CHUNK = 4096
+_MIN_VARIANCE = 0.25
+"""Pixels^2 added to the ink covariance so that a straight line still gives an invertible map."""
 
 
 def content_boxes(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
@@ -31,73 +40,86 @@ def content_boxes(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarra
 
 
 def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
-    """Apply normalisation ``method`` ("box" | "moments", see ``config.NORMALIZATIONS``) to uint8 images."""
-    return {"box": normalize_handwriting, "moments": normalize_moments}[method](images)
-
-
-def normalize_handwriting(images: np.ndarray, inner_fraction: float = INNER_FRACTION) -> np.ndarray:
-    """uint8 ``[N, H, W, C]`` (square) -> same shape, each drawing cropped to its ink's bounding box,
-    rescaled (aspect kept) so its longer side spans ``inner_fraction`` of the frame, and centred."""
-    return _by_chunks(images, lambda chunk: _box_windows(chunk, inner_fraction))
-
-
-def normalize_moments(images: np.ndarray, radius_fraction: float = RADIUS_FRACTION) -> np.ndarray:
-    """uint8 ``[N, H, W, C]`` (square) -> same shape, each drawing centred on its centre of mass and
-    rescaled so its ink's RMS distance from that centre is ``radius_fraction`` of the side.
-
-    Unlike the bounding box, the second moment of a shape does not change when the shape turns, so a
-    square keeps its size at any rotation (by the box, a square at 45 degrees shrinks to half the area).
-    """
-    return _by_chunks(images, lambda chunk: _moment_windows(chunk, radius_fraction))
-
-
-def _by_chunks(images: np.ndarray, windows) -> np.ndarray:
+    """uint8 ``[N, H, W, C]`` (square) -> same shape, normalised by ``method`` ("box" | "moments" |
+    "affine", see the module docstring)."""
+    windows = {"box": _box_maps, "moments": _moment_maps, "affine": _affine_maps}[method]
     out = np.empty_like(images)
     for start in range(0, len(images), _CHUNK):
         chunk = images[start:start + _CHUNK]
-        out[start:start + _CHUNK] = _resample(chunk, *windows(chunk))
+        out[start:start + _CHUNK] = _warp(chunk, *windows(chunk))
     return out
 
 
-def _box_windows(images: np.ndarray, inner_fraction: float):
-    """``(centre_y, centre_x, side, blank)`` of the crop window around each ink bounding box (pixels)."""
+def normalize_handwriting(images: np.ndarray) -> np.ndarray:
+    """Normalisation by the ink's bounding box (``box``)."""
+    return normalize_images(images, "box")
+
+
+def normalize_moments(images: np.ndarray) -> np.ndarray:
+    """Normalisation by the ink's centre of mass and RMS radius (``moments``)."""
+    return normalize_images(images, "moments")
+
+
+def _box_maps(images: np.ndarray):
+    """``(centre [N, 2] (x, y), matrix [N, 2, 2], blank [N])`` of the map around each ink bounding box."""
     size = images.shape[1]
     top, left, bottom, right = content_boxes(images).T.astype(np.float32)
-    side = np.maximum(bottom - top, right - left) / inner_fraction
+    side = np.maximum(bottom - top, right - left) / INNER_FRACTION
     blank = side == 0
-    return (np.where(blank, size / 2, (top + bottom) / 2), np.where(blank, size / 2, (left + right) / 2),
-            np.where(blank, size, side), blank)
+    centre = np.stack([(left + right) / 2, (top + bottom) / 2], axis=1)
+    return centre, _scaled_identity(side / size), blank
 
 
-def _moment_windows(images: np.ndarray, radius_fraction: float):
-    """``(centre_y, centre_x, side, blank)`` from each image's ink centre of mass and RMS radius (pixels)."""
+def _ink_moments(images: np.ndarray):
+    """Centre of mass ``[N, 2]`` (x, y; pixel-edge coordinates), covariance ``[N, 2, 2]`` (pixels^2) and
+    blank ``[N]`` of each image's ink (levels above :data:`THRESHOLD` of its brightest pixel)."""
     size = images.shape[1]
     level = images.max(axis=-1).astype(np.float32)
     level = np.where(level > THRESHOLD * level.reshape(len(level), -1).max(axis=1)[:, None, None], level, 0.0)
     mass = level.sum(axis=(1, 2))
     blank = mass == 0
-    mass = np.where(blank, 1.0, mass)
+    weights = level / np.where(blank, 1.0, mass)[:, None, None]
     coords = np.arange(size, dtype=np.float32) + 0.5
-    centre_y = (level.sum(axis=2) * coords).sum(axis=1) / mass
-    centre_x = (level.sum(axis=1) * coords).sum(axis=1) / mass
-    spread_y = (level.sum(axis=2) * (coords[None] - centre_y[:, None]) ** 2).sum(axis=1) / mass
-    spread_x = (level.sum(axis=1) * (coords[None] - centre_x[:, None]) ** 2).sum(axis=1) / mass
-    radius = np.sqrt(spread_y + spread_x)
-    blank |= radius == 0
-    side = np.where(blank, size, radius / radius_fraction)
-    return np.where(blank, size / 2, centre_y), np.where(blank, size / 2, centre_x), side, blank
+    mean_x = (weights.sum(axis=1) * coords).sum(axis=1)
+    mean_y = (weights.sum(axis=2) * coords).sum(axis=1)
+    dx = coords[None, None, :] - mean_x[:, None, None]
+    dy = coords[None, :, None] - mean_y[:, None, None]
+    covariance = np.stack([np.stack([(weights * dx * dx).sum(axis=(1, 2)), (weights * dx * dy).sum(axis=(1, 2))], -1),
+                           np.stack([(weights * dx * dy).sum(axis=(1, 2)), (weights * dy * dy).sum(axis=(1, 2))], -1)],
+                          axis=1)
+    return np.stack([mean_x, mean_y], axis=1), covariance, blank
 
 
-def _resample(images: np.ndarray, centre_y, centre_x, side, blank) -> np.ndarray:
-    """Crop the square window ``side`` pixels wide around ``(centre_y, centre_x)`` (pixel-edge coordinates)
-    of each image and resample it to the full frame; blank images are returned unchanged."""
+def _moment_maps(images: np.ndarray):
     size = images.shape[1]
-    step = side / size
-    # crop_and_resize samples pixel *indices* from y1 * (H - 1) to y2 * (H - 1); pixel j's centre of the
-    # output should land at (edge + (j + 0.5) * step) in edge coordinates, i.e. that minus 0.5 in indices.
-    first = lambda centre: (centre - side / 2 + step / 2 - 0.5) / (size - 1)
-    last = lambda centre: (centre + side / 2 - step / 2 - 0.5) / (size - 1)
-    crop = np.stack([first(centre_y), first(centre_x), last(centre_y), last(centre_x)], axis=1)
-    resampled = tf.image.crop_and_resize(images, crop, tf.range(len(images)), (size, size))
-    return np.where(blank[:, None, None, None], images,
-                    np.clip(resampled.numpy() + 0.5, 0, 255).astype(np.uint8))
+    centre, covariance, blank = _ink_moments(images)
+    radius = np.sqrt(np.trace(covariance, axis1=1, axis2=2))
+    blank |= radius == 0
+    return centre, _scaled_identity(radius / (RADIUS_FRACTION * size)), blank
+
+
+def _affine_maps(images: np.ndarray):
+    size = images.shape[1]
+    centre, covariance, blank = _ink_moments(images)
+    values, vectors = np.linalg.eigh(covariance + _MIN_VARIANCE * np.eye(2, dtype=np.float32))
+    square_root = vectors @ (np.sqrt(values)[..., None] * np.swapaxes(vectors, 1, 2))
+    # Output ink covariance (r^2 / 2) I, r = RADIUS_FRACTION * size: matrix @ matrix.T = covariance / (r^2 / 2).
+    return centre, square_root / (RADIUS_FRACTION * size / np.sqrt(2.0)), blank
+
+
+def _scaled_identity(scale: np.ndarray) -> np.ndarray:
+    return scale[:, None, None] * np.eye(2, dtype=np.float32)
+
+
+def _warp(images: np.ndarray, centre: np.ndarray, matrix: np.ndarray, blank: np.ndarray) -> np.ndarray:
+    """Resample each image so that output point ``d`` from the frame's centre shows input point
+    ``centre + matrix @ d`` (pixel-edge coordinates, (x, y) order), bilinearly, black outside."""
+    size = images.shape[1]
+    offset = 0.5 - size / 2  # index j has its pixel centre at j + 0.5: d = j + offset
+    a = matrix[:, 0, 0], matrix[:, 0, 1], centre[:, 0] - 0.5 + (matrix[:, 0, 0] + matrix[:, 0, 1]) * offset
+    b = matrix[:, 1, 0], matrix[:, 1, 1], centre[:, 1] - 0.5 + (matrix[:, 1, 0] + matrix[:, 1, 1]) * offset
+    transforms = np.stack([*a, *b, np.zeros(len(images)), np.zeros(len(images))], axis=1).astype(np.float32)
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(images, tf.float32), transforms=transforms, output_shape=[size, size], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+    return np.where(blank[:, None, None, None], images, np.clip(warped.numpy() + 0.5, 0, 255).astype(np.uint8))
