@@ -37,7 +37,8 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jit/--no-jit", default=None, help="XLA-compile the training step [on with a GPU, off on CPU].")
 @click.option("--steps-per-execution", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Training steps fused into one call (callbacks run between calls; docs/performance.md).")
+              help="Training steps fused into one call; callbacks run between calls. 10: 1.2-1.3x the images/s "
+                   "of 1 at batch 64 on 2 CPU cores, ~2x on a GPU (docs/performance.md).")
 @click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]), default="float32",
               show_default=True, help="Keras dtype policy; mixed_* compute in 16 bits (docs/performance.md).")
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multiworker"]), default="none",

@@ -171,8 +171,8 @@ class TrainConfig:
     learning_rate: float = 5e-4
     seed: int = 0
     jit_compile: bool | None = None
-    # 10 fused steps: 1.2-1.3x the images/s of 1 at batch 64 on 2 CPU cores, ~2x on a GPU (docs/performance.md).
-    steps_per_execution: int = 10
+    # 1: callbacks (divergence guard, checkpoints) see every step; `jvae-tf train` fuses 10 (docs/performance.md).
+    steps_per_execution: int = 1
     checkpoint_every: int = 500
     eval_examples: int = 2000
     precision: str = "float32"

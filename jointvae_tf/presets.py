@@ -57,7 +57,7 @@ def preset_for(dataset: str) -> Preset:
 def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=None, max_examples=None,
                      cont=None, disc=None, epochs=None, batch_size=64, lr=5e-4, loss="bce", loss_scale=None,
                      loss_alpha=1.0, loss_form="nll", gamma=None, disc_balance=None, cont_capacity=None, disc_capacity=None,
-                     temperature=0.67, seed=0, jit=None, steps_per_execution=1, checkpoint_every=500,
+                     temperature=0.67, seed=0, jit=None, steps_per_execution=10, checkpoint_every=500,
                      precision="float32", distribute="none") -> RunConfig:
     """A full RunConfig from the training flags, the dataset's preset filling whatever is ``None``."""
     info = dataset_info(dataset)

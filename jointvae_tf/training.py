@@ -124,12 +124,15 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     total_steps = run.train.epochs * steps_per_epoch
     logs: dict[str, float] = {}
     epoch, done_in_epoch = divmod(step, steps_per_epoch)
+    wanted_steps_per_execution = model.steps_per_execution
     if done_in_epoch and step < total_steps:
+        _fit_whole_executions(model, wanted_steps_per_execution, steps_per_epoch - done_in_epoch)
         history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
                             steps_per_epoch=steps_per_epoch - done_in_epoch, callbacks=callbacks, verbose=verbose)
         logs = _last(history)
         epoch += 1
     if epoch < run.train.epochs:
+        _fit_whole_executions(model, wanted_steps_per_execution, steps_per_epoch)
         history = model.fit(dataset, epochs=run.train.epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
                             callbacks=callbacks, verbose=verbose)
         logs = _last(history)
@@ -139,6 +142,17 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if distribute.is_chief(strategy):
         write_pictures(model, os.path.join(run_dir, "pictures"), eval_images)
     return TrainingResult(run_dir, final_step, logs)
+
+
+def _fit_whole_executions(model: keras.Model, wanted: int, steps_per_epoch: int) -> None:
+    """Fuse the largest number of steps <= ``wanted`` that divides ``steps_per_epoch``.
+
+    Keras 3.15 runs whole executions on a repeated dataset: 15 steps an epoch at 10 a call would train 20.
+    """
+    fused = max(k for k in range(1, min(wanted, steps_per_epoch) + 1) if steps_per_epoch % k == 0)
+    if fused != model.steps_per_execution:
+        model.steps_per_execution = fused
+        model.train_function = None  # traced again with the new count
 
 
 def _last(history: keras.callbacks.History) -> dict[str, float]:

@@ -282,7 +282,8 @@ def machine_description() -> dict:
     probe = ("import keras, json; info = {'keras': keras.__version__, 'backend': keras.backend.backend()}\n"
              "try:\n import tensorflow as tf; info['tensorflow'] = tf.__version__;"
              " info['gpus'] = [d.name for d in tf.config.list_physical_devices('GPU')]\n"
-             "except ImportError:\n import jax; info['jax'] = jax.__version__; info['gpus'] = [str(d) for d in jax.devices()]\n"
+             "except ImportError:\n import jax; info['jax'] = jax.__version__;"
+             " info['gpus'] = [str(d) for d in jax.devices()]\n"
              "print(json.dumps(info))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     try:
