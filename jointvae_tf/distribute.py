@@ -51,3 +51,16 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def step_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """A train/test step's scalar logs, each as shape ``[1]`` across several workers.
+
+    Keras 3.15 reduces multi-worker step outputs with ``MEAN`` over axis 0, which a scalar lacks; a
+    one-element vector reduces to the scalar. One process (any number of local replicas): unchanged.
+    """
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode():
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+

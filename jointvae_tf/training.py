@@ -50,12 +50,14 @@ def prepare_run_dir(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
     """Create the run folder and its config.json, or reload them for ``resume``.
 
     A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
-    On resume, the stored config wins, except for the number of epochs (to train further).
+    On resume, the stored config wins, except for the number of epochs (to train further) and the
+    distribution strategy (a checkpoint resumes on any number of devices).
     """
     config_path = os.path.join(run_dir, "config.json")
     if resume:
         stored = RunConfig.load(config_path)
-        return dataclasses.replace(stored, train=dataclasses.replace(stored.train, epochs=run.train.epochs))
+        return dataclasses.replace(stored, train=dataclasses.replace(stored.train, epochs=run.train.epochs,
+                                                                     distribute=run.train.distribute))
     if os.path.isdir(run_dir) and Checkpointer(run_dir, None).checkpoints():
         raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
                             "or choose another --out")
@@ -92,6 +94,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first.
     """
     run = prepare_run_dir(run, run_dir, resume)
+    strategy = distribute.make_strategy(run.train.distribute)  # first: multi-worker needs a fresh runtime
     keras.utils.set_random_seed(run.train.seed)
     model_config = run.model
     train_examples = data.load_examples(run.data, "train", model_config.image_size, model_config.channels,
@@ -104,8 +107,9 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
                             f"training images of {run.data.name}")
     dataset = data.make_dataset(train_examples, run.train.batch_size, shuffle=True, seed=run.train.seed,
                                 repeat=True, drop_remainder=True)
+    # Images only: the step needs nothing else, and Keras 3.15 cannot reduce a dict of per-worker values.
+    dataset = dataset.map(lambda batch: batch["image"])
 
-    strategy = distribute.make_strategy(run.train.distribute)
     model = build_model(run, strategy)
     step = (Checkpointer(run_dir, model).restore_latest() if resume else None) or 0
     # Every worker saves (all take part in the step), but only the chief into the run folder.
