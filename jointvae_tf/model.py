@@ -117,7 +117,7 @@ class JointVAE(keras.Model):
     def _update_trackers(self, terms):
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return distribute.step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
 
     def train_step(self, data):
         images = data["image"] if isinstance(data, dict) else data
