@@ -44,8 +44,12 @@ PRESETS: dict[str, Preset] = {
                             disc_capacity=CapacitySchedule(0.0, 10.0, 50_000), gamma=100.0),
     "dsprites": Preset(image_size=64, cont=6, disc=(3,), cont_capacity=CapacitySchedule(0.0, 40.0, 300_000),
                        disc_capacity=CapacitySchedule(0.0, 1.1, 300_000), gamma=150.0, epochs=30),
-    "four_shapes": Preset(cont=5, cont_capacity=CapacitySchedule(0.0, 5.0, 25_000),
-                          disc_capacity=CapacitySchedule(0.0, 5.0, 25_000), gamma=30.0, epochs=20),
+    # Measured (README "Defaults per dataset"): with the original schedule the code splits shapes by
+    # orientation and merges stars with triangles (0.50); 8 categories that reach log 8 nats within 2k steps,
+    # a continuous capacity that grows after them, and the balance term give 0.94 after 3.7k steps.
+    "four_shapes": Preset(cont=5, disc=(8,), cont_capacity=CapacitySchedule(0.0, 5.0, 6_000),
+                          disc_capacity=CapacitySchedule(0.0, 2.1, 2_000), gamma=30.0, disc_balance=30.0,
+                          epochs=40),
 }
 
 
