@@ -115,3 +115,43 @@ def test_two_replicas_take_the_same_step_as_one_device(tmp_path):
     assert out["max_restore_error"] == 0.0
     # With the real sampling noise, training losses agree within the noise.
     assert out["loss_two"] == pytest.approx(out["loss_one"], rel=0.02)
+
+
+WORKER = r"""
+import sys
+from jointvae_tf.presets import build_run_config
+from jointvae_tf.training import train
+run = build_run_config("four_shapes", max_examples=128, epochs=1, batch_size=32, cont=2, disc=(4,),
+                       checkpoint_every=2, distribute="multiworker")
+print("STEP", train(run, sys.argv[1], verbose=0).step)
+"""
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_in_step_into_one_run_folder(tmp_path):
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        processes.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run")], env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=240) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    steps = [int(stdout.split("STEP")[-1]) for stdout, _ in outputs]
+    assert steps == [128 // 32, 128 // 32]
+    written = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert written == ["ckpt-000000002.npz", "ckpt-000000004.npz"]
