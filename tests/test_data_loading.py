@@ -13,7 +13,7 @@ from jointvae_tf.errors import JointVAEError
 
 def test_four_shapes_is_the_default_and_renders_offline():
     info = dataset_info(DataConfig().name)
-    assert info.name == "four_shapes" and info.image_size == 64 and info.num_classes == 4
+    assert info.name == "four_shapes" and info.image_size == 32 and info.num_classes == 4
     examples = load_examples(DataConfig(max_examples=64), "train", 64, 1)
     assert examples.images.shape == (64, 64, 64, 1) and examples.factors.shape == (64, len(info.factor_names))
     validation = load_examples(DataConfig(max_examples=100_000), "validation", 32, 3)

@@ -75,7 +75,7 @@ MATH_SYMBOLS = tuple(sorted(DIGITS + ("add", "dec", "div", "eq", "mul", "sub", "
 # size-normalised and centred.
 _ALL = (
     DatasetInfo("four_shapes", "circle/square/star/triangle, white on black: rendered procedurally, or the Kaggle "
-                "'Four Shapes' folder (smeschke/four-shapes) with --data-dir", "procedural", 64, 1, 4, FOUR_SHAPES,
+                "'Four Shapes' folder (smeschke/four-shapes) with --data-dir", "procedural", 32, 1, 4, FOUR_SHAPES,
                 SHAPE_FACTORS, 24_000, normalization="affine"),
     DatasetInfo("mnist", "handwritten digits (TFDS mnist)", "tfds", 32, 1, 10, DIGITS, num_examples=70_000),
     DatasetInfo("fashion_mnist", "Zalando clothing thumbnails (TFDS fashion_mnist)", "tfds", 32, 1, 10,
