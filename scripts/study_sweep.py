@@ -170,7 +170,8 @@ def _fmt(value, digits=2):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(path: str, args, results: list[dict], num_classes: int, speed: float, elapsed: float) -> None:
+def write_report(path: str, args, results: list[dict], num_classes: int, speed: float, elapsed: float,
+                 command: str) -> None:
     """REPORT.md: setup, the metrics table, the study's questions answered with numbers, pictures."""
     base_dir = os.path.dirname(path)
     lines = [f"# JointVAE study on {args.dataset}: latent sizes and reconstruction losses", "",
@@ -180,7 +181,7 @@ def write_report(path: str, args, results: list[dict], num_classes: int, speed: 
              f"{args.gamma:g}; C_z rises 0 -> {args.cont_capacity:g} nats and C_c 0 -> min({args.disc_capacity:g}, "
              f"log K) nats over the first {args.ramp:.0%} of each run's planned steps. Scores on "
              f"{results[0]['report']['examples'] if results else 0} test images. Written by "
-             f"`scripts/study_sweep.py {' '.join(sys.argv[1:])}`.", "",
+             f"`scripts/study_sweep.py {command}`.", "",
              "Columns: *acc* unsupervised accuracy of the discrete code's argmax (one-to-one when K <= classes, "
              f"so at most K / classes; majority otherwise), *NMI*, *own* classes (of {num_classes}) that are the majority class of some "
              "category, *MIG* and *FVAE* on [z mean, c argmax] against the known factors, *change* fraction of "
@@ -219,6 +220,8 @@ def answers(results: list[dict], num_classes: int) -> list[str]:
     if not with_disc:
         return ["No run had a discrete code."]
     full = [r["name"] for r in with_disc if r["report"]["classes_with_own_category"] == num_classes]
+    collapsed = [r["name"] for r in with_disc if r["report"]["nmi"] < 0.05 and r["report"]["loss"]["kl_disc"]
+                 > 0.5 * sum(math.log(k) for k in r["setting"]["disc"])]
     best = max(with_disc, key=lambda r: r["report"]["cluster_accuracy"])
     out = [f"1. **Which latent sizes give every class its own category?** "
            + (f"{', '.join(full)} ({len(full)} of {len(with_disc)} runs with a discrete code). " if full else
@@ -226,7 +229,10 @@ def answers(results: list[dict], num_classes: int) -> list[str]:
            + "By run: " + ", ".join(f"{r['name']} {r['report']['classes_with_own_category']}/{num_classes}"
                                     for r in with_disc)
            + f". Best accuracy: {best['name']} {best['report']['cluster_accuracy']:.2f} "
-             f"(NMI {best['report']['nmi']:.2f})."]
+             f"(NMI {best['report']['nmi']:.2f})."
+           + (f" Collapsed discrete codes in {', '.join(collapsed)}: KL(q(c|x) || uniform) reached most of "
+              "log K, yet c's argmax is (nearly) the same for every image, so the capacity term was met "
+              "with confident but uninformative codes." if collapsed else "")]
     changes = [r for r in with_disc if r["report"]["class_change"] is not None and r["report"]["nmi"] > 0.1]
     if changes:
         mean_change = float(np.mean([r["report"]["class_change"] for r in changes]))
@@ -271,12 +277,25 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/study", help="Folder for the run folders.")
     parser.add_argument("--report-dir", default=None, help="Folder for REPORT.md, results.json, pictures/ [--out].")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Rewrite REPORT.md from the report folder's results.json, training nothing.")
     args = parser.parse_args(argv)
     try:
-        return sweep(args)
+        return rewrite_report(args) if args.report_only else sweep(args)
     except JointVAEError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
+
+
+def rewrite_report(args) -> int:
+    """REPORT.md again from ``results.json``, with the flags and command line of the sweep that wrote it."""
+    report_dir = args.report_dir or args.out
+    with open(os.path.join(report_dir, "results.json")) as f:
+        stored = json.load(f)
+    write_report(os.path.join(report_dir, "REPORT.md"), argparse.Namespace(**stored["flags"]), stored["runs"],
+                 data.dataset_info(stored["dataset"]).num_classes, stored["steps_per_second"], stored["seconds"],
+                 stored["command"])
+    return 0
 
 
 def sweep(args) -> int:
@@ -317,9 +336,11 @@ def sweep(args) -> int:
               f"MIG {_fmt(report.mig)} change {_fmt(report.class_change)} MSE {report.pixel_mse:.4f}", flush=True)
     os.makedirs(report_dir, exist_ok=True)
     with open(os.path.join(report_dir, "results.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "grid": args.grid, "steps_per_second": speed, "runs": results}, f, indent=1)
+        json.dump({"dataset": args.dataset, "grid": args.grid, "steps_per_second": speed,
+                   "seconds": time.monotonic() - started, "flags": vars(args), "command": " ".join(sys.argv[1:]),
+                   "runs": results}, f, indent=1)
     write_report(os.path.join(report_dir, "REPORT.md"), args, results, info.num_classes, speed,
-                 time.monotonic() - started)
+                 time.monotonic() - started, " ".join(sys.argv[1:]))
     print(f"Wrote {os.path.join(report_dir, 'REPORT.md')} ({len(results)} runs, "
           f"{(time.monotonic() - started) / 60:.1f} min)")
     return 0
