@@ -39,7 +39,7 @@ import tensorflow as tf  # noqa: E402
 from jointvae_tf import data, pictures  # noqa: E402
 from jointvae_tf.config import CapacitySchedule, RunConfig  # noqa: E402
 from jointvae_tf.errors import JointVAEError  # noqa: E402
-from jointvae_tf.presets import build_run_config  # noqa: E402
+from jointvae_tf.presets import build_run_config, preset_for  # noqa: E402
 from jointvae_tf.report import EvaluationReport, evaluate_model, load_split, open_run  # noqa: E402
 from jointvae_tf.training import build_model, train  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
@@ -112,15 +112,35 @@ class TimeLimit(keras.callbacks.Callback):
             self.stopped_early = True
 
 
-def run_config(setting: Setting, args, planned_steps: int) -> RunConfig:
-    """The RunConfig of one grid setting: the dataset's preset with the study's sizes, loss and schedules."""
+def recipe_options(args, planned_steps: int) -> dict:
+    """Objective and data flags of ``--recipe``: ``original`` (no normalisation, no balance term, C_z rising
+    0 -> --cont-capacity and C_c 0 -> --disc-capacity over --ramp of the run, gamma --gamma) or ``ours``
+    (the dataset's defaults of ``jvae-tf train``, with C_c rising to log K of each setting)."""
+    if args.recipe == "ours":
+        return {"disc_capacity": CapacitySchedule(0.0, 100.0, preset_for(args.dataset).disc_capacity.steps)}
     ramp = max(1, int(args.ramp * planned_steps))
+    return {"normalize": "none", "disc_balance": 0.0, "gamma": args.gamma,
+            "cont_capacity": CapacitySchedule(0.0, args.cont_capacity, ramp),
+            "disc_capacity": CapacitySchedule(0.0, args.disc_capacity, ramp)}
+
+
+def recipe_summary(args) -> str:
+    """One line for the report: what ``--recipe`` set."""
+    if args.recipe == "original":
+        return (f"no normalisation, gamma {args.gamma:g}, C_z 0 -> {args.cont_capacity:g} nats and C_c 0 -> "
+                f"min({args.disc_capacity:g}, log K) nats over the first {args.ramp:.0%} of each run's steps")
+    run = build_run_config(args.dataset)
+    return (f"`jvae-tf train` defaults: normalisation {run.data.normalize}, gamma {run.model.loss.gamma:g}, balance "
+            f"{run.model.loss.disc_balance:g}, C_z 0 -> {run.model.cont_capacity.stop:g} nats over "
+            f"{run.model.cont_capacity.steps} steps, C_c 0 -> log K over {run.model.disc_capacity.steps} steps")
+
+
+def run_config(setting: Setting, args, planned_steps: int) -> RunConfig:
+    """The RunConfig of one grid setting: the study's sizes and loss under ``--recipe``."""
     run = build_run_config(args.dataset, data_dir=args.data_dir, max_examples=args.max_examples, cont=setting.cont,
                            disc=setting.disc, epochs=max(1, math.ceil(planned_steps / steps_per_epoch(args))),
                            batch_size=args.batch_size, lr=args.lr, loss=setting.loss, loss_scale=setting.scale,
-                           loss_form=setting.form, gamma=args.gamma, seed=args.seed,
-                           cont_capacity=CapacitySchedule(0.0, args.cont_capacity, ramp),
-                           disc_capacity=CapacitySchedule(0.0, args.disc_capacity, ramp))
+                           loss_form=setting.form, seed=args.seed, **recipe_options(args, planned_steps))
     return dataclasses.replace(run, train=dataclasses.replace(run.train, checkpoint_every=10**9,
                                                               eval_examples=args.eval_examples))
 
@@ -177,9 +197,8 @@ def write_report(path: str, args, results: list[dict], num_classes: int, speed: 
     lines = [f"# JointVAE study on {args.dataset}: latent sizes and reconstruction losses", "",
              f"Grid `{args.grid}`, {len(results)} runs in {elapsed / 60:.1f} min of a {args.budget_minutes:g}-minute "
              f"budget on this machine ({speed:.0f} training steps/s measured before the runs). "
-             f"{args.max_examples} training images of {args.dataset} at 32x32, batch {args.batch_size}, lr {args.lr:g}, gamma "
-             f"{args.gamma:g}; C_z rises 0 -> {args.cont_capacity:g} nats and C_c 0 -> min({args.disc_capacity:g}, "
-             f"log K) nats over the first {args.ramp:.0%} of each run's planned steps. Scores on "
+             f"{args.max_examples} training images of {args.dataset} at 32x32, batch {args.batch_size}, lr {args.lr:g}, "
+             f"recipe `{args.recipe}` ({recipe_summary(args)}). Scores on "
              f"{results[0]['report']['examples'] if results else 0} test images. Written by "
              f"`scripts/study_sweep.py {command}`.", "",
              "Columns: *acc* unsupervised accuracy of the discrete code's argmax (one-to-one when K <= classes, "
@@ -270,6 +289,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="Fix the epochs per run [from the budget].")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (short runs: higher than 5e-4).")
+    parser.add_argument("--recipe", choices=("ours", "original"), default="ours",
+                        help="ours: the dataset's training defaults; original: the original JointVAE recipe.")
     parser.add_argument("--gamma", type=float, default=30.0)
     parser.add_argument("--cont-capacity", type=float, default=5.0, help="Final C of the continuous code, nats.")
     parser.add_argument("--disc-capacity", type=float, default=5.0, help="Final C of the discrete code (capped at log K).")
