@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from jointvae_tf.data.info import Examples, check_labels
+from jointvae_tf.data.paths import find_file
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import JointVAEError
@@ -67,10 +68,7 @@ def _is_integer_row(line: str) -> bool:
 
 def find_az_csv(data_dir: str | None) -> str:
     """The A-Z CSV: ``data_dir`` itself or the file of that name inside it."""
-    path = data_dir if data_dir and os.path.isfile(data_dir) else os.path.join(data_dir or "", AZ_FILE)
-    if not data_dir or not os.path.isfile(path):
-        raise JointVAEError(f"--data-dir: {path!r} not found; expected {AZ_LAYOUT}")
-    return path
+    return find_file(data_dir, AZ_FILE, AZ_LAYOUT)
 
 
 def read_az_letters(data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:

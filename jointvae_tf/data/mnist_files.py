@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from jointvae_tf.data.info import Examples, check_labels
+from jointvae_tf.data.paths import find_file
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import JointVAEError
@@ -22,10 +23,7 @@ _IDX_UBYTE = 0x08
 
 def find_npz(data_dir: str | None) -> str:
     """``data_dir`` if it is a file, else ``data_dir/mnist.npz``."""
-    path = data_dir if data_dir and os.path.isfile(data_dir) else os.path.join(data_dir or "", NPZ_FILE)
-    if not data_dir or not os.path.isfile(path):
-        raise JointVAEError(f"--data-dir: {path!r} not found; expected {NPZ_LAYOUT}")
-    return path
+    return find_file(data_dir, NPZ_FILE, NPZ_LAYOUT)
 
 
 def read_npz(data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
