@@ -104,7 +104,7 @@ print(json.dumps({"replicas": two.num_replicas_in_sync, "deltas_one": deltas_one
 def test_two_replicas_take_the_same_step_as_one_device(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", TWO_REPLICAS, str(tmp_path)], capture_output=True, text=True,
-                            env=env, timeout=240)
+                            env=env, timeout=240, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["replicas"] == 2
@@ -147,7 +147,7 @@ def test_two_workers_train_in_step_into_one_run_folder(tmp_path):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
         processes.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run")], env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path))
     outputs = [p.communicate(timeout=240) for p in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]

@@ -180,7 +180,7 @@ def test_a_fresh_process_and_saved_model_cli_load_show_and_run_the_export(export
                 "serving_default", "--input_exprs", "z=[[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]];c=[[1.0, 0, 0, 0], [0, 1.0, 0, 0]]",
                 "--outdir", str(tmp_path)],
     }
-    running = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
                for name, command in commands.items()}  # concurrently: each spends seconds importing TensorFlow
     done = {name: (process.communicate(timeout=180), process.returncode) for name, process in running.items()}
     for name, ((_, stderr), code) in done.items():

@@ -94,18 +94,24 @@ def test_resume_after_sigkill_continues_the_step_count(tmp_path):
     command = [sys.executable, "-c", "from jointvae_tf.cli.main import main; main()", "train",
                "--dataset", "four_shapes", "--max-examples", "256", "--batch-size", "32", "--cont", "2",
                "--disc", "4", "--checkpoint-every", "5", "--out", run_dir]
-    process = subprocess.Popen(command + ["--epochs", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # cwd: outside the source tree, so that the installed package (with its jointvae_tf.cli) is imported.
+    process = subprocess.Popen(command + ["--epochs", "200"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
     checkpointer = Checkpointer(run_dir, None)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not [s for s, _ in checkpointer.checkpoints() if s >= 10]:
+    while (time.monotonic() < deadline and process.poll() is None
+           and not [s for s, _ in checkpointer.checkpoints() if s >= 10]):
         time.sleep(0.2)
+    assert process.poll() is None, f"training stopped by itself: {process.stderr.read()[-2000:]}"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = checkpointer.checkpoints()[-1][0]
-    assert killed_at >= 10, "no checkpoint was written before the deadline"
+    steps = [s for s, _ in checkpointer.checkpoints()]
+    assert steps and steps[-1] >= 10, "no checkpoint was written before the deadline"
+    killed_at = steps[-1]
 
     epochs = killed_at // 8 + 2
-    resumed = subprocess.run(command + ["--epochs", str(epochs), "--resume"], capture_output=True, text=True)
+    resumed = subprocess.run(command + ["--epochs", str(epochs), "--resume"], cwd=tmp_path, capture_output=True,
+                             text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"Trained {epochs * 8} steps" in resumed.stdout
     steps = [s for s, _ in checkpointer.checkpoints()]
