@@ -59,7 +59,7 @@ def plain_grid(images: np.ndarray, rows: int, cols: int, factor: int) -> np.ndar
 
 
 def traversal_picture(model: JointVAE, kl_cont: np.ndarray, kl_disc: np.ndarray, steps: int = 10,
-                      factor: int = 2, sort: bool = True) -> np.ndarray:
+                      factor: int = 2, sort: bool = True, base_categories=None) -> np.ndarray:
     """The JointVAE traversal grid: one row per continuous dim, then one per discrete variable.
 
     Args:
@@ -69,13 +69,24 @@ def traversal_picture(model: JointVAE, kl_cont: np.ndarray, kl_disc: np.ndarray,
       steps: columns; continuous rows sweep prior quantiles 5 % .. 95 %, discrete rows cycle categories.
       sort: order continuous rows by KL, largest first (inactive ones end up last); else z0, z1, ...
         (stable rows, as the training-progress GIF needs).
+      base_categories: ``[n_disc]`` categories held fixed in the continuous rows (default all 0).
 
     Returns:
       uint8 ``[rows * (factor * (H + 2)) + 2 * factor, strip + steps * ..., C]``.
     """
     order, labels, inactive = traversal_rows(kl_cont, kl_disc, sort)
-    latent, _ = traversals.all_traversals(model.config.latent, steps, dim_order=order)
+    latent, _ = traversals.all_traversals(model.config.latent, steps, dim_order=order,
+                                          base_categories=base_categories)
     return labelled_grid(decode(model, latent), labels, steps, factor, inactive)
+
+
+def most_changing_category(model: JointVAE, cont_dim: int, steps: int = 10) -> int:
+    """The category of c0 whose decoded images change most when ``cont_dim`` sweeps its prior: the base
+    that shows what a continuous dim does (a circle, say, shows no rotation at all)."""
+    spec = model.config.latent
+    images = decode(model, traversals.category_traversal(spec, cont_dim, steps))
+    rows = images.reshape(spec.disc[0], steps, -1)
+    return int(rows.std(axis=1).mean(axis=1).argmax())
 
 
 def traversal_rows(kl_cont, kl_disc, sort: bool = True) -> tuple[np.ndarray, list[str], list[bool]]:
@@ -191,7 +202,10 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
     names = majority_class_names(summary.categories[:, 0], labels, class_names, spec.disc[0]) \
         if spec.disc and labels is not None and len(class_names) else None
     written: dict[str, np.ndarray | list[np.ndarray]] = {
-        "all_traversals.png": traversal_picture(model, summary.kl_cont, summary.kl_disc, steps, factor),
+        "all_traversals.png": traversal_picture(
+            model, summary.kl_cont, summary.kl_disc, steps, factor,
+            base_categories=([most_changing_category(model, int(order[0]), steps)] + [0] * (len(spec.disc) - 1)
+                             if spec.disc and spec.cont else None)),
         "reconstructions.png": reconstruction_picture(model, images[:20], 10, factor),
         "samples.png": samples_picture(model, 8, 8, factor, seed),
         "samples_per_category.png": samples_per_category_picture(model, 0, 10, factor, seed, names),
