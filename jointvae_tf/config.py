@@ -204,7 +204,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        return _from_dict(cls, values, "config")
+        return dataclass_from_dict(cls, values, "config")
 
     def save(self, path: str) -> None:
         """Write as JSON atomically (temporary file, then rename)."""
@@ -224,7 +224,7 @@ class RunConfig:
             raise JointVAEError(f"{path}: not valid JSON ({e})") from None
 
 
-def _from_dict(cls, values: dict[str, Any], where: str):
+def dataclass_from_dict(cls, values: dict[str, Any], where: str):
     """Rebuild a (nested) dataclass from :func:`dataclasses.asdict` output, rejecting unknown keys."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
@@ -235,7 +235,7 @@ def _from_dict(cls, values: dict[str, Any], where: str):
         field_type = fields[name].type
         nested = _DATACLASSES.get(field_type if isinstance(field_type, str) else getattr(field_type, "__name__", ""))
         if nested is not None and isinstance(value, dict):
-            value = _from_dict(nested, value, f"{where}.{name}")
+            value = dataclass_from_dict(nested, value, f"{where}.{name}")
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from jointvae_tf import sampling
 from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import LatentSpec, RunConfig, _from_dict
+from jointvae_tf.config import LatentSpec, RunConfig, dataclass_from_dict
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.latents import split_encoding
 from jointvae_tf.model import JointVAE
@@ -75,7 +75,7 @@ class ExportConfig:
         path = os.path.join(export_dir, EXPORT_CONFIG)
         try:
             with open(path) as f:
-                return _from_dict(cls, json.load(f), path)
+                return dataclass_from_dict(cls, json.load(f), path)
         except FileNotFoundError:
             raise JointVAEError(f"{export_dir}: no {EXPORT_CONFIG}; expected a version folder written by "
                                 "`jvae-tf export`") from None

@@ -242,7 +242,7 @@ def answers(results: list[dict], num_classes: int) -> list[str]:
     collapsed = [r["name"] for r in with_disc if r["report"]["nmi"] < 0.05 and r["report"]["loss"]["kl_disc"]
                  > 0.5 * sum(math.log(k) for k in r["setting"]["disc"])]
     best = max(with_disc, key=lambda r: r["report"]["cluster_accuracy"])
-    out = [f"1. **Which latent sizes give every class its own category?** "
+    out = ["1. **Which latent sizes give every class its own category?** "
            + (f"{', '.join(full)} ({len(full)} of {len(with_disc)} runs with a discrete code). " if full else
               f"None of the {len(with_disc)} runs with a discrete code did. ")
            + "By run: " + ", ".join(f"{r['name']} {r['report']['classes_with_own_category']}/{num_classes}"
