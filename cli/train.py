@@ -30,6 +30,10 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--gamma", type=click.FloatRange(min=0), default=None, help="Weight of the capacity terms [dataset default].")
 @click.option("--disc-balance", type=click.FloatRange(min=0), default=None,
               help="Weight of KL(batch-average q(c) || uniform): keeps every category in use [dataset default].")
+@click.option("--invariant-rotation", type=click.FloatRange(0, 180), default=None,
+              help="Degrees: the discrete code should not change under rotations up to this angle [dataset default].")
+@click.option("--invariance-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the disagreement between q(c|x) and q(c|rotated x), nats [dataset default].")
 @click.option("--cont-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS in nats and steps.")
 @click.option("--disc-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS (MAX capped at sum log K).")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.67, show_default=True,

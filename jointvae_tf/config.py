@@ -120,6 +120,28 @@ class LossConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class InvarianceConfig:
+    """What the discrete code should not see: random rotations up to ``rotation`` degrees either way.
+
+    ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | rotated x); 0 turns it off and
+    skips the second encoder pass (see ``jointvae_tf.invariance``).
+    """
+
+    rotation: float = 0.0
+    weight: float = 0.0
+
+    def __post_init__(self):
+        if not 0 <= self.rotation <= 180:
+            raise JointVAEError(f"--invariant-rotation: expected degrees in [0, 180], got {self.rotation}")
+        if self.weight < 0:
+            raise JointVAEError(f"--invariance-weight: expected a weight >= 0, got {self.weight}")
+
+    @property
+    def active(self) -> bool:
+        return self.rotation > 0 and self.weight > 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything that fixes the network's shape and objective."""
 
@@ -129,6 +151,7 @@ class ModelConfig:
     cont_capacity: CapacitySchedule = dataclasses.field(default_factory=CapacitySchedule)
     disc_capacity: CapacitySchedule = dataclasses.field(default_factory=CapacitySchedule)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    invariance: InvarianceConfig = dataclasses.field(default_factory=InvarianceConfig)
     temperature: float = 0.67
     hidden_units: int = 256
 
@@ -154,12 +177,12 @@ class DataConfig:
     name: str = "four_shapes"
     data_dir: str | None = None
     normalize: str = "none"
+    validation_fraction: float = 0.1
+    max_examples: int | None = None
 
     def __post_init__(self):
         if self.normalize not in NORMALIZATIONS:
             raise JointVAEError(f"--normalize: expected one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
-    validation_fraction: float = 0.1
-    max_examples: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,5 +265,5 @@ def dataclass_from_dict(cls, values: dict[str, Any], where: str):
     return cls(**kwargs)
 
 
-_DATACLASSES = {c.__name__: c for c in (LatentSpec, CapacitySchedule, LossConfig, ModelConfig, DataConfig,
+_DATACLASSES = {c.__name__: c for c in (LatentSpec, CapacitySchedule, LossConfig, InvarianceConfig, ModelConfig, DataConfig,
                                         TrainConfig, RunConfig)}

@@ -4,6 +4,7 @@ Objective per batch (all terms in nats per image, averaged over the batch):
 
     reconstruction + gamma * |KL_cont - C_cont(step)| + gamma * |KL_disc - C_disc(step)|
                    + disc_balance * sum_i KL(mean_batch q(c_i | x) || uniform)
+                   + invariance.weight * sum_i disagreement(q(c_i | x), q(c_i | rotated x))
 
 with KL_cont summed over the Gaussian dimensions and KL_disc summed over the discrete variables. The
 step is the optimizer's iteration count, so a restored optimizer resumes the capacity schedules.
@@ -16,12 +17,13 @@ import os
 import keras
 import tensorflow as tf
 
-from jointvae_tf import distribute, latents, losses
+from jointvae_tf import distribute, invariance, latents, losses
 from jointvae_tf.capacity import capacity_at
 from jointvae_tf.config import ModelConfig, RunConfig
 from jointvae_tf.networks import build_decoder, build_encoder
 
-LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "cont_capacity", "disc_capacity")
+LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "disc_disagreement", "cont_capacity",
+              "disc_capacity")
 
 
 @keras.saving.register_keras_serializable(package="jointvae_tf")
@@ -94,13 +96,20 @@ class JointVAE(keras.Model):
         config = self.config
         encoding = self.encode(images, training)
         seed = tf.cast(self.seed_generator.next(), tf.int32)
-        latent = latents.sample_latent(encoding, config.temperature, seed)
+        latent_seed, rotation_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        latent = latents.sample_latent(encoding, config.temperature, latent_seed)
         logits = tf.cast(self.decoder(latent, training=training), tf.float32)
         reconstruction = tf.reduce_mean(losses.reconstruction_loss(images, logits, config.loss, self.log_scale))
         kl_cont = tf.reduce_sum(tf.reduce_mean(latents.kl_normal(encoding.mean, encoding.log_var), axis=0))
         kl_disc = tf.add_n([tf.reduce_mean(latents.kl_categorical_uniform(lg)) for lg in encoding.logits]
                            or [tf.constant(0.0)])
         disc_imbalance = tf.add_n([latents.kl_marginal_uniform(lg) for lg in encoding.logits] or [tf.constant(0.0)])
+        disc_disagreement = tf.constant(0.0)
+        if config.invariance.active and config.latent.disc:
+            rotated = invariance.random_rotation(images, config.invariance.rotation, rotation_seed)
+            rotated_logits = self.encode(rotated, training).logits
+            disc_disagreement = tf.add_n([invariance.disagreement(a, b)
+                                          for a, b in zip(encoding.logits, rotated_logits)])
         optimizer = getattr(self, "optimizer", None)
         step = optimizer.iterations if optimizer is not None else 0
         cont_capacity = capacity_at(config.cont_capacity, step)
@@ -111,8 +120,10 @@ class JointVAE(keras.Model):
             loss += gamma * tf.abs(kl_cont - cont_capacity)
         if config.latent.disc:
             loss += gamma * tf.abs(kl_disc - disc_capacity) + config.loss.disc_balance * disc_imbalance
+            loss += config.invariance.weight * disc_disagreement
         return {"loss": loss, "reconstruction": reconstruction, "kl_cont": kl_cont, "kl_disc": kl_disc,
-                "disc_imbalance": disc_imbalance, "cont_capacity": cont_capacity, "disc_capacity": disc_capacity}
+                "disc_imbalance": disc_imbalance, "disc_disagreement": disc_disagreement,
+                "cont_capacity": cont_capacity, "disc_capacity": disc_capacity}
 
     def _update_trackers(self, terms):
         for name, value in terms.items():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from jointvae_tf.config import (CapacitySchedule, DataConfig, LatentSpec, LossConfig, ModelConfig, RunConfig,
-                                TrainConfig)
+from jointvae_tf.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
+                                RunConfig, TrainConfig)
 from jointvae_tf.data import dataset_info
 
 
@@ -23,6 +23,7 @@ class Preset:
     disc_capacity: CapacitySchedule = CapacitySchedule(0.0, 5.0, 25_000)
     gamma: float = 30.0
     disc_balance: float = 0.0
+    invariance: InvarianceConfig = InvarianceConfig()
     epochs: int = 20
 
 
@@ -60,9 +61,10 @@ def preset_for(dataset: str) -> Preset:
 
 def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=None, max_examples=None,
                      cont=None, disc=None, epochs=None, batch_size=64, lr=5e-4, loss="bce", loss_scale=None,
-                     loss_alpha=1.0, loss_form="nll", gamma=None, disc_balance=None, cont_capacity=None, disc_capacity=None,
-                     temperature=0.67, seed=0, jit=None, steps_per_execution=10, checkpoint_every=500,
-                     precision="float32", distribute="none") -> RunConfig:
+                     loss_alpha=1.0, loss_form="nll", gamma=None, disc_balance=None, invariant_rotation=None,
+                     invariance_weight=None, cont_capacity=None, disc_capacity=None, temperature=0.67, seed=0, jit=None,
+                     steps_per_execution=10, checkpoint_every=500, precision="float32",
+                     distribute="none") -> RunConfig:
     """A full RunConfig from the training flags, the dataset's preset filling whatever is ``None``."""
     info = dataset_info(dataset)
     preset = preset_for(dataset)
@@ -79,6 +81,9 @@ def build_run_config(dataset: str, *, data_dir=None, image_size=None, normalize=
         loss=LossConfig(kind=loss, scale=loss_scale, alpha=loss_alpha, form=loss_form,
                         gamma=preset.gamma if gamma is None else gamma,
                         disc_balance=preset.disc_balance if disc_balance is None else disc_balance),
+        invariance=InvarianceConfig(
+            rotation=preset.invariance.rotation if invariant_rotation is None else invariant_rotation,
+            weight=preset.invariance.weight if invariance_weight is None else invariance_weight),
         temperature=temperature,
     )
     normalize = normalize if normalize is not None else info.normalization

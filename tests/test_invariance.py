@@ -1,0 +1,87 @@
+"""Rotations of the invariance term, its disagreement closed form, and its place in the objective."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from jointvae_tf import invariance
+from jointvae_tf.config import InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.training import build_model
+
+
+def test_quarter_and_half_turns_are_exact_and_counter_clockwise():
+    images = np.random.default_rng(0).random((3, 8, 8, 2)).astype("float32")
+    rotated = invariance.rotate(images, tf.constant([math.pi / 2, math.pi, 0.0])).numpy()
+    np.testing.assert_allclose(rotated[0], np.rot90(images[0]), atol=1e-5)  # np.rot90: counter-clockwise
+    np.testing.assert_allclose(rotated[1], np.rot90(images[1], 2), atol=1e-5)
+    np.testing.assert_allclose(rotated[2], images[2], atol=1e-6)
+
+
+def test_rotation_keeps_a_centred_disc_and_blanks_what_comes_from_outside():
+    size = 32
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    disc = (np.hypot(yy, xx) < 8).astype("float32")[None, :, :, None]
+    rotated = invariance.rotate(disc, tf.constant([0.7])).numpy()
+    assert np.abs(rotated - disc).mean() < 0.02
+    ones = invariance.rotate(np.ones((1, size, size, 1), "float32"), tf.constant([math.pi / 4])).numpy()
+    assert ones[0, 0, 0, 0] == 0.0 and ones[0, size // 2, size // 2, 0] == pytest.approx(1.0)
+
+
+def test_random_rotation_angles_stay_within_the_limit():
+    # A single bright pixel right of the centre moves on a circle; its angle is the rotation's.
+    image = np.zeros((200, 33, 33, 1), "float32")
+    image[:, 16, 26] = 1.0
+    rotated = invariance.random_rotation(image, 30.0, tf.constant([1, 2])).numpy()[..., 0]
+    ys, xs = np.mgrid[:33, :33] - 16
+    angles = np.degrees(np.arctan2(-(rotated * ys).sum((1, 2)), (rotated * xs).sum((1, 2))))
+    assert np.all(np.abs(angles) <= 30.5) and angles.min() < -20 and angles.max() > 20
+
+
+def test_disagreement_is_minus_log_probability_that_both_views_agree():
+    p = np.array([[0.7, 0.2, 0.1]])
+    q = np.array([[0.1, 0.3, 0.6]])
+    value = float(invariance.disagreement(tf.math.log(p), tf.math.log(q)))
+    assert value == pytest.approx(-math.log(0.07 + 0.06 + 0.06), rel=1e-5)
+    confident = tf.constant([[20.0, 0.0, 0.0]])
+    assert float(invariance.disagreement(confident, confident)) == pytest.approx(0.0, abs=1e-6)
+    assert float(invariance.disagreement(tf.zeros([1, 4]), tf.zeros([1, 4]))) == pytest.approx(math.log(4))
+
+
+def test_objective_adds_the_weighted_disagreement_only_when_active():
+    images = np.random.default_rng(1).random((6, 32, 32, 1)).astype("float32")
+    for rotation, weight in [(90.0, 5.0), (0.0, 5.0), (90.0, 0.0)]:
+        config = ModelConfig(latent=LatentSpec(2, (3,)), loss=LossConfig(gamma=2.0),
+                             invariance=InvarianceConfig(rotation=rotation, weight=weight))
+        model = build_model(RunConfig(model=config))
+        terms = {k: float(v) for k, v in model.compute_terms(images, training=True).items()}
+        expected = (terms["reconstruction"] + 2.0 * abs(terms["kl_cont"] - terms["cont_capacity"])
+                    + 2.0 * abs(terms["kl_disc"] - terms["disc_capacity"]) + weight * terms["disc_disagreement"])
+        assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+        assert (terms["disc_disagreement"] > 0) == (rotation > 0 and weight > 0)
+
+
+def test_training_with_invariance_runs_under_xla():
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(2, (3,)), invariance=InvarianceConfig(180.0, 10.0)),
+                    train=TrainConfig(jit_compile=True, steps_per_execution=2))
+    model = build_model(run)
+    dataset = tf.data.Dataset.from_tensors(np.random.default_rng(2).random((8, 32, 32, 1)).astype("float32"))
+    logs = model.fit(dataset.repeat(4), epochs=1, verbose=0).history
+    assert np.isfinite(logs["disc_disagreement"][-1]) and logs["disc_disagreement"][-1] > 0
+
+
+@pytest.mark.parametrize("values,flag", [({"rotation": 200.0}, "--invariant-rotation"),
+                                         ({"weight": -1.0}, "--invariance-weight")])
+def test_bad_invariance_settings_name_their_flag(values, flag):
+    with pytest.raises(JointVAEError, match=flag):
+        InvarianceConfig(**values)
+
+
+def test_invariance_round_trips_through_the_run_config():
+    run = RunConfig(model=ModelConfig(invariance=InvarianceConfig(45.0, 3.0)))
+    assert RunConfig.from_dict(run.to_dict()) == run
+    old = run.to_dict()
+    del old["model"]["invariance"]  # config.json written before the invariance term existed
+    assert RunConfig.from_dict(old).model.invariance == InvarianceConfig()
