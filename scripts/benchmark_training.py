@@ -13,6 +13,8 @@ Variants, named by dash-separated tokens:
   standard ``train_step``. With the JAX backend it is also the GPU model (TensorFlow is not installed
   there); ``plain-loop`` runs it in a jitted JAX loop over on-device data (no ``fit``).
 - ``pipeline``: the input pipeline alone (iterating ``jointvae_tf.data.make_dataset``).
+- ``torch``: the PyTorch reference trainer ``scripts/reference_pytorch.py`` (same networks and objective,
+  eager PyTorch), run by the interpreter ``--torch-python`` names; no modifiers.
 - modifiers: ``xla`` (jit_compile), ``speN`` (steps_per_execution N, default 1), ``bf16`` / ``f16``
   (mixed_bfloat16 / mixed_float16), ``intraN`` / ``interN`` (TensorFlow thread pools).
 
@@ -24,6 +26,8 @@ Examples::
 
     python scripts/benchmark_training.py --configs 32 --batch 64 --variants plain,ours-spe10 --repeats 2
     python scripts/benchmark_training.py --json results.json          # the full CPU table
+    python scripts/benchmark_training.py --configs 32 --batch 64 --variants torch,plain,ours-spe10 \
+        --baseline torch --torch-python torch-env/bin/python          # against PyTorch, same run
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ def parse_variant(name: str) -> dict:
     model, *tokens = name.split("-")
     variant = {"model": model, "jit": False, "spe": 1, "precision": "float32", "intra": 0, "inter": 0,
                "loop": False}
-    if model not in ("ours", "plain", "pipeline"):
-        raise SystemExit(f"--variants: {name!r} should start with ours, plain or pipeline")
+    if model not in ("ours", "plain", "pipeline", "torch") or (model == "torch" and tokens):
+        raise SystemExit(f"--variants: {name!r} should start with ours, plain or pipeline, or be torch")
     for token in tokens:
         if token == "xla":
             variant["jit"] = True
@@ -293,8 +297,12 @@ def machine_description() -> dict:
     return info
 
 
-def run_job(job: dict, timeout: float) -> dict:
-    command = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(job)]
+def run_job(job: dict, timeout: float, torch_python: str) -> dict:
+    if job["variant"] == "torch":
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_pytorch.py")
+        command = [torch_python, script, json.dumps(job)]
+    else:
+        command = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(job)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -317,6 +325,8 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of training before timing starts")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before one measurement is abandoned")
     parser.add_argument("--json", help="also write every measurement and the summary to this file")
+    parser.add_argument("--torch-python", default=sys.executable,
+                        help="Python with torch and numpy installed, for the torch variant")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -333,7 +343,7 @@ def main(argv=None) -> None:
     records = []
     for repeat in range(args.repeats):
         for job in jobs:
-            result = run_job(job, args.timeout) | job | {"repeat": repeat}
+            result = run_job(job, args.timeout, args.torch_python) | job | {"repeat": repeat}
             records.append(result)
             shown = f"{result['images_per_s']:,.0f} img/s" if "images_per_s" in result else result["error"]
             print(f"  [{repeat}] {job['config']} b{job['batch']} {job['variant']}: {shown}", flush=True)
