@@ -113,13 +113,14 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 def recipe_options(args, planned_steps: int) -> dict:
-    """Objective and data flags of ``--recipe``: ``original`` (no normalisation, no balance term, C_z rising
-    0 -> --cont-capacity and C_c 0 -> --disc-capacity over --ramp of the run, gamma --gamma) or ``ours``
-    (the dataset's defaults of ``jvae-tf train``, with C_c rising to log K of each setting)."""
+    """Objective and data flags of ``--recipe``: ``original`` (no normalisation, no balance or invariance
+    term, C_z rising 0 -> --cont-capacity and C_c 0 -> --disc-capacity over --ramp of the run, gamma
+    --gamma) or ``ours`` (the dataset's defaults of ``jvae-tf train``, with C_c rising to log K of each
+    setting)."""
     if args.recipe == "ours":
         return {"disc_capacity": CapacitySchedule(0.0, 100.0, preset_for(args.dataset).disc_capacity.steps)}
     ramp = max(1, int(args.ramp * planned_steps))
-    return {"normalize": "none", "disc_balance": 0.0, "gamma": args.gamma,
+    return {"normalize": "none", "disc_balance": 0.0, "invariance_weight": 0.0, "gamma": args.gamma,
             "cont_capacity": CapacitySchedule(0.0, args.cont_capacity, ramp),
             "disc_capacity": CapacitySchedule(0.0, args.disc_capacity, ramp)}
 
@@ -130,8 +131,10 @@ def recipe_summary(args) -> str:
         return (f"no normalisation, gamma {args.gamma:g}, C_z 0 -> {args.cont_capacity:g} nats and C_c 0 -> "
                 f"min({args.disc_capacity:g}, log K) nats over the first {args.ramp:.0%} of each run's steps")
     run = build_run_config(args.dataset)
+    invariance = run.model.invariance
     return (f"`jvae-tf train` defaults: normalisation {run.data.normalize}, gamma {run.model.loss.gamma:g}, balance "
-            f"{run.model.loss.disc_balance:g}, C_z 0 -> {run.model.cont_capacity.stop:g} nats over "
+            f"{run.model.loss.disc_balance:g}, rotation invariance {invariance.rotation:g} degrees weight "
+            f"{invariance.weight:g}, C_z 0 -> {run.model.cont_capacity.stop:g} nats over "
             f"{run.model.cont_capacity.steps} steps, C_c 0 -> log K over {run.model.disc_capacity.steps} steps")
 
 
