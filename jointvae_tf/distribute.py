@@ -53,6 +53,17 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def replica_seed(seed: tf.Tensor) -> tf.Tensor:
+    """``seed`` (stateless, int32 ``[2]``) folded with this replica's index in the sync group.
+
+    Every replica steps the same (mirrored) seed generator, so without this each would draw the same
+    noise for its share of the global batch. Outside a replica context (or on one device): index 0.
+    """
+    context = tf.distribute.get_replica_context()
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
+
+
 def step_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """A train/test step's scalar logs, each as shape ``[1]`` across several workers.
 

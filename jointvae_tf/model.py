@@ -95,7 +95,7 @@ class JointVAE(keras.Model):
         """Every term of the objective for one batch (scalars, nats per image)."""
         config = self.config
         encoding = self.encode(images, training)
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        seed = distribute.replica_seed(tf.cast(self.seed_generator.next(), tf.int32))
         latent_seed, rotation_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         latent = latents.sample_latent(encoding, config.temperature, latent_seed)
         logits = tf.cast(self.decoder(latent, training=training), tf.float32)

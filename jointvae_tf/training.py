@@ -112,18 +112,20 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
 
     model = build_model(run, strategy)
     step = (Checkpointer(run_dir, model).restore_latest() if resume else None) or 0
-    # Every worker saves (all take part in the step), but only the chief into the run folder.
-    checkpointer = Checkpointer(run_dir if distribute.is_chief(strategy) else tempfile.mkdtemp(), model)
+    # Every worker saves and logs (all take part in the step), but only the chief into the run folder.
+    chief = distribute.is_chief(strategy)
+    files_dir = run_dir if chief else tempfile.mkdtemp(prefix="jvae-worker-")
+    checkpointer = Checkpointer(files_dir, model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
     eval_images = held_out.images[:n_eval].astype(np.float32) / 255.0
     callbacks = [
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),
-        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], os.path.join(run_dir, "logs", "validation")),
-        *([TrainingPictures(eval_images, run_dir)] if distribute.is_chief(strategy) else []),
+        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], os.path.join(files_dir, "logs", "validation")),
+        *([TrainingPictures(eval_images, run_dir)] if chief else []),
         *extra_callbacks,
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), update_freq=100),
+        keras.callbacks.TensorBoard(os.path.join(files_dir, "logs"), update_freq=100),
     ]
     total_steps = run.train.epochs * steps_per_epoch
     logs: dict[str, float] = {}
@@ -132,18 +134,19 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if done_in_epoch and step < total_steps:
         _fit_whole_executions(model, wanted_steps_per_execution, steps_per_epoch - done_in_epoch)
         history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch,
-                            steps_per_epoch=steps_per_epoch - done_in_epoch, callbacks=callbacks, verbose=verbose)
+                            steps_per_epoch=steps_per_epoch - done_in_epoch, callbacks=callbacks, verbose=verbose,
+                            shuffle=False)
         logs = _last(history)
         epoch += 1
     if epoch < run.train.epochs:
         _fit_whole_executions(model, wanted_steps_per_execution, steps_per_epoch)
         history = model.fit(dataset, epochs=run.train.epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
-                            callbacks=callbacks, verbose=verbose)
+                            callbacks=callbacks, verbose=verbose, shuffle=False)
         logs = _last(history)
     final_step = int(model.optimizer.iterations.numpy())
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
-    if distribute.is_chief(strategy):
+    if chief:
         write_pictures(model, os.path.join(run_dir, "pictures"), eval_images)
     return TrainingResult(run_dir, final_step, logs)
 

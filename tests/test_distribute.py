@@ -92,11 +92,15 @@ Checkpointer(sys.argv[1], restored).restore_latest(require=True)
 max_restore_error = max(float(np.abs(a.numpy() - b.numpy()).max())
                         for a, b in zip(restored.trainable_variables, mirrored.trainable_variables))
 latents.sample_latent = sampled
+from jointvae_tf import distribute
+per_replica = two.run(lambda: distribute.replica_seed(tf.constant([1, 2])))
+replica_seeds = [s.numpy().tolist() for s in two.experimental_local_results(per_replica)]
 adam = lambda: keras.optimizers.Adam(5e-4)
 _, _, loss_one = train(one, 3, adam)
 _, _, loss_two = train(two, 3, adam)
 print(json.dumps({"replicas": two.num_replicas_in_sync, "deltas_one": deltas_one, "deltas_two": deltas_two,
-                  "max_restore_error": max_restore_error, "loss_one": loss_one, "loss_two": loss_two}))
+                  "max_restore_error": max_restore_error, "loss_one": loss_one, "loss_two": loss_two,
+                  "replica_seeds": replica_seeds}))
 """
 
 
@@ -115,6 +119,9 @@ def test_two_replicas_take_the_same_step_as_one_device(tmp_path):
     assert out["max_restore_error"] == 0.0
     # With the real sampling noise, training losses agree within the noise.
     assert out["loss_two"] == pytest.approx(out["loss_one"], rel=0.02)
+    # Each replica folds its index into the shared seed, so the two halves of a batch get their own noise.
+    first, second = out["replica_seeds"]
+    assert first != second
 
 
 WORKER = r"""
@@ -155,3 +162,5 @@ def test_two_workers_train_in_step_into_one_run_folder(tmp_path):
     assert steps == [128 // 32, 128 // 32]
     written = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert written == ["ckpt-000000002.npz", "ckpt-000000004.npz"]
+    # Only the chief's TensorBoard events land in the run folder; the other worker logs to a temporary one.
+    assert len(list((tmp_path / "run" / "logs" / "train").glob("events.out.tfevents.*"))) == 1
