@@ -13,6 +13,12 @@ It needs only ``torch`` and ``numpy`` (not part of this package's dependencies):
     python scripts/benchmark_training.py --variants torch,ours-spe10 --torch-python torch-env/bin/python
 
 Prints one JSON line: images/s, ms/step and peak memory, as the ``--child`` of ``benchmark_training.py``.
+With ``"steps": N`` it trains exactly N steps after the warm-up instead of ``seconds``; with
+``"npz": PATH`` it trains on a Keras-style mnist.npz (``x_train``, 28x28 padded to 32x32) instead of
+random images, so a whole process can be timed against ``jvae-tf train --dataset npz`` on the same data.
+``"schedule_steps": S`` raises both capacities linearly from 0 to 5 nats over S steps (the original's
+MNIST recipe: 25,000) instead of holding them at 5, and then the held-out cluster accuracy of the
+discrete code (majority mapping, ``x_test``/``y_test``) is reported too, to compare quality at equal steps.
 """
 
 from __future__ import annotations
@@ -78,35 +84,75 @@ class JointVAE(nn.Module):
         return reconstruction + gamma * (kl_cont - capacity).abs() + gamma * (kl_disc - capacity).abs()
 
 
+def read_digits(npz: str, split: str, image_size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """``x_{split}`` padded to ``[N, 1, size, size]`` float32 in [0, 1], and ``y_{split}``."""
+    with np.load(npz) as files:
+        digits, labels = files[f"x_{split}"], files[f"y_{split}"]
+    pad = (image_size - digits.shape[1]) // 2
+    padded = np.pad(digits, ((0, 0), (pad, pad), (pad, pad)))[:, None]
+    return torch.from_numpy(padded.astype(np.float32) / 255), labels
+
+
+def load_images(job: dict, image_size: int, batch: int) -> torch.Tensor:
+    """``[N, 1, size, size]`` float32 in [0, 1]: the npz's training digits, or random pixels."""
+    if "npz" in job:
+        return read_digits(job["npz"], "train", image_size)[0]
+    rng = np.random.default_rng(0)
+    count = max(4096, 4 * batch)
+    pixels = rng.integers(0, 256, (count, 1, image_size, image_size), dtype=np.uint8)
+    return torch.from_numpy(pixels.astype(np.float32) / 255)
+
+
+def cluster_accuracy(model: JointVAE, npz: str, image_size: int) -> float:
+    """Majority-mapped accuracy of the first discrete variable's argmax on the npz's test digits."""
+    images, labels = read_digits(npz, "test", image_size)
+    with torch.no_grad():
+        logits = model.encoder(images)[:, 2 * model.cont:2 * model.cont + model.disc[0]]
+    categories = logits.argmax(-1).numpy()
+    hits = sum(np.bincount(labels[categories == k]).max() for k in np.unique(categories))
+    return float(hits / len(labels))
+
+
 def measure(job: dict) -> dict:
-    """Train on random images for ``warmup`` then ``seconds`` seconds; images/s of the timed part."""
+    """Train for ``warmup`` seconds, then for ``seconds`` seconds (or ``steps`` steps); images/s of the latter."""
     config = CONFIGS[job["config"]]
     batch = job["batch"]
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    count = max(4096, 4 * batch)
-    size = config["image_size"]
-    images = torch.from_numpy(rng.integers(0, 256, (count, 1, size, size), dtype=np.uint8).astype(np.float32) / 255)
+    images = load_images(job, config["image_size"], batch)
     model = JointVAE(**config)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
 
-    def run(seconds: float) -> tuple[int, float]:
+    schedule_steps = job.get("schedule_steps")
+    done = 0
+
+    def capacity() -> float:
+        return 5.0 if not schedule_steps else 5.0 * min(1.0, done / schedule_steps)
+
+    def run(seconds: float, max_steps: float = math.inf) -> tuple[int, float]:
+        nonlocal done
         steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for index in torch.randperm(count).split(batch):
+        while time.perf_counter() - start < seconds and steps < max_steps:
+            for index in torch.randperm(len(images)).split(batch):
                 if len(index) < batch:
                     continue
                 optimizer.zero_grad(set_to_none=True)
-                model(images[index]).backward()
+                model(images[index], capacity()).backward()
                 optimizer.step()
                 steps += 1
-                if time.perf_counter() - start >= seconds:
+                done += 1
+                if time.perf_counter() - start >= seconds or steps >= max_steps:
                     break
         return steps, time.perf_counter() - start
 
-    run(job["warmup"])
-    steps, elapsed = run(job["seconds"])
-    return {"images_per_s": steps * batch / elapsed, "ms_per_step": 1000 * elapsed / steps, "steps": steps,
+    run(job.get("warmup", 0))
+    if "steps" in job:
+        steps, elapsed = run(math.inf, job["steps"])
+    else:
+        steps, elapsed = run(job["seconds"])
+    result = {}
+    if schedule_steps:
+        result["test_cluster_accuracy"] = cluster_accuracy(model, job["npz"], config["image_size"])
+    return result | {"images_per_s": steps * batch / elapsed, "ms_per_step": 1000 * elapsed / steps, "steps": steps,
             "parameters": sum(p.numel() for p in model.parameters()), "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
