@@ -265,5 +265,5 @@ def dataclass_from_dict(cls, values: dict[str, Any], where: str):
     return cls(**kwargs)
 
 
-_DATACLASSES = {c.__name__: c for c in (LatentSpec, CapacitySchedule, LossConfig, InvarianceConfig, ModelConfig, DataConfig,
-                                        TrainConfig, RunConfig)}
+_DATACLASSES = {c.__name__: c for c in (LatentSpec, CapacitySchedule, LossConfig, InvarianceConfig, ModelConfig,
+                                        DataConfig, TrainConfig, RunConfig)}
