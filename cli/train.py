@@ -35,7 +35,7 @@ from jointvae_tf.cli.options import parse_capacity, parse_disc
 @click.option("--invariance-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the disagreement between q(c|x) and q(c|rotated x), nats [dataset default].")
 @click.option("--cont-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS in nats and steps.")
-@click.option("--disc-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS (MAX capped at sum log K).")
+@click.option("--disc-capacity", callback=parse_capacity, default=None, help="MIN,MAX,ITERS; clipped at sum log K nats.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.67, show_default=True,
               help="Relaxed one-hot temperature.")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -10,10 +10,10 @@ from jointvae_tf.config import CapacitySchedule
 def capacity_at(schedule: CapacitySchedule, step: tf.Tensor, cap: float | None = None) -> tf.Tensor:
     """Target KL in nats at training step ``step`` (scalar): linear from ``start`` to ``stop`` over ``steps``.
 
-    Constant at ``stop`` after ``steps``; ``cap`` (for the discrete code, ``sum(log K_i)``) bounds it,
-    since a discrete code cannot carry more than that against its uniform prior.
+    Constant at ``stop`` after ``steps``. ``cap`` (for the discrete code, ``sum(log K_i)``, the most a
+    discrete code can carry against its uniform prior) clips the schedule as the original does,
+    ``min(C(step), cap)``: the ramp keeps its slope and stops early, it is not stretched to end at ``cap``.
     """
-    stop = schedule.stop if cap is None else min(schedule.stop, cap)
-    start = min(schedule.start, stop)
     progress = tf.minimum(tf.cast(step, tf.float32) / float(max(schedule.steps, 1)), 1.0)
-    return start + (stop - start) * progress
+    capacity = schedule.start + (schedule.stop - schedule.start) * progress
+    return capacity if cap is None else tf.minimum(capacity, cap)

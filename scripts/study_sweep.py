@@ -112,13 +112,14 @@ class TimeLimit(keras.callbacks.Callback):
             self.stopped_early = True
 
 
-def recipe_options(args, planned_steps: int) -> dict:
+def recipe_options(args, planned_steps: int, disc: tuple[int, ...]) -> dict:
     """Objective and data flags of ``--recipe``: ``original`` (no normalisation, no balance or invariance
     term, C_z rising 0 -> --cont-capacity and C_c 0 -> --disc-capacity over --ramp of the run, gamma
     --gamma) or ``ours`` (the dataset's defaults of ``jvae-tf train``, with C_c rising to log K of each
     setting)."""
     if args.recipe == "ours":
-        return {"disc_capacity": CapacitySchedule(0.0, 100.0, preset_for(args.dataset).disc_capacity.steps)}
+        log_k = sum(math.log(k) for k in disc)
+        return {"disc_capacity": CapacitySchedule(0.0, log_k, preset_for(args.dataset).disc_capacity.steps)}
     ramp = max(1, int(args.ramp * planned_steps))
     return {"normalize": "none", "disc_balance": 0.0, "invariance_weight": 0.0, "gamma": args.gamma,
             "cont_capacity": CapacitySchedule(0.0, args.cont_capacity, ramp),
@@ -143,7 +144,8 @@ def run_config(setting: Setting, args, planned_steps: int) -> RunConfig:
     run = build_run_config(args.dataset, data_dir=args.data_dir, max_examples=args.max_examples, cont=setting.cont,
                            disc=setting.disc, epochs=max(1, math.ceil(planned_steps / steps_per_epoch(args))),
                            batch_size=args.batch_size, lr=args.lr, loss=setting.loss, loss_scale=setting.scale,
-                           loss_form=setting.form, seed=args.seed, **recipe_options(args, planned_steps))
+                           loss_form=setting.form, seed=args.seed,
+                           **recipe_options(args, planned_steps, setting.disc))
     return dataclasses.replace(run, train=dataclasses.replace(run.train, checkpoint_every=10**9,
                                                               eval_examples=args.eval_examples))
 

@@ -16,10 +16,16 @@ def test_linear_between_end_points_then_flat():
     assert float(capacity_at(schedule, 10_000)) == pytest.approx(5.0)
 
 
-def test_discrete_capacity_is_capped_at_sum_log_k():
-    cap = np.log(3)
-    assert float(capacity_at(CapacitySchedule(0.0, 10.0, 10), 10, cap=cap)) == pytest.approx(cap)
-    assert float(capacity_at(CapacitySchedule(0.0, 10.0, 10), 5, cap=cap)) == pytest.approx(cap / 2)
+def test_discrete_capacity_keeps_its_slope_and_stops_at_sum_log_k():
+    # As the original: min(C(step), sum log K). MNIST's 0 -> 5 nats over 25k steps carries 2.0 nats at
+    # step 10k and reaches log 10 at step 11.5k; stretching the ramp to end at log 10 would give 0.92.
+    cap = np.log(10)
+    schedule = CapacitySchedule(0.0, 5.0, 25_000)
+    assert float(capacity_at(schedule, 10_000, cap=cap)) == pytest.approx(2.0)
+    assert float(capacity_at(schedule, 11_000, cap=cap)) == pytest.approx(2.2)
+    assert float(capacity_at(schedule, 12_000, cap=cap)) == pytest.approx(cap)
+    assert float(capacity_at(schedule, 10**6, cap=cap)) == pytest.approx(cap)
+    assert float(capacity_at(CapacitySchedule(1.0, 5.0, 100), 0, cap=0.5)) == pytest.approx(0.5)
 
 
 def test_parse_flag_and_errors():
