@@ -147,7 +147,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
     if chief:
-        write_pictures(model, os.path.join(run_dir, "pictures"), eval_images)
+        write_pictures(model, os.path.join(run_dir, "pictures"), eval_images, labels=held_out.labels[:n_eval],
+                       class_names=held_out.class_names)
     return TrainingResult(run_dir, final_step, logs)
 
 

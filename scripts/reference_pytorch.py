@@ -16,7 +16,7 @@ Prints one JSON line: images/s, ms/step and peak memory, as the ``--child`` of `
 With ``"steps": N`` it trains exactly N steps after the warm-up instead of ``seconds``; with
 ``"npz": PATH`` it trains on a Keras-style mnist.npz (``x_train``, 28x28 padded to 32x32) instead of
 random images, so a whole process can be timed against ``jvae-tf train --dataset npz`` on the same data.
-``"schedule_steps": S`` raises both capacities linearly from 0 to 5 nats over S steps (the original's
+``"seed"`` seeds PyTorch (default 0). ``"schedule_steps": S`` raises both capacities linearly from 0 to 5 nats over S steps (the original's
 MNIST recipe: 25,000) instead of holding them at 5, and then the held-out cluster accuracy of the
 discrete code (majority mapping, ``x_test``/``y_test``) is reported too, to compare quality at equal steps.
 """
@@ -117,7 +117,7 @@ def measure(job: dict) -> dict:
     """Train for ``warmup`` seconds, then for ``seconds`` seconds (or ``steps`` steps); images/s of the latter."""
     config = CONFIGS[job["config"]]
     batch = job["batch"]
-    torch.manual_seed(0)
+    torch.manual_seed(job.get("seed", 0))
     images = load_images(job, config["image_size"], batch)
     model = JointVAE(**config)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
