@@ -16,7 +16,8 @@ Variants, named by dash-separated tokens:
 - ``torch``: the PyTorch reference trainer ``scripts/reference_pytorch.py`` (same networks and objective,
   eager PyTorch), run by the interpreter ``--torch-python`` names; no modifiers.
 - modifiers: ``xla`` (jit_compile), ``speN`` (steps_per_execution N, default 1), ``bf16`` / ``f16``
-  (mixed_bfloat16 / mixed_float16), ``intraN`` / ``interN`` (TensorFlow thread pools).
+  (mixed_bfloat16 / mixed_float16), ``intraN`` / ``interN`` (TensorFlow thread pools), ``rotN``
+  (``ours`` only: the rotation-invariance term over +-N degrees at weight 10, as four_shapes trains).
 
 Each measurement runs in a fresh subprocess (clean TensorFlow state, thread settings, peak memory of its
 own); the outer loop is over repeats, so the variants alternate (A, B, A, B) and the machine's drift hits
@@ -52,7 +53,7 @@ def parse_variant(name: str) -> dict:
     """``"ours-xla-spe10-bf16"`` -> {"model": "ours", "jit": True, "spe": 10, "precision": ...}."""
     model, *tokens = name.split("-")
     variant = {"model": model, "jit": False, "spe": 1, "precision": "float32", "intra": 0, "inter": 0,
-               "loop": False}
+               "rot": 0, "loop": False}
     if model not in ("ours", "plain", "pipeline", "torch") or (model == "torch" and tokens):
         raise SystemExit(f"--variants: {name!r} should start with ours, plain or pipeline, or be torch")
     for token in tokens:
@@ -62,11 +63,13 @@ def parse_variant(name: str) -> dict:
             variant["loop"] = True
         elif token in PRECISION_TOKENS:
             variant["precision"] = PRECISION_TOKENS[token]
-        elif re.fullmatch(r"(spe|intra|inter)\d+", token):
+        elif re.fullmatch(r"(spe|intra|inter|rot)\d+", token):
             key = token.rstrip("0123456789")
             variant[key] = int(token[len(key):])
         else:
             raise SystemExit(f"--variants: unknown token {token!r} in {name!r}")
+    if variant["rot"] and model != "ours":
+        raise SystemExit(f"--variants: rotN applies to ours only, not {name!r}")
     return variant
 
 
@@ -262,10 +265,12 @@ def child(job: dict) -> dict:
         model = build_plain_model(**config)
         model.compile(optimizer=keras.optimizers.Adam(5e-4), jit_compile=variant["jit"], steps_per_execution=spe)
     else:
-        from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
+        from jointvae_tf.config import InvarianceConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
         from jointvae_tf.training import build_model
 
-        model_config = ModelConfig(image_size=config["image_size"], latent=LatentSpec(config["cont"], config["disc"]))
+        invariance = InvarianceConfig(rotation=variant["rot"], weight=10.0 if variant["rot"] else 0.0)
+        model_config = ModelConfig(image_size=config["image_size"], latent=LatentSpec(config["cont"], config["disc"]),
+                                   invariance=invariance)
         train_config = TrainConfig(batch_size=batch, jit_compile=variant["jit"], steps_per_execution=spe,
                                    precision=variant["precision"])
         model = build_model(RunConfig(model=model_config, train=train_config))
