@@ -63,12 +63,12 @@ def main():
 
 def _register():
     _import_tensorflow_quietly()
-    from jointvae_tf.cli.datasets import datasets
-    from jointvae_tf.cli.evaluate import evaluate
-    from jointvae_tf.cli.export import export
-    from jointvae_tf.cli.sample import sample
-    from jointvae_tf.cli.train import train
-    from jointvae_tf.cli.traverse import traverse
+    from cli.datasets import datasets
+    from cli.evaluate import evaluate
+    from cli.export import export
+    from cli.sample import sample
+    from cli.train import train
+    from cli.traverse import traverse
 
     for command in (train, datasets, traverse, evaluate, export, sample):
         main.add_command(command)

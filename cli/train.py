@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from jointvae_tf.cli.options import parse_capacity, parse_disc
+from cli.options import parse_capacity, parse_disc
 
 
 @click.command("train")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.cli.main import main
+from cli.main import main
 from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.report import EvaluationReport
 from jointvae_tf.training import build_model, train

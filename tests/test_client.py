@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from serving_stubs import make_run, serve_grpc, serve_rest
 
 from jointvae_tf import export
-from jointvae_tf.cli.main import main
+from cli.main import main
 from jointvae_tf.client import GrpcClient, RestClient, RetryPolicy
 from jointvae_tf.errors import JointVAEError
 

@@ -66,6 +66,6 @@ def test_describe_lists_every_dataset_with_availability(tmp_path):
 
 def test_datasets_command_prints_the_table(tmp_path):
     from click.testing import CliRunner
-    from jointvae_tf.cli.datasets import datasets
+    from cli.datasets import datasets
     result = CliRunner().invoke(datasets, ["--data-dir", str(tmp_path)])
     assert result.exit_code == 0 and "four_shapes" in result.output and "emnist_letters" in result.output

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from serving_stubs import make_run
 
 from jointvae_tf import export, pictures, traversals
-from jointvae_tf.cli.main import main
+from cli.main import main
 from jointvae_tf.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE

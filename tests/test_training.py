@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from jointvae_tf.callbacks import TrainingDiverged
 from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.cli.main import main
+from cli.main import main
 from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.training import train
 
@@ -91,10 +91,10 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_the_step_count(tmp_path):
     run_dir = str(tmp_path / "run")
-    command = [sys.executable, "-c", "from jointvae_tf.cli.main import main; main()", "train",
+    command = [sys.executable, "-c", "from cli.main import main; main()", "train",
                "--dataset", "four_shapes", "--max-examples", "256", "--batch-size", "32", "--cont", "2",
                "--disc", "4", "--checkpoint-every", "5", "--out", run_dir]
-    # cwd: outside the source tree, so that the installed package (with its jointvae_tf.cli) is imported.
+    # cwd: outside the source tree, so that the installed package (with its top-level cli) is imported.
     process = subprocess.Popen(command + ["--epochs", "200"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     checkpointer = Checkpointer(run_dir, None)
