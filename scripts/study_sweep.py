@@ -39,7 +39,7 @@ import tensorflow as tf  # noqa: E402
 from jointvae_tf import data, pictures  # noqa: E402
 from jointvae_tf.config import CapacitySchedule, RunConfig  # noqa: E402
 from jointvae_tf.errors import JointVAEError  # noqa: E402
-from jointvae_tf.presets import build_run_config, preset_for  # noqa: E402
+from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.report import EvaluationReport, evaluate_model, load_split, open_run  # noqa: E402
 from jointvae_tf.training import build_model, train  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
@@ -113,17 +113,18 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 def recipe_options(args, planned_steps: int, disc: tuple[int, ...]) -> dict:
-    """Objective and data flags of ``--recipe``: ``original`` (no normalisation, no balance or invariance
+    """Objective and data settings of ``--recipe``: ``original`` (no normalisation, no balance or invariance
     term, C_z rising 0 -> --cont-capacity and C_c 0 -> --disc-capacity over --ramp of the run, gamma
     --gamma) or ``ours`` (the dataset's defaults of ``jvae-tf train``, with C_c rising to log K of each
     setting)."""
     if args.recipe == "ours":
         log_k = sum(math.log(k) for k in disc)
-        return {"disc_capacity": CapacitySchedule(0.0, log_k, preset_for(args.dataset).disc_capacity.steps)}
+        steps = build_run_config(args.dataset).model.disc_capacity.steps
+        return {"model.disc_capacity": CapacitySchedule(0.0, log_k, steps)}
     ramp = max(1, int(args.ramp * planned_steps))
-    return {"normalize": "none", "disc_balance": 0.0, "invariance_weight": 0.0, "gamma": args.gamma,
-            "cont_capacity": CapacitySchedule(0.0, args.cont_capacity, ramp),
-            "disc_capacity": CapacitySchedule(0.0, args.disc_capacity, ramp)}
+    return {"data.normalize": "none", "model.loss.disc_balance": 0.0, "model.invariance.weight": 0.0,
+            "model.loss.gamma": args.gamma, "model.cont_capacity": CapacitySchedule(0.0, args.cont_capacity, ramp),
+            "model.disc_capacity": CapacitySchedule(0.0, args.disc_capacity, ramp)}
 
 
 def recipe_summary(args) -> str:
@@ -141,13 +142,13 @@ def recipe_summary(args) -> str:
 
 def run_config(setting: Setting, args, planned_steps: int) -> RunConfig:
     """The RunConfig of one grid setting: the study's sizes and loss under ``--recipe``."""
-    run = build_run_config(args.dataset, data_dir=args.data_dir, max_examples=args.max_examples, cont=setting.cont,
-                           disc=setting.disc, epochs=max(1, math.ceil(planned_steps / steps_per_epoch(args))),
-                           batch_size=args.batch_size, lr=args.lr, loss=setting.loss, loss_scale=setting.scale,
-                           loss_form=setting.form, seed=args.seed,
-                           **recipe_options(args, planned_steps, setting.disc))
-    return dataclasses.replace(run, train=dataclasses.replace(run.train, checkpoint_every=10**9,
-                                                              eval_examples=args.eval_examples))
+    return build_run_config(args.dataset, {
+        "data.data_dir": args.data_dir, "data.max_examples": args.max_examples, "model.latent.cont": setting.cont,
+        "model.latent.disc": setting.disc, "train.epochs": max(1, math.ceil(planned_steps / steps_per_epoch(args))),
+        "train.batch_size": args.batch_size, "train.learning_rate": args.lr, "model.loss.kind": setting.loss,
+        "model.loss.scale": setting.scale, "model.loss.form": setting.form, "train.seed": args.seed,
+        "train.checkpoint_every": 10**9, "train.eval_examples": args.eval_examples,
+        **recipe_options(args, planned_steps, setting.disc)})
 
 
 def steps_per_epoch(args) -> int:

@@ -29,6 +29,6 @@ def test_discrete_capacity_keeps_its_slope_and_stops_at_sum_log_k():
 
 
 def test_parse_flag_and_errors():
-    assert CapacitySchedule.parse("0,5,25000", "--cont-capacity") == CapacitySchedule(0.0, 5.0, 25000)
-    with pytest.raises(JointVAEError, match="--cont-capacity"):
-        CapacitySchedule.parse("0,5", "--cont-capacity")
+    assert CapacitySchedule.parse("0,5,25000") == CapacitySchedule(0.0, 5.0, 25000)
+    with pytest.raises(JointVAEError, match="expected MIN,MAX,ITERS such as 0,5,25000, got '0,5'"):
+        CapacitySchedule.parse("0,5")

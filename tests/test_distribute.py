@@ -23,7 +23,7 @@ def test_none_is_the_default_single_device_strategy():
 
 
 def test_unknown_strategy_and_missing_tf_config_are_clear_errors(monkeypatch):
-    with pytest.raises(JointVAEError, match="--distribute"):
+    with pytest.raises(JointVAEError, match="^distribute: expected one of none"):
         TrainConfig(distribute="horovod")
     with pytest.raises(JointVAEError, match="--distribute"):
         distribute.make_strategy("horovod")
@@ -128,8 +128,9 @@ WORKER = r"""
 import sys
 from jointvae_tf.presets import build_run_config
 from jointvae_tf.training import train
-run = build_run_config("four_shapes", max_examples=128, epochs=1, batch_size=32, cont=2, disc=(4,),
-                       checkpoint_every=2, distribute="multiworker")
+run = build_run_config("four_shapes", {"data.max_examples": 128, "train.epochs": 1, "train.batch_size": 32,
+                                       "model.latent.cont": 2, "model.latent.disc": (4,), "train.checkpoint_every": 2,
+                                       "train.distribute": "multiworker"})
 print("STEP", train(run, sys.argv[1], verbose=0).step)
 """
 

@@ -79,7 +79,8 @@ class _PoisonWeights(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     run_dir = str(tmp_path / "run")
-    run = RunConfig(model=TINY.model, data=TINY.data, train=TrainConfig(epochs=2, batch_size=32, checkpoint_every=1))
+    run = RunConfig(model=TINY.model, data=TINY.data,
+                    train=TrainConfig(epochs=2, batch_size=32, checkpoint_every=1, steps_per_execution=1))
     with pytest.raises(TrainingDiverged, match="step"):
         train(run, run_dir, verbose=0, extra_callbacks=[_PoisonWeights(at=2)])
     steps = [s for s, _ in Checkpointer(run_dir, None).checkpoints()]

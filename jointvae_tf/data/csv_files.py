@@ -16,7 +16,7 @@ from jointvae_tf.data.info import Examples, check_labels
 from jointvae_tf.data.paths import find_file
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 AZ_FILE = "A_Z Handwritten Data.csv"
 AZ_LAYOUT = f"'{AZ_FILE}': no header, per line a label 0-25 then 784 pixels (28x28, row-major)"
@@ -87,7 +87,7 @@ def find_ahcd_files(data_dir: str | None, pool: str) -> tuple[str, str]:
     for kind in ("images", "labels"):
         matches = sorted(glob.glob(os.path.join(glob.escape(data_dir or ""), AHCD_FILES[pool, kind])))
         if not data_dir or not matches:
-            raise JointVAEError(f"--data-dir: no {AHCD_FILES[pool, kind]} in {data_dir!r}; expected {AHCD_LAYOUT}")
+            raise ConfigError("data_dir", f"no {AHCD_FILES[pool, kind]} in {data_dir!r}; expected {AHCD_LAYOUT}")
         found.append(matches[0])
     return found[0], found[1]
 

@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from jointvae_tf.data.info import FOUR_SHAPES, MATH_SYMBOLS, Examples
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.data.splits import Selection
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 LAYOUT = "one subfolder per class holding .png/.jpg/.jpeg/.bmp images"
@@ -32,7 +32,7 @@ class FolderLayout:
 
     def root(self, data_dir: str | None) -> str:
         if not data_dir or not os.path.isdir(data_dir):
-            raise JointVAEError(f"--data-dir: folder {data_dir!r} not found; expected {self.describe()}")
+            raise ConfigError("data_dir", f"folder {data_dir!r} not found; expected {self.describe()}")
         nested = os.path.join(data_dir, self.nested or "")
         return nested if self.nested and os.path.isdir(nested) else data_dir
 

@@ -7,7 +7,7 @@ import string
 
 import numpy as np
 
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,4 +112,4 @@ def dataset_info(name: str) -> DatasetInfo:
     try:
         return DATASETS[name]
     except KeyError:
-        raise JointVAEError(f"--dataset: unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+        raise ConfigError("data.name", f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None

@@ -12,7 +12,7 @@ from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import halve, to_channels
 from jointvae_tf.data.splits import Selection, check_split
 from jointvae_tf.data.tfds_sources import TFDS_SOURCES
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,14 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
     ``max_examples`` kept; validation (and test, when the files hold none) is a fixed
     ``validation_fraction`` of the files. ``config.normalize`` names the normalisation applied.
     """
-    info = dataset_info(config.name)
+    try:
+        examples = _read(config, split, image_size, channels, seed)
+    except ConfigError as error:
+        raise error.within("data") from None
+    return dataclasses.replace(examples, class_names=examples.class_names or dataset_info(config.name).class_names)
+
+
+def _read(config: DataConfig, split: str, image_size: int, channels: int, seed: int) -> Examples:
     if config.name == "four_shapes" and config.data_dir is None:
         check_split(split)
         count = config.max_examples if split == "train" else min(config.max_examples or procedural.SPLIT_SIZES[split],
@@ -84,7 +91,7 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
         examples = source.read(config.data_dir, selection, image_size, channels)
         if config.normalize != "none":
             examples.images = normalize_images(examples.images, config.normalize)
-    return dataclasses.replace(examples, class_names=examples.class_names or info.class_names)
+    return examples
 
 
 def describe_datasets(data_dir: str | None) -> list[dict]:

@@ -11,7 +11,7 @@ from jointvae_tf.data.info import Examples, check_labels
 from jointvae_tf.data.paths import find_file
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 NPZ_FILE = "mnist.npz"
 NPZ_LAYOUT = "a Keras mnist.npz holding x_train [N,28,28] uint8, y_train [N], x_test, y_test"
@@ -44,7 +44,7 @@ def find_idx(data_dir: str | None, pool: str, kind: str) -> str:
             path = os.path.join(data_dir or "", name + suffix)
             if data_dir and os.path.isfile(path):
                 return path
-    raise JointVAEError(f"--data-dir: no {IDX_PREFIX[pool]}-{kind}-ubyte[.gz] in {data_dir!r}; expected {IDX_LAYOUT}")
+    raise ConfigError("data_dir", f"no {IDX_PREFIX[pool]}-{kind}-ubyte[.gz] in {data_dir!r}; expected {IDX_LAYOUT}")
 
 
 def read_idx_file(path: str) -> np.ndarray:

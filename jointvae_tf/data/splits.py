@@ -29,10 +29,6 @@ class Selection:
 
     def __post_init__(self):
         check_split(self.split)
-        if not 0 < self.validation_fraction < 0.5:
-            raise JointVAEError(f"validation_fraction: expected a fraction in (0, 0.5), got {self.validation_fraction}")
-        if self.max_examples is not None and self.max_examples < 1:
-            raise JointVAEError(f"--max-examples: expected an integer >= 1, got {self.max_examples}")
 
     @property
     def pool(self) -> str:

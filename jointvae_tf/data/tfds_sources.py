@@ -1,5 +1,5 @@
 """Datasets read through TensorFlow Datasets, offline: the data must already be prepared in TFDS's
-``data_dir`` (``--data-dir``; default ``~/tensorflow_datasets``)."""
+``data_dir`` (default ``~/tensorflow_datasets``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from jointvae_tf.data.info import Examples, check_labels, dataset_info
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError
 
 _BATCH = 4096
 
@@ -46,7 +46,7 @@ class TfdsSource:
         try:
             dataset = tfds.builder(self.tfds_name, data_dir=data_dir).as_dataset(split=selection.pool)
         except AssertionError:
-            raise JointVAEError(f"--data-dir: no prepared TFDS '{self.tfds_name}' in {data_dir or '~/tensorflow_datasets'}; "
+            raise ConfigError("data_dir", f"no prepared TFDS '{self.tfds_name}' in {data_dir or '~/tensorflow_datasets'}; "
                                 f"download it as {self.how_to_get()}") from None
         keys = ("image", self.label_key) + self.factor_keys
         dataset = dataset.map(lambda example: {k: example[k] for k in keys})

@@ -1,0 +1,80 @@
+"""Settings by path: defaults live in the config dataclasses and presets only, errors name the setting,
+and the CLI names the flag instead."""
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from cli.options import flag_of, settings_given
+from cli.train import train as train_command
+from jointvae_tf.config import CapacitySchedule, DataConfig, LatentSpec, RunConfig, TrainConfig
+from jointvae_tf.errors import ConfigError
+from jointvae_tf.presets import PRESETS, build_run_config, dataset_defaults
+
+
+def test_errors_name_the_setting_by_its_path():
+    with pytest.raises(ConfigError, match="^steps_per_execution: expected an integer >= 1, got 0$"):
+        TrainConfig(steps_per_execution=0)
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_settings({"train.steps_per_execution": 0})
+    assert caught.value.argument == "train.steps_per_execution"
+    with pytest.raises(ConfigError) as caught:
+        RunConfig.from_settings({"model.latent.disc": (1,)})
+    assert caught.value.argument == "model.latent.disc" and "got [1]" in caught.value.problem
+    with pytest.raises(ConfigError, match="^train.epoch: unknown setting; expected one of epochs, batch_size"):
+        RunConfig.from_settings({"train.epoch": 3})
+    with pytest.raises(ConfigError, match="^model.cont_capacity: expected MIN,MAX,ITERS all >= 0"):
+        RunConfig.from_settings({"model.cont_capacity.steps": -1})
+
+
+def test_settings_nest_into_sections_and_unset_fields_keep_their_defaults():
+    run = RunConfig.from_settings({"train.epochs": 3, "model.latent.cont": 2,
+                                   "model.disc_capacity": CapacitySchedule(0.0, 1.0, 10)})
+    assert run.train == TrainConfig(epochs=3)
+    assert run.model.latent == LatentSpec(2, (10,)) and run.model.disc_capacity == CapacitySchedule(0.0, 1.0, 10)
+    assert run.data == DataConfig()
+    assert RunConfig.from_settings(run.settings()) == run
+    assert RunConfig.from_dict(run.to_dict()) == run
+
+
+def test_the_loss_scale_default_follows_the_form_given():
+    assert RunConfig.from_settings({"model.loss.form": "nll"}).model.loss.scale == 0.1
+    assert RunConfig.from_settings({"model.loss.form": "rho"}).model.loss.scale == 1.0
+    assert RunConfig.from_settings({"model.loss.form": "rho", "model.loss.scale": 0.3}).model.loss.scale == 0.3
+
+
+def test_a_preset_changes_only_what_it_names_and_settings_win():
+    mnist = build_run_config("mnist")
+    assert mnist.train == TrainConfig() and mnist.model.loss == RunConfig().model.loss
+    assert mnist.data.name == "mnist" and mnist.model.latent == LatentSpec(10, (10,))
+    shapes = build_run_config("four_shapes", {"train.epochs": 2, "model.latent.disc": (3,)})
+    assert shapes.train.epochs == 2 and shapes.model.latent == LatentSpec(5, (3,))
+    assert shapes.model.invariance.weight == 10.0
+    assert build_run_config(None).data.name == DataConfig().name
+
+
+def _setting_options():
+    return [p for p in train_command.params if "__" in p.name]
+
+
+def test_cli_setting_flags_are_unset_by_default_and_say_where_their_default_comes_from():
+    chosen = set(dataset_defaults("mnist")) - {"data.name"}
+    for preset in PRESETS.values():
+        chosen |= set(preset)
+    for option in _setting_options():
+        path = option.name.replace("__", ".")
+        assert option.default is None, option.name
+        per_dataset = any(path == p or path.startswith(p + ".") for p in chosen)
+        assert (option.show_default == "per dataset") == per_dataset, path
+    assert settings_given({"train__epochs": None, "train__seed": 3, "run_dir": "x"}) == {"train.seed": 3}
+
+
+def test_the_cli_maps_settings_to_flags_in_its_errors():
+    assert flag_of("train.learning_rate") == "--lr"
+    assert flag_of("model.cont_capacity.steps") == "--cont-capacity"
+    assert flag_of("model.channels") is None
+    result = CliRunner().invoke(main, ["train", "--steps-per-execution", "0"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --steps-per-execution: expected an integer >= 1, got 0"
+    result = CliRunner().invoke(main, ["train", "--dataset", "npz", "--data-dir", "/nowhere"])
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --data-dir: '/nowhere/mnist.npz' not found")
