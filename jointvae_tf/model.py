@@ -12,18 +12,79 @@ step is the optimizer's iteration count, so a restored optimizer resumes the cap
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import distribute, invariance, latents, losses
+from jointvae_tf import distribute, invariance, latents, losses, sampling
 from jointvae_tf.capacity import capacity_at
-from jointvae_tf.config import ModelConfig, RunConfig
+from jointvae_tf.config import ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.errors import JointVAEError
 from jointvae_tf.networks import build_decoder, build_encoder
+from jointvae_tf.traversals import prior_quantiles
 
 LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "disc_disagreement", "cont_capacity",
               "disc_capacity")
+RANGE_TOLERANCE = 1e-4
+"""Float pixels may stray this far outside [0, 1] (interpolation round-off) before they are rejected."""
+_RANGE_MESSAGE = "images: expected float pixels in [0, 1] (or uint8 0..255)"
+_INPUT_MESSAGE = "images: expected uint8 pixels or float pixels in [0, 1] of shape"
+
+
+def check_images(images, image_shape: tuple[int, int, int]) -> tf.Tensor:
+    """``images`` as float32 ``[batch, H, W, C]`` in [0, 1], the encoder's input.
+
+    Args:
+      images: ``[batch, H, W, C]`` uint8 pixels (divided by 255) or float pixels in [0, 1]; a numpy
+        array or a tensor.
+      image_shape: the model's ``(H, W, C)``.
+
+    Raises:
+      JointVAEError: another shape or dtype, or (when executing eagerly) float values outside [0, 1].
+        Inside a traced step the range check runs in the graph; ``JointVAE.fit``/``evaluate``/``predict``
+        turn its failure into the same error.
+    """
+    images = tf.convert_to_tensor(images)
+    shape = images.shape
+    expected = f"[batch, {', '.join(map(str, image_shape))}]"
+    if shape.rank != 4 or not shape[1:].is_compatible_with(image_shape):
+        raise JointVAEError(f"images: expected shape {expected} (this model's image size and channels), got "
+                            f"{shape.as_list() if shape.rank is not None else 'unknown rank'}; resize or pad first")
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    if not images.dtype.is_floating:
+        raise JointVAEError(f"images: expected uint8 or float pixels of shape {expected}, got {images.dtype.name}")
+    images = tf.cast(images, tf.float32)
+    in_range = tf.logical_and(tf.reduce_all(images >= -RANGE_TOLERANCE), tf.reduce_all(images <= 1 + RANGE_TOLERANCE))
+    if tf.executing_eagerly():
+        if not bool(in_range):
+            raise JointVAEError(f"{_RANGE_MESSAGE}, got values from {float(tf.reduce_min(images)):.4g} to "
+                                f"{float(tf.reduce_max(images)):.4g}; divide 0..255 floats by 255")
+        return images
+    # Traced: a batch's size may be unknown until it arrives (Keras feeds numpy arrays that way).
+    fits = tf.reduce_all(tf.equal(tf.shape(images)[1:], image_shape))
+    check = tf.debugging.Assert(tf.logical_and(fits, in_range), [_INPUT_MESSAGE, tf.shape(images)], summarize=4)
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
+
+
+@contextlib.contextmanager
+def _input_errors(image_shape: tuple[int, int, int]):
+    """Turn a failed in-graph check of :func:`check_images` into a :class:`JointVAEError`."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(re.escape(_INPUT_MESSAGE) + r"\W+(\d+) (\d+) (\d+) (\d+)", error.message)
+        if not found:
+            raise
+        raise JointVAEError(f"{_INPUT_MESSAGE} [batch, {', '.join(map(str, image_shape))}], got a batch of shape "
+                            f"[{', '.join(found.groups())}] that did not match or held values outside [0, 1] "
+                            "(divide 0..255 floats by 255)") from None
 
 
 @keras.saving.register_keras_serializable(package="jointvae_tf")
@@ -31,7 +92,14 @@ class JointVAE(keras.Model):
     """Encoder q(z, c | x), decoder p(x | z, c), and the capacity-controlled JointVAE objective.
 
     ``call(images)`` returns deterministic reconstructions ``[batch, H, W, C]`` in [0, 1] (z = mean,
-    c = one-hot argmax). Training batches are either image tensors or dicts with an ``"image"`` key.
+    c = one-hot argmax). Images are ``[batch, H, W, C]`` uint8 (scaled by 1/255) or float in [0, 1]
+    (:func:`check_images`). Training batches are images, dicts with an ``"image"`` key, or ``(images,
+    labels)`` / ``(images, labels, weights)`` tuples such as TFDS ``as_supervised`` datasets give:
+    labels and weights are ignored, the objective is unsupervised.
+
+    ``compile`` takes an optimizer (default Adam, learning rate 5e-4) but no ``loss``: the objective is
+    set by the :class:`~jointvae_tf.config.ModelConfig`. ``model.save("x.keras")`` and
+    ``keras.models.load_model("x.keras")`` round-trip once ``jointvae_tf`` is imported.
     """
 
     def __init__(self, config: ModelConfig | dict, seed: int = 0, **kwargs):
@@ -48,6 +116,8 @@ class JointVAE(keras.Model):
             self.log_scale = self.add_weight(name="log_scale", shape=(), trainable=True,
                                              initializer=keras.initializers.Constant(float(tf.math.log(config.loss.scale))))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
+        self._sampler = None
+        self.built = True  # every variable exists now: the networks are functional models
 
     @property
     def metrics(self):
@@ -71,20 +141,89 @@ class JointVAE(keras.Model):
         Checkpointer(run_dir, model).restore_latest(require=True)
         return model
 
+    def compile(self, optimizer=None, loss=None, **kwargs):
+        """Keras ``compile`` with the JointVAE objective; ``optimizer`` defaults to Adam(5e-4).
+
+        Raises:
+          JointVAEError: when ``loss`` is given (set ``ModelConfig.loss`` instead).
+        """
+        if loss is not None:
+            raise JointVAEError(f"compile(loss={loss!r}): JointVAE trains its own objective (reconstruction "
+                                "+ capacity terms); choose the reconstruction loss with ModelConfig(loss="
+                                "LossConfig(kind=...)) and call compile without loss")
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(TrainConfig.learning_rate)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    # Arrays are checked whole before Keras batches them; datasets batch by batch (see check_images).
+    def fit(self, x=None, *args, **kwargs):
+        with self._checked_input(x):
+            return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        with self._checked_input(x):
+            return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        with self._checked_input(x):
+            return super().predict(x, *args, **kwargs)
+
+    def _checked_input(self, x):
+        if isinstance(x, (np.ndarray, tf.Tensor)):
+            check_images(x, self.config.image_shape)
+        return _input_errors(self.config.image_shape)
+
+    def compile_from_config(self, config):
+        """Compile as the saved model was (``keras.models.load_model`` calls this)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
+
     def build_all(self) -> None:
         """Create every variable (encoder, decoder, learned scale) with one forward pass."""
         self(tf.zeros((1, *self.config.image_shape)))
 
     # -- the model's pieces --------------------------------------------------------------------------
 
-    def encode(self, images: tf.Tensor, training: bool = False) -> latents.Encoding:
-        """q(z, c | x) parameters for ``images`` ``[batch, H, W, C]`` in [0, 1]."""
+    def encode(self, images, training: bool = False) -> latents.Encoding:
+        """q(z, c | x) parameters for ``images`` ``[batch, H, W, C]``, uint8 or float in [0, 1]."""
+        images = check_images(images, self.config.image_shape)
         encoding = tf.cast(self.encoder(images, training=training), tf.float32)  # float32 under mixed precision
         return latents.split_encoding(encoding, self.config.latent)
 
-    def decode(self, latent: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Images ``[batch, H, W, C]`` in [0, 1] from latent vectors ``[batch, cont + sum(disc)]``."""
+    def decode(self, latent, training: bool = False) -> tf.Tensor:
+        """Images ``[batch, H, W, C]`` in [0, 1] from latent vectors ``[batch, cont + sum(disc)]``
+        (``traversals.compose`` builds them from z and category ids)."""
         return tf.sigmoid(tf.cast(self.decoder(latent, training=training), tf.float32))
+
+    def sample(self, n: int, category: int | Sequence[int] = (), seed: int = 0) -> np.ndarray:
+        """``n`` images ``[n, H, W, C]`` float32 in [0, 1] from the prior: z ~ N(0, I), categories uniform.
+
+        ``category``: a category id for the first discrete variable, or one per leading variable (-1 =
+        random); ``seed``: image ``k`` is drawn with seed ``seed + k``, exactly as the exported ``sample``
+        signature and ``jvae-tf sample`` draw it.
+        """
+        if self._sampler is None:
+            self._sampler = sampling.ModelSampler(self)
+        category = [category] if isinstance(category, (int, np.integer)) else list(category)
+        return self._sampler.sample(n, seed, category)["images"]
+
+    def traverse(self, dim: int, category: int | Sequence[int] = (), steps: int = 10) -> np.ndarray:
+        """Images ``[steps, H, W, C]`` float32 in [0, 1] along continuous dim ``dim``: it sweeps its prior's
+        quantiles 0.05 .. 0.95, every other continuous dim stays 0 and the discrete code is fixed.
+
+        ``category``: an id for the first discrete variable or one per variable (default 0 for the rest).
+        """
+        spec = self.config.latent
+        if not 0 <= int(dim) < spec.cont:
+            raise JointVAEError(f"dim: expected a continuous dim in 0 .. {spec.cont - 1}, got {dim}")
+        category = [category] if isinstance(category, (int, np.integer)) else list(category)
+        if len(category) > len(spec.disc) or any(not 0 <= c < k for c, k in zip(category, spec.disc)):
+            raise JointVAEError(f"category: expected up to {len(spec.disc)} ids, each below its count "
+                                f"{list(spec.disc)}, got {category}")
+        categories = np.asarray([category + [0] * (len(spec.disc) - len(category))], np.int32)
+        images = sampling.traverse(self.decode, spec, tf.constant([int(dim)], tf.int32),
+                                   tf.constant(categories.reshape(1, len(spec.disc))), prior_quantiles(steps))
+        return images["images"][0].numpy()
 
     def call(self, images, training=False):
         return self.decode(latents.mode_latent(self.encode(images, training)), training)
@@ -130,8 +269,14 @@ class JointVAE(keras.Model):
             self.trackers[name].update_state(value)
         return distribute.step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
 
+    @staticmethod
+    def batch_images(data):
+        """The images of a training batch: ``images``, ``{"image": images, ...}`` or ``(images, labels[, weights])``."""
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return images["image"] if isinstance(images, dict) else images
+
     def train_step(self, data):
-        images = data["image"] if isinstance(data, dict) else data
+        images = check_images(self.batch_images(data), self.config.image_shape)
         with tf.GradientTape() as tape:
             terms = self.compute_terms(images, training=True)
             # Replicas' gradients are summed, so each contributes its share of the global-batch mean.
@@ -141,5 +286,5 @@ class JointVAE(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        images = data["image"] if isinstance(data, dict) else data
+        images = check_images(self.batch_images(data), self.config.image_shape)
         return self._update_trackers(self.compute_terms(images, training=False))

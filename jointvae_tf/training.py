@@ -6,6 +6,7 @@ Run folder layout::
     RUN_DIR/checkpoints/ckpt-N.npz model + optimizer state at step N (atomic; newest 3 kept)
     RUN_DIR/logs/train, logs/validation   TensorBoard event files
     RUN_DIR/pictures/              traversals, reconstructions, samples, training-progress GIF
+    RUN_DIR/model.keras            the trained model for keras.models.load_model (after `import jointvae_tf`)
 """
 
 from __future__ import annotations
@@ -147,9 +148,18 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
     if chief:
+        save_model_file(model, os.path.join(run_dir, "model.keras"))
         write_pictures(model, os.path.join(run_dir, "pictures"), eval_images, labels=held_out.labels[:n_eval],
                        class_names=held_out.class_names)
     return TrainingResult(run_dir, final_step, logs)
+
+
+def save_model_file(model: keras.Model, path: str) -> None:
+    """``model.save(path)`` (a ``.keras`` file) into a temporary name beside ``path``, then renamed, so a
+    reader never sees half a file."""
+    tmp = os.path.join(os.path.dirname(path), f".partial-{os.path.basename(path)}")
+    model.save(tmp)
+    os.replace(tmp, path)
 
 
 def _fit_whole_executions(model: keras.Model, wanted: int, steps_per_epoch: int) -> None:

@@ -16,6 +16,7 @@ from jointvae_tf.callbacks import TrainingDiverged
 from jointvae_tf.checkpoints import Checkpointer
 from cli.main import main
 from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.model import JointVAE
 from jointvae_tf.training import train
 
 TINY = RunConfig(model=ModelConfig(latent=LatentSpec(2, (4,))),
@@ -59,6 +60,9 @@ def test_train_writes_the_run_folder_and_refuses_to_overwrite_it(tmp_path):
     assert [s for s, _ in Checkpointer(run_dir, None).checkpoints()][-1] == result.step
     assert os.listdir(os.path.join(run_dir, "logs", "train"))
     assert 0.0 <= result.logs["val_cluster_accuracy"] <= 1.0
+    saved, restored = keras.models.load_model(os.path.join(run_dir, "model.keras")), JointVAE.from_run(run_dir)
+    images = np.random.default_rng(0).random((4, 32, 32, 1), np.float32)
+    np.testing.assert_array_equal(saved.encode(images).mean, restored.encode(images).mean)
     code, lines = _cli("train", "--out", run_dir, "--max-examples", "128")
     assert code == 2 and "--resume" in lines[0]
 
