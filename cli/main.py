@@ -1,11 +1,15 @@
 """The ``jvae-tf`` command: a thin click layer over the ``jointvae_tf`` library.
 
-User mistakes (:class:`~jointvae_tf.errors.JointVAEError`, and click's own usage errors) become one line
-``Error: ...`` on stderr and exit code 2; ``--help`` explains the flags.
+Exit codes: 0 success; 2 a user's mistake (:class:`~jointvae_tf.errors.JointVAEError`: bad flag, missing
+file, wrong image size; and click's own usage errors); 1 a run that failed although its inputs were fine
+(:class:`~jointvae_tf.errors.RunFailure`: training diverged, no model server answered). Each prints one
+line ``Error: ...`` on stderr. A command's module (and with it TensorFlow) is imported only when that
+command is asked for, so ``jvae-tf --help`` answers at once.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -13,13 +17,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
-from jointvae_tf.errors import JointVAEError  # noqa: E402
+COMMANDS = {
+    "train": "Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder.",
+    "datasets": "List every dataset: source, size, classes, whether it is available, and how to get it.",
+    "traverse": "Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures.",
+    "evaluate": "Reconstruction, loss terms, KL per latent, cluster accuracy, NMI, MIG, FactorVAE score, class change.",
+    "export": "Export RUN_DIR's latest checkpoint to OUT/NAME/VERSION with signatures serving_default (decode), "
+              "sample, encode and traverse.",
+    "sample": "Sample N images (one of --server, --grpc, --run, --export) into a grid PNG.",
+}
+"""Each command, in the order ``--help`` lists it, with the first sentence of its help (the function
+``NAME`` of module ``cli.NAME``; tests check the sentence against the command's own)."""
 
 
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow and probe its devices with stderr closed: TF 2.21 prints start-up notices
     (oneDNN, CUDA probing) from C++ before its log level applies. Set JVAE_TF_VERBOSE=1 to see them."""
-    if os.environ.get("JVAE_TF_VERBOSE"):
+    if os.environ.get("JVAE_TF_VERBOSE") or "tensorflow" in sys.modules:
         return
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -34,8 +48,30 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
+def _exit_code(error: Exception) -> int | None:
+    """The exit code of a library error (``JointVAEError.exit_code``), or None for anything else (a bug,
+    shown as a traceback). A JointVAEError can only exist once ``jointvae_tf`` was imported."""
+    errors = sys.modules.get("jointvae_tf.errors")
+    return error.exit_code if errors and isinstance(error, errors.JointVAEError) else None
+
+
 class _Group(click.Group):
-    """Turns JointVAEError and click usage errors anywhere below into one line and exit code 2."""
+    """Loads commands on demand and turns errors anywhere below into one line and an exit code."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        _import_tensorflow_quietly()
+        return getattr(importlib.import_module(f"cli.{name}"), name)
+
+    def format_commands(self, ctx, formatter):
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, click.utils.make_default_short_help(summary, limit)) for name, summary in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, *args, **kwargs):
         try:
@@ -50,9 +86,12 @@ class _Group(click.Group):
             where = f"{error.ctx.command_path}: " if getattr(error, "ctx", None) else ""
             click.echo(f"Error: {where}{error.format_message()}", err=True)
             sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
-        except JointVAEError as error:
+        except Exception as error:
+            code = _exit_code(error)
+            if code is None:
+                raise
             click.echo(f"Error: {error}", err=True)
-            sys.exit(2)
+            sys.exit(code)
 
 
 @click.group(cls=_Group)
@@ -60,21 +99,6 @@ class _Group(click.Group):
 def main():
     """Train, inspect, evaluate and export JointVAE models (continuous + discrete latents)."""
 
-
-def _register():
-    _import_tensorflow_quietly()
-    from cli.datasets import datasets
-    from cli.evaluate import evaluate
-    from cli.export import export
-    from cli.sample import sample
-    from cli.train import train
-    from cli.traverse import traverse
-
-    for command in (train, datasets, traverse, evaluate, export, sample):
-        main.add_command(command)
-
-
-_register()
 
 if __name__ == "__main__":
     main()

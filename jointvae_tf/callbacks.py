@@ -9,10 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import RunFailure
 
 
-class TrainingDiverged(JointVAEError):
+class TrainingDiverged(RunFailure):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 

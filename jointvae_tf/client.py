@@ -28,7 +28,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from jointvae_tf import sampling
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import JointVAEError, RunFailure
 
 T = TypeVar("T")
 
@@ -127,7 +127,7 @@ class ServingClient:
                 reason = error
                 if attempt + 1 < self.retry.attempts:
                     time.sleep(self.retry.backoff * 2 ** attempt)
-        raise JointVAEError(f"{self.address}: no TF-Serving answered after {self.retry.attempts} tries ({reason}); "
+        raise RunFailure(f"{self.address}: no TF-Serving answered after {self.retry.attempts} tries ({reason}); "
                             "is the server running and the address right?")
 
     def _metadata(self) -> dict:
@@ -190,12 +190,12 @@ class RestClient(ServingClient):
                                     f"({message})") from None
             if error.code == 503:
                 raise _Transient(f"HTTP 503: {message}") from None
-            raise JointVAEError(f"{self.servable}: HTTP {error.code} ({message})") from None
+            raise RunFailure(f"{self.servable}: HTTP {error.code} ({message})") from None
         except (TimeoutError, socket.timeout):
-            raise JointVAEError(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+            raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, (TimeoutError, socket.timeout)):
-                raise JointVAEError(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
             raise _Transient(str(error.reason)) from None
         except (ConnectionError, json.JSONDecodeError) as error:
             raise _Transient(str(error)) from None
@@ -256,10 +256,10 @@ class GrpcClient(ServingClient):
             if status == code.NOT_FOUND:
                 raise JointVAEError(f"{self.servable}: not found ({details})") from None
             if status == code.DEADLINE_EXCEEDED:
-                raise JointVAEError(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
             if status in (code.INVALID_ARGUMENT, code.FAILED_PRECONDITION):
                 raise JointVAEError(f"{self.servable}: rejected the {what} request ({details})") from None
-            raise JointVAEError(f"{self.servable}: {status.name} ({details})") from None
+            raise RunFailure(f"{self.servable}: {status.name} ({details})") from None
 
 
 def _grpc_modules():

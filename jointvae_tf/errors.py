@@ -1,11 +1,23 @@
-"""The one exception type for mistakes a user can make (bad flag, missing file, wrong shape)."""
+"""The exception types a user sees: their own mistakes (bad flag, missing file, wrong shape) and runs that
+failed although their inputs were fine (training diverged, no server answered)."""
 
 
 class JointVAEError(ValueError):
     """An input problem a user can fix; its message names the input and what was expected.
 
-    The CLI turns it into a one-line message and exit code 2.
+    The CLI turns it into a one-line message and exit code :attr:`exit_code` (2, as click's usage errors).
     """
+
+    exit_code = 2
+
+
+class RunFailure(JointVAEError):
+    """The inputs were valid but the work failed (training diverged, no model server answered in time).
+
+    The CLI prints its one line and exits with code 1.
+    """
+
+    exit_code = 1
 
 
 class ConfigError(JointVAEError):

@@ -1,0 +1,41 @@
+"""The `jvae-tf` group: help without TensorFlow, the command list, and exit codes 2 (mistake) / 1 (failure)."""
+
+import socket
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cli.main import COMMANDS, main
+
+
+def test_help_lists_the_commands_without_importing_tensorflow():
+    script = ("import sys\nfrom cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
+              "    assert e.code in (0, None), e.code\n"
+              "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', "
+              "'tensorflow_datasets', 'jointvae_tf'))\nprint('IMPORTED', heavy)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "IMPORTED []" in result.stdout
+    assert all(f"  {name} " in result.stdout for name in COMMANDS)
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_listed_summary_is_the_command_s_own(name):
+    command = main.get_command(click.Context(main), name)
+    assert command.name == name and command.get_short_help_str(limit=1000) == COMMANDS[name]
+
+
+def test_usage_error_exits_2_and_run_failure_exits_1(tmp_path):
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["no-such-command"])
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("Error: ")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    no_server = runner.invoke(main, ["sample", "--server", f"127.0.0.1:{port}", "--retries", "1", "--timeout", "2",
+                                     "--out", str(tmp_path / "x.png")])
+    assert no_server.exit_code == 1, no_server.output
+    assert no_server.stderr.count("\n") == 1 and "no TF-Serving answered" in no_server.stderr
