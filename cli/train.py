@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import textwrap
+
 import click
 
-from cli.options import errors_as_flags, parse_capacity, parse_disc, setting_option, settings_given
+from cli.options import errors_as_flags, flag_of, parse_capacity, parse_disc, setting_option, settings_given
 from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
 
 
@@ -53,21 +56,52 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
 @setting_option("--checkpoint-every", "train.checkpoint_every", type=int, help="Steps between checkpoints.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False), default=None,
               help="Run folder [runs/DATASET-cCONT-dDISC-sSEED].")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint with the settings of its config.json; other "
+                   "flags must agree with them, except --epochs (to train longer) and --distribute.")
 def train(run_dir, resume, **options):
     """Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder."""
-    from jointvae_tf.presets import build_run_config
+    from jointvae_tf.config import RunConfig
+    from jointvae_tf.presets import build_run_config, resume_run_config
     from jointvae_tf.training import train as train_run
 
     settings = settings_given(options)
     with errors_as_flags():
-        run = build_run_config(settings.pop("data.name", None), settings)
-        if run_dir is None:
-            if resume:
+        if resume:
+            if run_dir is None:
                 raise click.UsageError("--resume needs --out RUN_DIR")
-            disc = "x".join(map(str, run.model.latent.disc)) or "none"
-            run_dir = f"runs/{run.data.name}-c{run.model.latent.cont}-d{disc}-s{run.train.seed}"
+            stored = RunConfig.load(os.path.join(run_dir, "config.json"))
+            run = resume_run_config(stored, settings)
+        else:
+            stored = None
+            run = build_run_config(settings.pop("data.name", None), settings)
+        run_dir = run_dir or default_run_dir(run)
+        click.echo(describe_run(run, run_dir, stored))
         result = train_run(run, run_dir, resume=resume)
-    summary = ", ".join(f"{k} {v:.4g}" for k, v in result.logs.items() if k.startswith("val_") or k == "loss")
-    click.echo(f"Trained {result.step} steps; {summary}. Run folder: {run_dir} "
+    summary = "".join(f", {k} {v:.4g}" for k, v in result.logs.items() if k.startswith("val_") or k == "loss")
+    click.echo(f"Trained {result.step} steps{summary}. Run folder: {run_dir} "
                f"(config.json, checkpoints/, logs/ for TensorBoard, pictures/)")
+
+
+def default_run_dir(run) -> str:
+    """``runs/DATASET-cCONT-dDISC-sSEED``."""
+    disc = "x".join(map(str, run.model.latent.disc)) or "none"
+    return f"runs/{run.data.name}-c{run.model.latent.cont}-d{disc}-s{run.train.seed}"
+
+
+def describe_run(run, run_dir: str, stored=None) -> str:
+    """The resolved configuration, one line per section, as printed when training starts; for a run resumed
+    from ``stored`` (its config.json), also what the flags changed."""
+    lines = [f"{'Resuming' if stored else 'Training'} {run_dir} with:"]
+    sections: dict[str, list[str]] = {}
+    for path, value in run.settings().items():
+        section, _, name = path.partition(".")
+        sections.setdefault(section, []).append(f"{name}={value}")
+    for section, fields in sections.items():
+        lines.append(textwrap.fill(", ".join(fields), width=110, initial_indent=f"  {section}: ",
+                                   subsequent_indent=" " * (len(section) + 4), break_on_hyphens=False))
+    if stored:
+        before = stored.settings()
+        lines += [f"  {flag_of(path)} {value} instead of the run's {before[path]} ({path} in config.json)"
+                  for path, value in run.settings().items() if value != before[path]]
+    return "\n".join(lines)

@@ -268,6 +268,22 @@ class RunConfig:
             raise JointVAEError(f"{path}: {e}") from None
 
 
+RESUMABLE = ("train.epochs", "train.distribute")
+"""Settings a resumed run may change: train longer, or on other devices (a checkpoint restores on any number)."""
+
+
+def plain_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as :meth:`RunConfig.settings` writes them: a section given whole is split into its
+    fields, lists become tuples."""
+    plain: dict[str, Any] = {}
+    for path, value in settings.items():
+        if dataclasses.is_dataclass(value):
+            plain.update(flatten(dataclasses.asdict(value), f"{path}."))
+        else:
+            plain[path] = tuple(value) if isinstance(value, list) else value
+    return plain
+
+
 def nest(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``{"a.b": 1, "a.c": 2}`` -> ``{"a": {"b": 1, "c": 2}}``."""
     nested: dict[str, Any] = {}

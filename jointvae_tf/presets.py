@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jointvae_tf.config import CapacitySchedule, InvarianceConfig, RunConfig
-from jointvae_tf.data import dataset_info
+from jointvae_tf.config import RESUMABLE, CapacitySchedule, InvarianceConfig, RunConfig, plain_settings
+from jointvae_tf.data import class_names, dataset_info
+from jointvae_tf.errors import ConfigError
 
 Settings = Mapping[str, Any]
 """Settings by path, e.g. ``{"train.epochs": 5, "model.latent.disc": (4,)}`` (see ``RunConfig.from_settings``)."""
@@ -45,16 +46,30 @@ def preset_for(dataset: str) -> Settings:
     return PRESETS.get(dataset, HANDWRITING)
 
 
-def dataset_defaults(dataset: str) -> Settings:
-    """What the dataset's metadata sets: its name, image size, channels, normalisation, and one categorical
-    variable with a category per class."""
+def dataset_defaults(dataset: str, data_dir: str | None = None) -> Settings:
+    """What the dataset sets: its name, image size, channels, normalisation, and one categorical variable with
+    a category per class (for ``image_folder``, per class folder found in ``data_dir``)."""
     info = dataset_info(dataset)
     return {"data.name": dataset, "model.image_size": info.image_size, "model.channels": info.channels,
-            "data.normalize": info.normalization, "model.latent.disc": (info.num_classes,)}
+            "data.normalize": info.normalization, "model.latent.disc": (len(class_names(dataset, data_dir)),)}
 
 
 def build_run_config(dataset: str | None = None, settings: Settings | None = None) -> RunConfig:
     """The RunConfig of ``dataset`` (None: ``DataConfig``'s default): the config defaults, then the dataset's
     metadata and preset, then ``settings`` (paths as in ``RunConfig.from_settings``)."""
+    settings = settings or {}
     dataset = dataset or RunConfig().data.name
-    return RunConfig.from_settings({**dataset_defaults(dataset), **preset_for(dataset), **(settings or {})})
+    defaults = dataset_defaults(dataset, settings.get("data.data_dir"))
+    return RunConfig.from_settings({**defaults, **preset_for(dataset), **settings})
+
+
+def resume_run_config(stored: RunConfig, settings: Settings | None = None) -> RunConfig:
+    """The RunConfig that continues a run trained with ``stored``: the same, but for the settings that may
+    change on resume (:data:`RESUMABLE`) given in ``settings``. Any other setting given must equal the stored
+    one (ConfigError naming it otherwise), so nothing given is silently dropped."""
+    stored_values = stored.settings()
+    for path, value in plain_settings(settings or {}).items():
+        if path not in RESUMABLE and stored_values.get(path) != value:
+            raise ConfigError(path, f"the run was trained with {stored_values.get(path)!r}, not {value!r}; a resumed "
+                                    f"run keeps the settings of its config.json but for the epochs and devices")
+    return RunConfig.from_settings({**stored_values, **{p: v for p, v in (settings or {}).items() if p in RESUMABLE}})

@@ -5,8 +5,8 @@
 """
 
 from jointvae_tf.data.info import DatasetInfo, Examples, dataset_info, dataset_names
-from jointvae_tf.data.loading import describe_datasets, load_examples
+from jointvae_tf.data.loading import class_names, describe_datasets, load_examples
 from jointvae_tf.data.pipeline import make_dataset
 
-__all__ = ["DatasetInfo", "Examples", "dataset_info", "dataset_names", "describe_datasets", "load_examples",
+__all__ = ["DatasetInfo", "Examples", "class_names", "dataset_info", "dataset_names", "describe_datasets", "load_examples",
            "make_dataset"]

@@ -41,12 +41,18 @@ class FolderLayout:
         named = f" named {', '.join(self.classes)}" if self.classes else ""
         return where + LAYOUT + named
 
-    def list_files(self, data_dir: str | None) -> tuple[tuple[str, ...], list[str], np.ndarray]:
-        """(class names, image paths, int32 labels), in sorted order; every class folder must hold images."""
+    def class_names(self, data_dir: str | None) -> tuple[str, ...]:
+        """The class folders in ``data_dir`` (or its nested folder), sorted."""
         root = self.root(data_dir)
         classes = tuple(sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))))
         if not classes or (self.classes and classes != self.classes):
             raise JointVAEError(f"{root}: found class folders {list(classes)}; expected {self.describe()}")
+        return classes
+
+    def list_files(self, data_dir: str | None) -> tuple[tuple[str, ...], list[str], np.ndarray]:
+        """(class names, image paths, int32 labels), in sorted order; every class folder must hold images."""
+        root = self.root(data_dir)
+        classes = self.class_names(data_dir)
         paths, labels = [], []
         for label, name in enumerate(classes):
             folder = os.path.join(root, name)

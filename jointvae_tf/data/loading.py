@@ -94,6 +94,17 @@ def _read(config: DataConfig, split: str, image_size: int, channels: int, seed: 
     return examples
 
 
+def class_names(name: str, data_dir: str | None) -> tuple[str, ...]:
+    """The classes of dataset ``name`` as read from ``data_dir``: its metadata's, or for ``image_folder`` the
+    class folders found there (JointVAEError when there are none)."""
+    if name == "image_folder":
+        try:
+            return image_folders.IMAGE_FOLDER.class_names(data_dir)
+        except ConfigError as error:
+            raise error.within("data") from None
+    return dataset_info(name).class_names
+
+
 def describe_datasets(data_dir: str | None) -> list[dict]:
     """One row per dataset for ``jvae-tf datasets``: name, source, size (approx. examples), classes,
     available (bool: readable now from ``data_dir``), where (how to get it)."""
