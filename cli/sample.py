@@ -57,10 +57,10 @@ def _sampler(server, grpc_address, run_dir, export_dir, model, version, timeout,
         retry = RetryPolicy(attempts=retries, timeout=timeout)
         return RestClient(server, model, version, retry) if server else GrpcClient(grpc_address, model, version, retry)
     if run_dir:
-        from jointvae_tf.model import JointVAE
+        from jointvae_tf.runs import open_run
         from jointvae_tf.sampling import ModelSampler
 
-        return ModelSampler(JointVAE.from_run(run_dir))
+        return ModelSampler(open_run(run_dir).model)
     from jointvae_tf.export import ExportSampler
 
     return ExportSampler(export_dir)

@@ -1,4 +1,4 @@
-"""Atomic, resumable checkpoints of a model and its optimizer in ``RUN_DIR/checkpoints``.
+"""Atomic, resumable checkpoints of a model and its optimizer in one folder (``RUN_DIR/checkpoints``).
 
 Each checkpoint is one ``.npz`` file ``ckpt-STEP.npz`` holding every model and optimizer variable by its
 position (weights, Adam moments, iteration count, latent sampling seed state). It is written to a temporary
@@ -21,10 +21,14 @@ _NAME = re.compile(r"ckpt-(\d+)\.npz$")
 
 
 class Checkpointer:
-    """Saves and restores ``model`` (and ``model.optimizer`` when it has one) under ``run_dir``."""
+    """Saves and restores ``model`` (and ``model.optimizer`` when it has one) in ``directory``.
 
-    def __init__(self, run_dir: str, model: keras.Model, keep: int = 3):
-        self.directory = os.path.join(run_dir, "checkpoints")
+    ``model`` may be None to only list the checkpoints. A run folder hands out its own
+    (``runs.RunFolder.checkpointer``).
+    """
+
+    def __init__(self, directory: str, model: keras.Model | None, keep: int = 3):
+        self.directory = directory
         self.model = model
         self.keep = keep
 

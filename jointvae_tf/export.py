@@ -32,9 +32,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from jointvae_tf import sampling
-from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import LatentSpec, RunConfig, dataclass_from_dict
+from jointvae_tf import runs, sampling
+from jointvae_tf.config import LatentSpec, dataclass_from_dict
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.latents import split_encoding
 from jointvae_tf.model import JointVAE
@@ -170,8 +169,6 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     is written to ``out/name/.tmp-VERSION-xxxx`` and renamed into place, so a server watching ``out``
     never loads half a model. An existing version is never overwritten (JointVAEError).
     """
-    if not os.path.isfile(os.path.join(run_dir, "config.json")):
-        raise JointVAEError(f"RUN_DIR {run_dir}: no config.json; expected a run folder written by `jvae-tf train`")
     if traverse_steps < 1:
         raise JointVAEError(f"--traverse-steps: expected an integer >= 1, got {traverse_steps}")
     model_dir = os.path.join(out, name)
@@ -182,12 +179,12 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     if os.path.exists(target):
         raise JointVAEError(f"--version {version}: {target} already exists; versions are never overwritten, "
                             "pass another --version or leave it out for the next one")
-    run = RunConfig.load(os.path.join(run_dir, "config.json"))
-    model = JointVAE.from_run(run_dir)
+    loaded = runs.open_run(run_dir)
+    model = loaded.model
     archive = build_archive(model, jit_compile, traverse_steps)
-    config = ExportConfig(latent=model.config.latent, image_shape=model.config.image_shape, dataset=run.data.name,
-                          class_names=_class_names(run.data.name), run_dir=os.path.abspath(run_dir),
-                          step=Checkpointer(run_dir, model).checkpoints()[-1][0], jit_compile=jit_compile,
+    config = ExportConfig(latent=model.config.latent, image_shape=model.config.image_shape,
+                          dataset=loaded.config.data.name, class_names=loaded.class_names,
+                          run_dir=os.path.abspath(run_dir), step=loaded.step, jit_compile=jit_compile,
                           traverse_steps=traverse_steps,
                           signatures=("serving_default", "sample", "encode") + (("traverse",) if model.config.latent.cont else ()))
     os.makedirs(model_dir, exist_ok=True)
@@ -203,15 +200,3 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
-
-
-def _class_names(dataset: str) -> tuple[str, ...]:
-    """Label names of ``dataset`` from the dataset registry; empty when it is unknown there."""
-    try:
-        from jointvae_tf.data.info import dataset_info
-    except ImportError:
-        return ()
-    try:
-        return tuple(dataset_info(dataset).class_names)
-    except JointVAEError:
-        return ()

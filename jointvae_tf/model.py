@@ -13,7 +13,6 @@ step is the optimizer's iteration count, so a restored optimizer resumes the cap
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from typing import Sequence
 
@@ -129,17 +128,6 @@ class JointVAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-    @classmethod
-    def from_run(cls, run_dir: str) -> "JointVAE":
-        """Rebuild the model of a run folder and load its latest checkpoint's weights."""
-        from jointvae_tf.checkpoints import Checkpointer
-
-        run = RunConfig.load(os.path.join(run_dir, "config.json"))
-        model = cls(run.model, seed=run.train.seed)
-        model.build_all()
-        Checkpointer(run_dir, model).restore_latest(require=True)
-        return model
 
     def compile(self, optimizer=None, loss=None, **kwargs):
         """Keras ``compile`` with the JointVAE objective; ``optimizer`` defaults to Adam(5e-4).

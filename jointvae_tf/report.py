@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import data, metrics, traversals
+from jointvae_tf import data, metrics, runs, traversals
 from jointvae_tf.capacity import capacity_at
-from jointvae_tf.checkpoints import Checkpointer
 from jointvae_tf.config import RunConfig
-from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import encode_dataset
 from jointvae_tf.model import JointVAE
 from jointvae_tf.visualize import INACTIVE_KL, decode, reconstruct
@@ -149,15 +146,6 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
     return report
 
 
-def open_run(run_dir: str) -> tuple[RunConfig, JointVAE, int]:
-    """``(config, model with its latest checkpoint, that checkpoint's step)`` of a run folder."""
-    if not os.path.isdir(run_dir):
-        raise JointVAEError(f"RUN_DIR {run_dir}: no such folder; expected a run folder written by `jvae-tf train`")
-    run = RunConfig.load(os.path.join(run_dir, "config.json"))
-    model = JointVAE.from_run(run_dir)
-    return run, model, Checkpointer(run_dir, None).checkpoints()[-1][0]
-
-
 def load_split(run: RunConfig, split: str, max_examples: int | None) -> data.Examples:
     """Up to ``max_examples`` images of ``split`` of the run's dataset, at the model's size."""
     data_config = dataclasses.replace(run.data, max_examples=max_examples)
@@ -167,10 +155,11 @@ def load_split(run: RunConfig, split: str, max_examples: int | None) -> data.Exa
 def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = None,
                  class_change_examples: int = CLASS_CHANGE_EXAMPLES) -> EvaluationReport:
     """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset."""
-    run, model, step = open_run(run_dir)
+    loaded = runs.open_run(run_dir)
+    run = loaded.config
     examples = load_split(run, split, max_examples)
-    return evaluate_model(model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,
-                          step=step, class_change_examples=class_change_examples, seed=run.train.seed)
+    return evaluate_model(loaded.model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,
+                          step=loaded.step, class_change_examples=class_change_examples, seed=run.train.seed)
 
 
 def _number(value, digits: int = 3) -> str:

@@ -1,13 +1,5 @@
-"""A training run: data, model, optimizer, callbacks, checkpoints and the run folder.
-
-Run folder layout::
-
-    RUN_DIR/config.json            RunConfig: rebuilds the model (JointVAE.from_run)
-    RUN_DIR/checkpoints/ckpt-N.npz model + optimizer state at step N (atomic; newest 3 kept)
-    RUN_DIR/logs/train, logs/validation   TensorBoard event files
-    RUN_DIR/pictures/              traversals, reconstructions, samples, training-progress GIF
-    RUN_DIR/model.keras            the trained model for keras.models.load_model (after `import jointvae_tf`)
-"""
+"""A training run: data, model, optimizer, callbacks and checkpoints, written to a run folder
+(layout: :mod:`jointvae_tf.runs`)."""
 
 from __future__ import annotations
 
@@ -19,9 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import data, distribute
+from jointvae_tf import data, distribute, runs
 from jointvae_tf.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
-from jointvae_tf.checkpoints import Checkpointer
 from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
@@ -45,26 +36,6 @@ def gpu_available() -> bool:
 def resolve_jit(jit_compile: bool | None) -> bool:
     """XLA on by default with a GPU; off on CPU, where plain graph mode measured as fast or faster."""
     return gpu_available() if jit_compile is None else jit_compile
-
-
-def prepare_run_dir(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
-    """Create the run folder and its config.json, or reload them for ``resume``.
-
-    A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
-    On resume, the stored config wins, except for the number of epochs (to train further) and the
-    distribution strategy (a checkpoint resumes on any number of devices).
-    """
-    config_path = os.path.join(run_dir, "config.json")
-    if resume:
-        stored = RunConfig.load(config_path)
-        return dataclasses.replace(stored, train=dataclasses.replace(stored.train, epochs=run.train.epochs,
-                                                                     distribute=run.train.distribute))
-    if os.path.isdir(run_dir) and Checkpointer(run_dir, None).checkpoints():
-        raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
-                            "or choose another --out")
-    os.makedirs(run_dir, exist_ok=True)
-    run.save(config_path)
-    return run
 
 
 def build_model(run: RunConfig, strategy: tf.distribute.Strategy | None = None) -> JointVAE:
@@ -94,7 +65,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     Training is counted in optimizer steps: ``epochs * steps_per_epoch`` in all. A resumed run restores
     weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first.
     """
-    run = prepare_run_dir(run, run_dir, resume)
+    run = runs.prepare_run(run, run_dir, resume)
     strategy = distribute.make_strategy(run.train.distribute)  # first: multi-worker needs a fresh runtime
     keras.utils.set_random_seed(run.train.seed)
     model_config = run.model
@@ -112,21 +83,24 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     dataset = dataset.map(lambda batch: batch["image"])
 
     model = build_model(run, strategy)
-    step = (Checkpointer(run_dir, model).restore_latest() if resume else None) or 0
+    folder = runs.RunFolder(run_dir)
+    checkpointer = folder.checkpointer(model)
+    step = (checkpointer.restore_latest() if resume else None) or 0
     # Every worker saves and logs (all take part in the step), but only the chief into the run folder.
     chief = distribute.is_chief(strategy)
-    files_dir = run_dir if chief else tempfile.mkdtemp(prefix="jvae-worker-")
-    checkpointer = Checkpointer(files_dir, model)
+    files = folder if chief else runs.RunFolder(tempfile.mkdtemp(prefix="jvae-worker-"))
+    if not chief:
+        checkpointer = files.checkpointer(model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
     eval_images = held_out.images[:n_eval].astype(np.float32) / 255.0
     callbacks = [
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),
-        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], os.path.join(files_dir, "logs", "validation")),
-        *([TrainingPictures(eval_images, run_dir)] if chief else []),
+        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], files.validation_logs),
+        *([TrainingPictures(eval_images, folder.pictures, folder.picture_logs)] if chief else []),
         *extra_callbacks,
-        keras.callbacks.TensorBoard(os.path.join(files_dir, "logs"), update_freq=100),
+        keras.callbacks.TensorBoard(files.logs, update_freq=100),
     ]
     total_steps = run.train.epochs * steps_per_epoch
     logs: dict[str, float] = {}
@@ -148,8 +122,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
     if chief:
-        save_model_file(model, os.path.join(run_dir, "model.keras"))
-        write_pictures(model, os.path.join(run_dir, "pictures"), eval_images, labels=held_out.labels[:n_eval],
+        save_model_file(model, folder.model_file)
+        write_pictures(model, folder.pictures, eval_images, labels=held_out.labels[:n_eval],
                        class_names=held_out.class_names)
     return TrainingResult(run_dir, final_step, logs)
 

@@ -239,24 +239,26 @@ class TrainingPictures(keras.callbacks.Callback):
     """After every epoch, draws what the model has learned so far.
 
     Writes the traversal grid (rows z0, z1, ... in a fixed order so the animation is stable) to
-    ``RUN_DIR/pictures/progress/epoch-NNNN.png`` and all epochs so far to
-    ``RUN_DIR/pictures/training_progress.gif``; sends that grid, reconstructions and samples to
-    TensorBoard as images under ``RUN_DIR/logs/pictures``. A resumed run reloads earlier epochs' frames
+    ``PICTURES_DIR/progress/epoch-NNNN.png`` and all epochs so far to
+    ``PICTURES_DIR/training_progress.gif``; sends that grid, reconstructions and samples to
+    TensorBoard as images under ``LOG_DIR``. A resumed run reloads earlier epochs' frames
     from ``progress/``.
 
     Args:
       images: held-out images ``[N, H, W, C]`` float in [0, 1]; up to 512 measure the KL per dim.
-      run_dir: the run folder. steps: traversal columns. factor: upscale (default by image size).
+      pictures_dir, log_dir: PICTURES_DIR and LOG_DIR (a run folder's ``pictures`` and ``picture_logs``).
+      steps: traversal columns. factor: upscale (default by image size).
     """
 
-    def __init__(self, images: np.ndarray, run_dir: str, steps: int = 10, factor: int | None = None):
+    def __init__(self, images: np.ndarray, pictures_dir: str, log_dir: str, steps: int = 10,
+                 factor: int | None = None):
         super().__init__()
         self.images = images[:512]
         self.steps = steps
         self.factor = factor
-        self.pictures_dir = os.path.join(run_dir, "pictures")
+        self.pictures_dir = pictures_dir
         self.progress_dir = os.path.join(self.pictures_dir, "progress")
-        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "pictures"))
+        self.writer = tf.summary.create_file_writer(log_dir)
         self.frames: dict[str, np.ndarray] = {}
 
     def on_train_begin(self, logs=None):

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from jointvae_tf import export, sampling  # noqa: E402
-from jointvae_tf.checkpoints import Checkpointer  # noqa: E402
+from jointvae_tf.runs import RunFolder, prepare_run  # noqa: E402
 from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig  # noqa: E402
 from jointvae_tf.training import build_model  # noqa: E402
 
@@ -32,9 +32,8 @@ BATCHES = (1, 64)
 
 def untrained_run(directory: str) -> str:
     run = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(10, (10,))))
-    os.makedirs(directory)
-    run.save(os.path.join(directory, "config.json"))
-    Checkpointer(directory, build_model(run)).save(0)
+    prepare_run(run, directory, resume=False)
+    RunFolder(directory).checkpointer(build_model(run)).save(0)
     return directory
 
 

@@ -23,8 +23,8 @@ import tensorflow as tf  # noqa: E402
 
 from jointvae_tf import data, losses, metrics  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
-from jointvae_tf.model import JointVAE  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
+from jointvae_tf.runs import open_run  # noqa: E402
 from jointvae_tf.training import build_model, train  # noqa: E402
 
 VARIANTS = {
@@ -80,7 +80,7 @@ def main():
         at_start = gradient_norms(build_model(run), tf.constant(images[:64]))
         run_dir = os.path.join(root, name.replace(" ", "_"))
         train(run, run_dir, verbose=0)
-        model = JointVAE.from_run(run_dir)
+        model = open_run(run_dir).model
         encoded = encode_dataset(model, images)
         reconstructions = model(tf.constant(images[:512])).numpy()
         row = {"variant": name, **{f"start_{k}": round(v, 2) for k, v in at_start.items()},

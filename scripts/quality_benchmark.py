@@ -40,8 +40,8 @@ from jointvae_tf import data, metrics, selection  # noqa: E402
 from jointvae_tf.config import CapacitySchedule  # noqa: E402
 from jointvae_tf.data.image_folders import IMAGE_FOLDER  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
-from jointvae_tf.model import JointVAE  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
+from jointvae_tf.runs import open_run  # noqa: E402
 from jointvae_tf.training import train  # noqa: E402
 
 SCORE_EXAMPLES = 1000
@@ -96,7 +96,7 @@ def scaled(examples) -> np.ndarray:
 def evaluate_run(run_dir: str, run) -> dict:
     """Test-split accuracy, NMI and classes with their own category; the label-free score on validation
     images; the seconds the score took."""
-    model = JointVAE.from_run(run_dir)
+    model = open_run(run_dir).model
     size, channels, seed = run.model.image_size, run.model.channels, run.train.seed
     test = data.load_examples(run.data, "test", size, channels, seed=seed)
     clusters = encode_dataset(model, scaled(test)).categories[:, 0]

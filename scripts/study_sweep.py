@@ -40,7 +40,8 @@ from jointvae_tf import data, pictures  # noqa: E402
 from jointvae_tf.config import CapacitySchedule, RunConfig  # noqa: E402
 from jointvae_tf.errors import JointVAEError  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
-from jointvae_tf.report import EvaluationReport, evaluate_model, load_split, open_run  # noqa: E402
+from jointvae_tf.report import EvaluationReport, evaluate_model, load_split  # noqa: E402
+from jointvae_tf.runs import open_run  # noqa: E402
 from jointvae_tf.training import build_model, train  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.visualize import (category_traversal_picture, majority_class_names,  # noqa: E402
@@ -350,7 +351,8 @@ def sweep(args) -> int:
         limit = TimeLimit(train_seconds)
         result = train(run, run_dir, verbose=0, extra_callbacks=[limit])
         trained = time.monotonic() - limit.started
-        _, model, step = open_run(run_dir)
+        loaded = open_run(run_dir)
+        model, step = loaded.model, loaded.step
         examples = load_split(run, "test", args.eval_examples)
         report = evaluate_model(model, examples, info, run_dir=run_dir, split="test", step=step, seed=args.seed)
         shown = docs_pictures(model, examples, report, os.path.join(picture_dir, setting.name), with_gif=index == 0)

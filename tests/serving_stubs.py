@@ -32,7 +32,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.runs import RunFolder, prepare_run
 from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig
 from jointvae_tf.export import list_versions
 from jointvae_tf.training import build_model
@@ -41,9 +41,8 @@ from jointvae_tf.training import build_model
 def make_run(directory: str, latent: LatentSpec = LatentSpec(3, (4,))) -> str:
     """A run folder (config.json and an untrained step-0 checkpoint) of a 32x32x1 model, to export."""
     run = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=latent))
-    os.makedirs(directory, exist_ok=True)
-    run.save(os.path.join(directory, "config.json"))
-    Checkpointer(directory, build_model(run)).save(0)
+    prepare_run(run, directory, resume=False)
+    RunFolder(directory).checkpointer(build_model(run)).save(0)
     return directory
 
 

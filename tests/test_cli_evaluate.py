@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from jointvae_tf.checkpoints import Checkpointer
 from cli.main import main
 from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.report import EvaluationReport
+from jointvae_tf.runs import RunFolder, prepare_run
 from jointvae_tf.training import build_model, train
 
 RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
@@ -23,8 +23,8 @@ PICTURES = {"all_traversals.png", "reconstructions.png", "samples.png", "samples
 def run_dir(tmp_path_factory):
     """A run folder with an untrained model's checkpoint (what `train` leaves, minus the training)."""
     folder = str(tmp_path_factory.mktemp("run"))
-    Checkpointer(folder, build_model(RUN)).save(0)
-    RUN.save(os.path.join(folder, "config.json"))
+    prepare_run(RUN, folder, resume=False)
+    RunFolder(folder).checkpointer(build_model(RUN)).save(0)
     return folder
 
 

@@ -18,7 +18,7 @@ from jointvae_tf import export, pictures, traversals
 from cli.main import main
 from jointvae_tf.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.model import JointVAE
+from jointvae_tf.runs import open_run
 
 SIGNATURES = ["encode", "sample", "serving_default", "traverse"]
 
@@ -29,7 +29,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     run_dir = make_run(str(root / "run"))
     export_dir = export.export_run(run_dir, out=str(root / "saved_models"))
-    return run_dir, export_dir, tf.saved_model.load(export_dir), JointVAE.from_run(run_dir)
+    return run_dir, export_dir, tf.saved_model.load(export_dir), open_run(run_dir).model
 
 
 def sample(loaded, seeds, categories):
@@ -150,7 +150,7 @@ def test_local_run_and_export_sample_the_same_images(exported):
     from jointvae_tf.sampling import ModelSampler
 
     run_dir, export_dir, *_ = exported
-    from_run = ModelSampler(JointVAE.from_run(run_dir)).sample(4, seed=3, category=[2])
+    from_run = ModelSampler(open_run(run_dir).model).sample(4, seed=3, category=[2])
     from_export = export.ExportSampler(export_dir).sample(4, seed=3, category=[2])
     np.testing.assert_allclose(from_run["images"], from_export["images"], atol=1e-5)
     with pytest.raises(JointVAEError, match=r"--category \[9\]: category: expected"):

@@ -8,6 +8,7 @@ from jointvae_tf.checkpoints import Checkpointer
 from jointvae_tf.config import CapacitySchedule, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
+from jointvae_tf.runs import RunFolder, open_run
 from jointvae_tf.training import build_model
 
 
@@ -89,16 +90,17 @@ def test_run_config_json_round_trip(tmp_path):
 
 def test_checkpoint_round_trip_gives_identical_decoder_output(tmp_path):
     run = RunConfig(model=ModelConfig(latent=LatentSpec(3, (4,))), train=TrainConfig(learning_rate=1e-2))
-    run.save(str(tmp_path / "config.json"))
+    folder = RunFolder(str(tmp_path))
+    run.save(folder.config)
     model = build_model(run)
     model.fit(tf.data.Dataset.from_tensors({"image": _blobs(16, 32, 1)}).repeat(3), verbose=0)
-    Checkpointer(str(tmp_path), model).save(3)
-    restored = JointVAE.from_run(str(tmp_path))
+    folder.checkpointer(model).save(3)
+    restored = open_run(folder.path).model
     latent = tf.random.normal([6, 3 + 4])
     np.testing.assert_array_equal(restored.decode(latent), model.decode(latent))
 
     resumed = build_model(run)
-    assert Checkpointer(str(tmp_path), resumed).restore_latest() == 3
+    assert folder.checkpointer(resumed).restore_latest() == 3
     assert int(resumed.optimizer.iterations.numpy()) == 3
     for a, b in zip(resumed.optimizer.variables, model.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -106,7 +108,7 @@ def test_checkpoint_round_trip_gives_identical_decoder_output(tmp_path):
 
 def test_checkpoint_keeps_newest_and_ignores_partial_files(tmp_path):
     model = build_model(RunConfig())
-    checkpointer = Checkpointer(str(tmp_path), model, keep=2)
+    checkpointer = Checkpointer(str(tmp_path / "checkpoints"), model, keep=2)
     for step in (1, 2, 3):
         checkpointer.save(step)
     (tmp_path / "checkpoints" / "ckpt-000000009.npz.tmp").write_bytes(b"half written")

@@ -13,10 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from jointvae_tf.callbacks import TrainingDiverged
-from jointvae_tf.checkpoints import Checkpointer
 from cli.main import main
 from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.model import JointVAE
+from jointvae_tf.runs import RunFolder, open_run
 from jointvae_tf.training import train
 
 TINY = RunConfig(model=ModelConfig(latent=LatentSpec(2, (4,))),
@@ -56,11 +55,11 @@ def test_train_writes_the_run_folder_and_refuses_to_overwrite_it(tmp_path):
     run_dir = str(tmp_path / "run")
     result = train(TINY, run_dir, verbose=0)
     assert result.step == 2 * (128 // 32)
-    assert RunConfig.load(os.path.join(run_dir, "config.json")) == TINY
-    assert [s for s, _ in Checkpointer(run_dir, None).checkpoints()][-1] == result.step
+    assert RunConfig.load(RunFolder(run_dir).config) == TINY
+    assert [s for s, _ in RunFolder(run_dir).checkpointer(None).checkpoints()][-1] == result.step
     assert os.listdir(os.path.join(run_dir, "logs", "train"))
     assert 0.0 <= result.logs["val_cluster_accuracy"] <= 1.0
-    saved, restored = keras.models.load_model(os.path.join(run_dir, "model.keras")), JointVAE.from_run(run_dir)
+    saved, restored = keras.models.load_model(RunFolder(run_dir).model_file), open_run(run_dir).model
     images = np.random.default_rng(0).random((4, 32, 32, 1), np.float32)
     np.testing.assert_array_equal(saved.encode(images).mean, restored.encode(images).mean)
     code, lines = _cli("train", "--out", run_dir, "--max-examples", "128")
@@ -87,9 +86,9 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
                     train=TrainConfig(epochs=2, batch_size=32, checkpoint_every=1, steps_per_execution=1))
     with pytest.raises(TrainingDiverged, match="step"):
         train(run, run_dir, verbose=0, extra_callbacks=[_PoisonWeights(at=2)])
-    steps = [s for s, _ in Checkpointer(run_dir, None).checkpoints()]
+    steps = [s for s, _ in RunFolder(run_dir).checkpointer(None).checkpoints()]
     assert steps[-1] == 2
-    with np.load(Checkpointer(run_dir, None).checkpoints()[-1][1]) as stored:
+    with np.load(RunFolder(run_dir).checkpointer(None).checkpoints()[-1][1]) as stored:
         assert all(np.isfinite(stored[k]).all() for k in stored.files if stored[k].dtype.kind == "f")
 
 
@@ -102,7 +101,7 @@ def test_resume_after_sigkill_continues_the_step_count(tmp_path):
     # cwd: outside the source tree, so that the installed package (with its top-level cli) is imported.
     process = subprocess.Popen(command + ["--epochs", "200"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    checkpointer = Checkpointer(run_dir, None)
+    checkpointer = RunFolder(run_dir).checkpointer(None)
     deadline = time.monotonic() + 240
     while (time.monotonic() < deadline and process.poll() is None
            and not [s for s, _ in checkpointer.checkpoints() if s >= 10]):

@@ -104,7 +104,8 @@ def test_pad_to_common_shape():
 
 
 def test_training_pictures_keeps_one_frame_per_epoch_across_resume(model, images, tmp_path):
-    callback = TrainingPictures(images, str(tmp_path), steps=4, factor=1)
+    pictures_dir, log_dir = str(tmp_path / "pictures"), str(tmp_path / "logs" / "pictures")
+    callback = TrainingPictures(images, pictures_dir, log_dir, steps=4, factor=1)
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_epoch_end(0)
@@ -113,7 +114,7 @@ def test_training_pictures_keeps_one_frame_per_epoch_across_resume(model, images
     assert sorted(os.listdir(progress)) == ["epoch-0001.png", "epoch-0002.png"]
     with Image.open(tmp_path / "pictures" / "training_progress.gif") as gif:
         assert gif.n_frames in (1, 2)  # Pillow merges identical frames; the model did not change
-    resumed = TrainingPictures(images, str(tmp_path), steps=4, factor=1)
+    resumed = TrainingPictures(images, pictures_dir, log_dir, steps=4, factor=1)
     resumed.set_model(model)
     resumed.on_train_begin()
     assert len(resumed.frames) == 2

@@ -1,0 +1,113 @@
+"""The run folder: its layout, starting or resuming a run in it, and opening a trained one.
+
+Layout::
+
+    RUN_DIR/config.json         RunConfig: everything needed to rebuild the model
+    RUN_DIR/checkpoints/        model + optimizer state by step (checkpoints.Checkpointer; newest 3 kept)
+    RUN_DIR/logs/train, logs/validation, logs/pictures   TensorBoard event files
+    RUN_DIR/pictures/           traversals, reconstructions, samples, training-progress GIF
+    RUN_DIR/model.keras         the trained model as one Keras file
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+
+from jointvae_tf.data.info import dataset_info
+from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.config import RunConfig
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.model import JointVAE
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """The paths of the run folder at ``path`` (nothing is read or created)."""
+
+    path: str
+
+    @property
+    def config(self) -> str:
+        return os.path.join(self.path, "config.json")
+
+    @property
+    def checkpoints(self) -> str:
+        return os.path.join(self.path, "checkpoints")
+
+    @property
+    def logs(self) -> str:
+        """TensorBoard root: Keras writes ``train/`` and ``validation/`` under it."""
+        return os.path.join(self.path, "logs")
+
+    @property
+    def validation_logs(self) -> str:
+        return os.path.join(self.logs, "validation")
+
+    @property
+    def picture_logs(self) -> str:
+        return os.path.join(self.logs, "pictures")
+
+    @property
+    def pictures(self) -> str:
+        return os.path.join(self.path, "pictures")
+
+    @property
+    def model_file(self) -> str:
+        return os.path.join(self.path, "model.keras")
+
+    def checkpointer(self, model: keras.Model | None) -> Checkpointer:
+        """The folder's checkpoints of ``model`` (None: only to list them)."""
+        return Checkpointer(self.checkpoints, model)
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run: its config, its model at the latest checkpoint, that checkpoint's step, and the
+    label names of its dataset (empty when the dataset registry does not know them)."""
+
+    config: RunConfig
+    model: JointVAE
+    step: int
+    class_names: tuple[str, ...]
+
+
+def prepare_run(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
+    """Create the run folder and its config.json, or reload the config for ``resume``.
+
+    A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
+    On resume, the stored config wins, except for the number of epochs (to train further) and the
+    distribution strategy (a checkpoint resumes on any number of devices).
+    """
+    folder = RunFolder(run_dir)
+    if resume:
+        stored = RunConfig.load(folder.config)
+        return dataclasses.replace(stored, train=dataclasses.replace(stored.train, epochs=run.train.epochs,
+                                                                     distribute=run.train.distribute))
+    if os.path.isdir(run_dir) and folder.checkpointer(None).checkpoints():
+        raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
+                            "or choose another --out")
+    os.makedirs(run_dir, exist_ok=True)
+    run.save(folder.config)
+    return run
+
+
+def open_run(run_dir: str) -> LoadedRun:
+    """Rebuild the model of a run folder from its config.json and load its latest checkpoint."""
+    folder = RunFolder(run_dir)
+    if not os.path.isfile(folder.config):
+        raise JointVAEError(f"RUN_DIR {run_dir}: no config.json; expected a run folder written by `jvae-tf train`")
+    run = RunConfig.load(folder.config)
+    model = JointVAE(run.model, seed=run.train.seed)
+    model.build_all()
+    step = folder.checkpointer(model).restore_latest(require=True)
+    return LoadedRun(config=run, model=model, step=step, class_names=_class_names(run.data.name))
+
+
+def _class_names(dataset: str) -> tuple[str, ...]:
+    try:
+        return tuple(dataset_info(dataset).class_names)
+    except JointVAEError:
+        return ()
