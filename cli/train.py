@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 
 import click
@@ -63,6 +62,7 @@ def train(run_dir, resume, **options):
     """Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder."""
     from jointvae_tf.config import RunConfig
     from jointvae_tf.presets import build_run_config, resume_run_config
+    from jointvae_tf.runs import RunFolder
     from jointvae_tf.training import train as train_run
 
     settings = settings_given(options)
@@ -70,7 +70,7 @@ def train(run_dir, resume, **options):
         if resume:
             if run_dir is None:
                 raise click.UsageError("--resume needs --out RUN_DIR")
-            stored = RunConfig.load(os.path.join(run_dir, "config.json"))
+            stored = RunConfig.load(RunFolder(run_dir).config)
             run = resume_run_config(stored, settings)
         else:
             stored = None
