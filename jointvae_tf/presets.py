@@ -1,55 +1,27 @@
-"""Per-dataset training defaults, and the RunConfig of a dataset with a user's settings on top.
+"""The RunConfig of a dataset with a user's settings on top, and of a resumed run.
 
-A preset holds only what differs from the config dataclasses' defaults (the original JointVAE's MNIST
-recipe), as settings named by their path in :class:`~jointvae_tf.config.RunConfig`. Where each number comes
-from: README "Defaults per dataset".
+Three layers, later ones winning: the config dataclasses' defaults (the original JointVAE's MNIST recipe),
+the dataset's metadata and preset (its entry in ``jointvae_tf.data.catalog``, holding only what differs),
+and the user's settings, named by their path in :class:`~jointvae_tf.config.RunConfig`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jointvae_tf.config import RESUMABLE, CapacitySchedule, InvarianceConfig, RunConfig, plain_settings
-from jointvae_tf.data import class_names, dataset_info
+from jointvae_tf.config import RESUMABLE, RunConfig, plain_settings
+from jointvae_tf.data import class_names, get_dataset
 from jointvae_tf.errors import ConfigError
 
 Settings = Mapping[str, Any]
 """Settings by path, e.g. ``{"train.epochs": 5, "model.latent.disc": (4,)}`` (see ``RunConfig.from_settings``)."""
 
-HANDWRITING: Settings = {}
-FASHION: Settings = {
-    "model.cont_capacity": CapacitySchedule(0.0, 5.0, 50_000),
-    "model.disc_capacity": CapacitySchedule(0.0, 10.0, 50_000),
-    "model.loss.gamma": 100.0,
-}
-DSPRITES: Settings = {
-    "model.latent.cont": 6, "model.latent.disc": (3,),
-    "model.cont_capacity": CapacitySchedule(0.0, 40.0, 300_000),
-    "model.disc_capacity": CapacitySchedule(0.0, 1.1, 300_000),
-    "model.loss.gamma": 150.0,
-    "train.epochs": 30,
-}
-FOUR_SHAPES: Settings = {
-    "model.latent.cont": 5, "model.latent.disc": (8,),
-    "model.cont_capacity": CapacitySchedule(0.0, 3.0, 6_000),
-    "model.disc_capacity": CapacitySchedule(0.0, 2.1, 2_000),
-    "model.loss.gamma": 30.0, "model.loss.disc_balance": 30.0,
-    "model.invariance": InvarianceConfig(rotation=180.0, weight=10.0),
-    "train.epochs": 30,
-}
-
-PRESETS: dict[str, Settings] = {"fashion_mnist": FASHION, "dsprites": DSPRITES, "four_shapes": FOUR_SHAPES}
-
-
-def preset_for(dataset: str) -> Settings:
-    """The settings ``dataset`` changes (the handwriting recipe, i.e. none, for names without their own)."""
-    return PRESETS.get(dataset, HANDWRITING)
 
 
 def dataset_defaults(dataset: str, data_dir: str | None = None) -> Settings:
     """What the dataset sets: its name, image size, channels, normalisation, and one categorical variable with
     a category per class (for ``image_folder``, per class folder found in ``data_dir``)."""
-    info = dataset_info(dataset)
+    info = get_dataset(dataset).info
     return {"data.name": dataset, "model.image_size": info.image_size, "model.channels": info.channels,
             "data.normalize": info.normalization, "model.latent.disc": (len(class_names(dataset, data_dir)),)}
 
@@ -60,7 +32,7 @@ def build_run_config(dataset: str | None = None, settings: Settings | None = Non
     settings = settings or {}
     dataset = dataset or RunConfig().data.name
     defaults = dataset_defaults(dataset, settings.get("data.data_dir"))
-    return RunConfig.from_settings({**defaults, **preset_for(dataset), **settings})
+    return RunConfig.from_settings({**defaults, **get_dataset(dataset).preset, **settings})
 
 
 def resume_run_config(stored: RunConfig, settings: Settings | None = None) -> RunConfig:

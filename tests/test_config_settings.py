@@ -9,7 +9,8 @@ from cli.options import flag_of, settings_given
 from cli.train import train as train_command
 from jointvae_tf.config import CapacitySchedule, DataConfig, LatentSpec, RunConfig, TrainConfig
 from jointvae_tf.errors import ConfigError
-from jointvae_tf.presets import PRESETS, build_run_config, dataset_defaults
+from jointvae_tf.data.catalog import DATASETS
+from jointvae_tf.presets import build_run_config, dataset_defaults
 
 
 def test_errors_name_the_setting_by_its_path():
@@ -59,8 +60,8 @@ def _setting_options():
 
 def test_cli_setting_flags_are_unset_by_default_and_say_where_their_default_comes_from():
     chosen = set(dataset_defaults("mnist")) - {"data.name"}
-    for preset in PRESETS.values():
-        chosen |= set(preset)
+    for dataset in DATASETS.values():
+        chosen |= set(dataset.preset)
     for option in _setting_options():
         path = option.name.replace("__", ".")
         assert option.default is None, option.name

@@ -15,6 +15,8 @@ import dataclasses
 import numpy as np
 
 from jointvae_tf.data.info import FOUR_SHAPES, Examples
+from jointvae_tf.data.resize import to_channels
+from jointvae_tf.data.splits import Selection
 
 SYMMETRY = (0, 4, 5, 3)
 """Rotational symmetry order of each shape (0: a circle, whose rotation is always 0)."""
@@ -112,6 +114,16 @@ def render_split(split: str, num: int | None, image_size: int, seed: int = 0) ->
     params = sample_shapes(SPLIT_SIZES[split] if num is None else num, rng)
     images = render_shapes(params, image_size, seed=int(rng.integers(2**31)))
     return Examples(images, params.shape.astype(np.int32), params.factors(), FOUR_SHAPES)
+
+
+def read_split(selection: Selection, image_size: int, channels: int) -> Examples:
+    """The rendered split of ``selection`` at ``image_size`` with ``channels``: ``max_examples`` sets the train
+    size (default :data:`SPLIT_SIZES`) and caps validation and test."""
+    full = SPLIT_SIZES[selection.split]
+    count = selection.max_examples if selection.split == "train" else min(selection.max_examples or full, full)
+    examples = render_split(selection.split, count, image_size, selection.seed)
+    examples.images = to_channels(examples.images, channels)
+    return examples
 
 
 def _coverage(params: ShapeParams, image_size: int) -> np.ndarray:

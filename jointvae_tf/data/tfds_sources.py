@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jointvae_tf.data.info import Examples, check_labels, dataset_info
+from jointvae_tf.data.info import Examples, check_labels
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import ConfigError
@@ -18,15 +18,15 @@ _BATCH = 4096
 
 @dataclasses.dataclass(frozen=True)
 class TfdsSource:
-    """How to turn TFDS ``tfds_name`` into :class:`Examples` for dataset ``name``.
+    """How to turn TFDS ``tfds_name`` into :class:`Examples` with labels in ``[0, num_classes)``.
 
     ``label_offset`` is subtracted from the labels (EMNIST letters count from 1); ``transpose`` swaps
     height and width (EMNIST is stored transposed); ``pixel_scale`` multiplies the pixels (dSprites stores
     0/1); ``factor_keys`` are the features stacked as factors; ``pools`` are the TFDS splits.
     """
 
-    name: str
     tfds_name: str
+    num_classes: int
     label_key: str = "label"
     label_offset: int = 0
     transpose: bool = False
@@ -67,19 +67,9 @@ class TfdsSource:
         if self.transpose:
             images = images.transpose(0, 2, 1, 3)
         images = (images * self.pixel_scale).astype(np.uint8)
-        labels = check_labels(kept[self.label_key] - self.label_offset,
-                              dataset_info(self.name).num_classes, f"TFDS {self.tfds_name} ({self.label_key})")
+        labels = check_labels(kept[self.label_key] - self.label_offset, self.num_classes,
+                              f"TFDS {self.tfds_name} ({self.label_key})")
         factors = np.stack([kept[k] for k in self.factor_keys], axis=1).astype(np.float32) if self.factor_keys \
             else None
         return Examples(fit_images(images, size, channels), labels, factors)
 
-
-TFDS_SOURCES = {source.name: source for source in (
-    TfdsSource("mnist", "mnist"),
-    TfdsSource("fashion_mnist", "fashion_mnist"),
-    TfdsSource("emnist_letters", "emnist/letters", label_offset=1, transpose=True),
-    TfdsSource("kmnist", "kmnist"),
-    TfdsSource("dsprites", "dsprites", label_key="label_shape", pixel_scale=255, pools=("train",),
-               factor_keys=("label_shape", "value_scale", "value_orientation", "value_x_position",
-                            "value_y_position")),
-)}
