@@ -16,7 +16,7 @@ import os
 
 import keras
 
-from jointvae_tf.data.info import dataset_info
+from jointvae_tf.data import dataset_info
 from jointvae_tf.checkpoints import Checkpointer
 from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
