@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf import latents, losses
+from jointvae_tf.config import TrainConfig
 from jointvae_tf.model import JointVAE
 
 
@@ -49,6 +50,23 @@ def _encode_batch_fn(model: JointVAE):
         return encoding.mean, encoding.log_var, probabilities, kl_disc, reconstruction
     _ENCODERS[model] = encode_batch
     return encode_batch
+
+
+def objective_terms(model: JointVAE, images: np.ndarray, step: int = 0, seed: int = 0,
+                    batch_size: int = TrainConfig.batch_size) -> dict[str, float]:
+    """The training objective's terms (:meth:`JointVAE.compute_terms`, ``LOSS_TERMS``) on ``images``
+    ``[N, H, W, C]`` (float in [0, 1]) at training step ``step``, averaged over batches of ``batch_size``
+    (weighted by their length); batch ``i`` draws its latent sample and rotation with the seed ``[seed, i]``.
+    Use the run's batch size: the balance term is measured per batch. Nats per image."""
+    compute = tf.function(lambda x, s: model.compute_terms(x, training=False, step=step, seed=s),
+                          reduce_retracing=True)
+    totals: dict[str, float] = {}
+    for i, start in enumerate(range(0, len(images), batch_size)):
+        batch = images[start:start + batch_size]
+        terms = compute(tf.convert_to_tensor(batch, tf.float32), tf.constant([seed, i], tf.int32))
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
+    return {name: total / len(images) for name, total in totals.items()}
 
 
 def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256) -> EncodedData:

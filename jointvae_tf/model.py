@@ -8,6 +8,7 @@ Objective per batch (all terms in nats per image, averaged over the batch):
 
 with KL_cont summed over the Gaussian dimensions and KL_disc summed over the discrete variables. The
 step is the optimizer's iteration count, so a restored optimizer resumes the capacity schedules.
+:meth:`JointVAE.compute_terms` is the one place this objective is written; ``jvae-tf evaluate`` calls it too.
 """
 
 from __future__ import annotations
@@ -218,11 +219,18 @@ class JointVAE(keras.Model):
 
     # -- objective -----------------------------------------------------------------------------------
 
-    def compute_terms(self, images: tf.Tensor, training: bool) -> dict[str, tf.Tensor]:
-        """Every term of the objective for one batch (scalars, nats per image)."""
+    def compute_terms(self, images: tf.Tensor, training: bool, step: tf.Tensor | int | None = None,
+                      seed: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """Every term of the objective (``LOSS_TERMS``) for one batch ``[batch, H, W, C]`` (scalars, nats per image).
+
+        ``step``: training step of the capacity schedules; the optimizer's iteration count when None (0
+        without an optimizer). ``seed``: stateless seed, int ``[2]``, of the latent sample and the rotation;
+        the model's seed generator's next one when None.
+        """
         config = self.config
         encoding = self.encode(images, training)
-        seed = distribute.replica_seed(tf.cast(self.seed_generator.next(), tf.int32))
+        seed = self.seed_generator.next() if seed is None else seed
+        seed = distribute.replica_seed(tf.cast(seed, tf.int32))
         latent_seed, rotation_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         latent = latents.sample_latent(encoding, config.temperature, latent_seed)
         logits = tf.cast(self.decoder(latent, training=training), tf.float32)
@@ -237,8 +245,9 @@ class JointVAE(keras.Model):
             rotated_logits = self.encode(rotated, training).logits
             disc_disagreement = tf.add_n([invariance.disagreement(a, b)
                                           for a, b in zip(encoding.logits, rotated_logits)])
-        optimizer = getattr(self, "optimizer", None)
-        step = optimizer.iterations if optimizer is not None else 0
+        if step is None:
+            optimizer = getattr(self, "optimizer", None)
+            step = optimizer.iterations if optimizer is not None else 0
         cont_capacity = capacity_at(config.cont_capacity, step)
         disc_capacity = capacity_at(config.disc_capacity, step, cap=config.latent.max_disc_capacity)
         gamma = config.loss.gamma

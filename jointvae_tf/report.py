@@ -15,9 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf import data, metrics, runs, traversals
-from jointvae_tf.capacity import capacity_at
-from jointvae_tf.config import RunConfig
-from jointvae_tf.evaluation import encode_dataset
+from jointvae_tf.config import RunConfig, TrainConfig
+from jointvae_tf.evaluation import encode_dataset, objective_terms
 from jointvae_tf.model import JointVAE
 from jointvae_tf.visualize import INACTIVE_KL, decode, reconstruct
 
@@ -29,11 +28,12 @@ CLASS_CHANGE_STEPS = 10
 class EvaluationReport:
     """Everything ``jvae-tf evaluate`` measures; every information quantity is in nats per image.
 
-    ``loss``: ``reconstruction`` (deterministic code z = mean, c = argmax), ``kl_cont`` and ``kl_disc``
-    (summed over dims / variables), the capacities ``cont_capacity`` / ``disc_capacity`` at the
-    checkpoint's step and the objective ``loss`` = reconstruction + gamma |KL - C| for each part.
-    ``pixel_mse``: mean squared error per pixel (intensities in [0, 1]) of those reconstructions, the one
-    reconstruction error comparable across reconstruction losses.
+    ``loss``: the training objective's terms (``model.LOSS_TERMS``, from the same ``compute_terms`` that
+    training minimises) at the checkpoint's step, averaged over batches of the run's batch size:
+    ``reconstruction`` of a sampled code, ``kl_cont`` and ``kl_disc`` (summed over dims / variables),
+    ``disc_imbalance``, ``disc_disagreement``, the capacities and their weighted sum ``loss``.
+    ``pixel_mse``: mean squared error per pixel (intensities in [0, 1]) of the deterministic reconstructions
+    (z = mean, c = argmax), the one reconstruction error comparable across reconstruction losses.
     ``cluster_accuracy``: one-to-one (Hungarian) when categories <= classes, else majority
     (``cluster_mapping``). ``mig`` and ``factor_vae_score`` use the codes ``[z mean, c argmax]``.
     ``class_change``: fraction of traversal steps of an active continuous dim whose re-encoded category
@@ -105,24 +105,21 @@ def class_change_per_dim(model: JointVAE, mean: np.ndarray, categories: np.ndarr
 
 def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetInfo, *, run_dir: str = "",
                    split: str = "test", step: int = 0, class_change_examples: int = CLASS_CHANGE_EXAMPLES,
-                   class_change_steps: int = CLASS_CHANGE_STEPS, seed: int = 0) -> EvaluationReport:
-    """Measure ``model`` on ``examples`` (uint8 images, labels, optional factors) of dataset ``info``."""
-    config = model.config
-    spec = config.latent
+                   class_change_steps: int = CLASS_CHANGE_STEPS, seed: int = 0,
+                   batch_size: int = TrainConfig.batch_size) -> EvaluationReport:
+    """Measure ``model`` on ``examples`` (uint8 images, labels, optional factors) of dataset ``info``.
+
+    ``step``: the checkpoint's training step (capacity schedules); ``batch_size``: the run's (the loss
+    terms are measured per batch, as in training); ``seed``: of the loss terms' draws and FactorVAE's votes.
+    """
+    spec = model.config.latent
     images = examples.images.astype(np.float32) / 255.0
     summary = encode_dataset(model, images)
-    kl_cont, kl_disc = float(summary.kl_cont.sum()), float(summary.kl_disc.sum())
-    cont_capacity = float(capacity_at(config.cont_capacity, step))
-    disc_capacity = float(capacity_at(config.disc_capacity, step, cap=spec.max_disc_capacity))
-    gamma = config.loss.gamma
-    loss = summary.reconstruction + (gamma * abs(kl_cont - cont_capacity) if spec.cont else 0.0) \
-        + (gamma * abs(kl_disc - disc_capacity) if spec.disc else 0.0)
     active = np.flatnonzero(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL))
     report = EvaluationReport(
         run_dir=run_dir, dataset=info.name, split=split, examples=len(images), step=step, cont=spec.cont,
         disc=list(spec.disc),
-        loss={"loss": loss, "reconstruction": summary.reconstruction, "kl_cont": kl_cont, "kl_disc": kl_disc,
-              "cont_capacity": cont_capacity, "disc_capacity": disc_capacity},
+        loss=objective_terms(model, images, step, seed, batch_size),
         pixel_mse=float(np.mean(np.square(reconstruct(model, images) - images))),
         kl_cont_per_dim=summary.kl_cont.tolist(), kl_disc_per_variable=summary.kl_disc.tolist(),
         active_dims=active.tolist(), num_classes=info.num_classes or int(examples.labels.max()) + 1)
@@ -159,7 +156,8 @@ def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = N
     run = loaded.config
     examples = load_split(run, split, max_examples)
     return evaluate_model(loaded.model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,
-                          step=loaded.step, class_change_examples=class_change_examples, seed=run.train.seed)
+                          step=loaded.step, class_change_examples=class_change_examples, seed=run.train.seed,
+                          batch_size=run.train.batch_size)
 
 
 def _number(value, digits: int = 3) -> str:

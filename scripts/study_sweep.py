@@ -354,7 +354,8 @@ def sweep(args) -> int:
         loaded = open_run(run_dir)
         model, step = loaded.model, loaded.step
         examples = load_split(run, "test", args.eval_examples)
-        report = evaluate_model(model, examples, info, run_dir=run_dir, split="test", step=step, seed=args.seed)
+        report = evaluate_model(model, examples, info, run_dir=run_dir, split="test", step=step, seed=args.seed,
+                                batch_size=run.train.batch_size)
         shown = docs_pictures(model, examples, report, os.path.join(picture_dir, setting.name), with_gif=index == 0)
         overhead = time.monotonic() - run_started - trained
         results.append({"name": setting.name, "setting": dataclasses.asdict(setting), "loss_label": setting.loss_label,

@@ -5,9 +5,11 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from jointvae_tf import data
-from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.config import DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig
+from jointvae_tf.model import LOSS_TERMS
 from jointvae_tf.report import (EvaluationReport, class_change_per_dim, evaluate_model, format_report,
                                 reencode_categories)
 from jointvae_tf.training import build_model
@@ -15,8 +17,9 @@ from jointvae_tf.training import build_model
 SIZE = 32
 
 
-def tiny_model(latent):
-    return build_model(RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=latent, hidden_units=32)))
+def tiny_model(latent, **model_settings):
+    return build_model(RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=latent, hidden_units=32,
+                                                   **model_settings)))
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def test_report_has_every_number_for_a_dataset_with_factors(examples):
     model = tiny_model(LatentSpec(3, (4,)))
     report = evaluate_model(model, examples, data.dataset_info("four_shapes"), step=100, class_change_examples=8)
     assert report.examples == len(examples)
-    assert set(report.loss) == {"loss", "reconstruction", "kl_cont", "kl_disc", "cont_capacity", "disc_capacity"}
+    assert set(report.loss) == set(LOSS_TERMS)
     assert len(report.kl_cont_per_dim) == 3 and len(report.kl_disc_per_variable) == 1
     assert report.loss["kl_cont"] == pytest.approx(sum(report.kl_cont_per_dim), rel=1e-5)
     assert 0 <= report.cluster_accuracy <= 1 and report.cluster_mapping == "one_to_one"
@@ -36,6 +39,19 @@ def test_report_has_every_number_for_a_dataset_with_factors(examples):
     assert report.mig is not None and report.factor_vae_score is not None
     as_json = json.loads(json.dumps(report.to_dict()))
     assert set(as_json) == {f.name for f in dataclasses.fields(EvaluationReport)}
+
+
+def test_the_reported_loss_is_the_loss_training_minimises(examples):
+    model = tiny_model(LatentSpec(3, (4,)), loss=LossConfig(disc_balance=2.0),
+                       invariance=InvarianceConfig(rotation=180.0, weight=3.0))
+    n = 32
+    report = evaluate_model(model, dataclasses.replace(examples, images=examples.images[:n],
+                                                       labels=examples.labels[:n], factors=None),
+                            data.dataset_info("four_shapes"), step=700, seed=5, batch_size=n)
+    images = tf.constant(examples.images[:n].astype(np.float32) / 255)
+    trained = model.compute_terms(images, training=True, step=700, seed=tf.constant([5, 0]))
+    assert trained["disc_imbalance"] > 0 and trained["disc_disagreement"] > 0 and trained["disc_capacity"] > 0
+    assert report.loss == pytest.approx({name: float(value) for name, value in trained.items()}, rel=1e-4, abs=1e-6)
 
 
 def test_more_categories_than_classes_use_majority_mapping(examples):
