@@ -1,7 +1,9 @@
 """Label-free model selection: how good is a trained model's discrete code, without labels?
 
 Users have no labels, so they cannot compute cluster accuracy. Three things can be measured on
-unlabeled held-out images ``[N, H, W, C]`` in [0, 1]:
+unlabeled held-out images ``[N, H, W, C]`` in [0, 1], given as they come, before the normalisation of the
+model's data pipeline (``DataConfig.normalize``): each image and each moved view of it is normalised as
+new input would be, so a move the normalisation undoes (a shift, under ``box``) costs nothing.
 
 - ``agreement``: the fraction of (image, augmented view) pairs whose discrete code (the argmax category
   of every discrete variable) is unchanged when the image is shifted, rotated and scaled a little
@@ -10,8 +12,9 @@ unlabeled held-out images ``[N, H, W, C]`` in [0, 1]:
 - ``balance``: how evenly the categories are used, the entropy of the histogram of argmax categories
   divided by log K, averaged over the discrete variables. 0 when every image gets the same category,
   1 when all K are used equally. In [0, 1].
-- ``elbo``: the held-out evidence lower bound, nats per image, with the decoder at the posterior mode
-  (z = mean, c = argmax): -(reconstruction + KL_cont + KL_disc). Higher is a better fit. Its scale
+- ``elbo``: the held-out evidence lower bound, nats per image, estimated with the decoder at the
+  posterior mode (z = mean, c = argmax) instead of averaged over samples, so slightly optimistic:
+  -(reconstruction + KL_cont + KL_disc). Higher is a better fit. Its scale
   depends on the reconstruction loss, image size and normalisation, so it compares models of one recipe
   family on the same images only.
 
@@ -31,6 +34,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from jointvae_tf.config import NORMALIZATIONS
+from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import EncodedData, encode_dataset
 from jointvae_tf.model import JointVAE
@@ -87,16 +92,28 @@ class Augmentation:
             fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST").numpy()
 
 
+def normalized(images: np.ndarray, normalize: str) -> np.ndarray:
+    """``images`` ``[N, H, W, C]`` float in [0, 1] after the pipeline's normalisation ``normalize`` (a name
+    of ``config.NORMALIZATIONS``; "none" returns them unchanged), float32 in [0, 1]."""
+    if normalize not in NORMALIZATIONS:
+        raise JointVAEError(f"normalize: expected one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
+    if normalize == "none":
+        return images
+    pixels = np.clip(np.round(images * 255), 0, 255).astype(np.uint8)
+    return normalize_images(pixels, normalize).astype(np.float32) / 255
+
+
 def code_agreement(categorize: Categorize, images: np.ndarray, augmentation: Augmentation = Augmentation(),
-                   seed: int = 0, categories: np.ndarray | None = None) -> float:
+                   seed: int = 0, categories: np.ndarray | None = None, normalize: str = "none") -> float:
     """Fraction of (image, view) pairs whose categories ``[n_disc]`` all equal those of the image itself.
 
-    ``images``: ``[N, H, W, C]`` float in [0, 1]; ``augmentation.views`` views per image, drawn from
-    ``default_rng(seed)``. ``categories``: ``categorize(images)`` when already known.
+    ``images``: ``[N, H, W, C]`` float in [0, 1], before normalisation; ``augmentation.views`` views per
+    image, drawn from ``default_rng(seed)``, each normalised by ``normalize`` before ``categorize`` sees it.
+    ``categories``: ``categorize(normalized(images, normalize))`` when already known.
     """
     rng = np.random.default_rng(seed)
-    original = categorize(images) if categories is None else categories
-    same = [np.all(categorize(augmentation.apply(images, rng)) == original, axis=1)
+    original = categorize(normalized(images, normalize)) if categories is None else categories
+    same = [np.all(categorize(normalized(augmentation.apply(images, rng), normalize)) == original, axis=1)
             for _ in range(augmentation.views)]
     return float(np.mean(same))
 
@@ -145,8 +162,9 @@ def model_categorizer(model: JointVAE, batch_size: int = 256) -> Categorize:
 
 
 def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentation = Augmentation(),
-                    seed: int = 0, batch_size: int = 256) -> SelectionScore:
-    """The label-free score of ``model`` on unlabeled held-out ``images`` ``[N, H, W, C]`` float in [0, 1].
+                    seed: int = 0, batch_size: int = 256, normalize: str = "none") -> SelectionScore:
+    """The label-free score of ``model`` on unlabeled held-out ``images`` ``[N, H, W, C]`` float in [0, 1],
+    given before the normalisation ``normalize`` of the model's data pipeline (``DataConfig.normalize``).
 
     Costs ``1 + augmentation.views`` passes over the images. Deterministic for ``seed``.
     """
@@ -158,6 +176,7 @@ def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentat
         height, width, channels = model.config.image_shape
         raise JointVAEError(f"selection images {images.shape}: expected [N, {height}, {width}, {channels}] for "
                             f"this model")
-    encoded = encode_dataset(model, images, batch_size)
-    agreement = code_agreement(model_categorizer(model, batch_size), images, augmentation, seed, encoded.categories)
+    encoded = encode_dataset(model, normalized(images, normalize), batch_size)
+    agreement = code_agreement(model_categorizer(model, batch_size), images, augmentation, seed, encoded.categories,
+                               normalize)
     return SelectionScore(agreement, category_balance(encoded.categories, sizes), held_out_elbo(encoded))

@@ -9,22 +9,27 @@ defaults: ``--recipe NAME`` alone is the dataset's defaults (what ``jvae-tf trai
 
 Each run trains on the dataset's train split, then reports on its test split: cluster accuracy of the first
 discrete variable (``metrics.cluster_accuracy``, mapping "auto"), NMI, classes with a category of their
-own; the label-free score (``jointvae_tf.selection``) on up to 1,000 validation images (no labels used);
+own; the label-free score (``jointvae_tf.selection``) on up to 1,000 validation images (no labels used),
+read without normalisation and normalised by the score as the recipe's pipeline would (procedural
+four_shapes: rendered at the model's size, where training renders at twice the size before normalising);
 training wall time and steps; the held-out accuracy after each epoch against wall seconds (``curve``).
 Every run appends one JSON line to ``--results``, so several invocations accumulate; the report (after
 the runs, or alone with ``--report-only``) keeps the latest row of each (recipe, dataset, seed) and prints
 the rows, mean and worst seed per recipe and dataset, and the Spearman rank correlation of the label-free
-score (and of each part) with test accuracy over all runs and within each dataset.
+score (and of each part) with test accuracy over all runs and within each dataset. ``--rescore``
+evaluates the kept run folders of the rows again (after a change to the score) and appends the new rows.
 
     python scripts/quality_benchmark.py --recipe defaults --data four_shapes:/work/data/heldout_shapes --seeds 0 1 2
     python scripts/quality_benchmark.py --recipe defaults --recipe "capped: model.cont_capacity=0,2,6000" \\
         --data npz:/work/data/digits/dev.npz --seeds 0 1 --results quality.jsonl
     python scripts/quality_benchmark.py --results quality.jsonl --report-only
+    python scripts/quality_benchmark.py --results quality.jsonl --rescore
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -37,7 +42,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jointvae_tf import data, metrics, selection  # noqa: E402
-from jointvae_tf.config import CapacitySchedule  # noqa: E402
+from jointvae_tf.config import CapacitySchedule, RunConfig  # noqa: E402
 from jointvae_tf.data.image_folders import IMAGE_FOLDER  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
@@ -102,8 +107,9 @@ def evaluate_run(run_dir: str, run) -> dict:
     clusters = encode_dataset(model, scaled(test)).categories[:, 0]
     k = run.model.latent.disc[0]
     start = time.perf_counter()
-    unlabeled = scaled(data.load_examples(run.data, "validation", size, channels, seed=seed))[:SCORE_EXAMPLES]
-    score = selection.selection_score(model, unlabeled, seed=seed)
+    raw = dataclasses.replace(run.data, normalize="none")
+    unlabeled = scaled(data.load_examples(raw, "validation", size, channels, seed=seed))[:SCORE_EXAMPLES]
+    score = selection.selection_score(model, unlabeled, seed=seed, normalize=run.data.normalize)
     return {"test_accuracy": metrics.cluster_accuracy(test.labels, clusters, n_clusters=k),
             "test_nmi": metrics.normalized_mutual_info(test.labels, clusters),
             "classes_with_own_category": metrics.classes_with_own_category(test.labels, clusters),
@@ -152,11 +158,26 @@ def benchmark(args) -> None:
                 result = train(run, run_dir, verbose=0, extra_callbacks=[curve])
                 row = {"recipe": recipe, "dataset": dataset, "seed": seed, "settings": settings + args.overrides,
                        "train_seconds": round(time.perf_counter() - start, 1), "steps": result.step,
-                       **evaluate_run(run_dir, run), "curve": curve.points, "run_dir": run_dir,
-                       "commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-                with open(args.results, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
+                       **evaluate_run(run_dir, run), "curve": curve.points, "run_dir": run_dir}
+                append_row(args.results, row)
+
+
+def rescore(path: str) -> None:
+    """Evaluate the run folder of each row of ``path`` again and append the updated rows."""
+    for row in read_rows(path):
+        config = os.path.join(row["run_dir"], "config.json")
+        if not os.path.exists(config):
+            print(f"{row['recipe']} on {row['dataset']}, seed {row['seed']}: {row['run_dir']} is gone, kept as it was")
+            continue
+        append_row(path, {**row, **evaluate_run(row["run_dir"], RunConfig.load(config))})
+
+
+def append_row(path: str, row: dict) -> None:
+    """Stamp ``row`` with the commit and time, append it to the JSON-lines file ``path`` and print it."""
+    row = {**row, "commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
 
 
 def row_key(row: dict) -> tuple:
@@ -245,8 +266,12 @@ def main():
     parser.add_argument("--skip-done", action="store_true",
                         help="skip (recipe, dataset, seed) runs already in --results")
     parser.add_argument("--report-only", action="store_true", help="print the tables of --results and stop")
+    parser.add_argument("--rescore", action="store_true",
+                        help="evaluate the run folders of --results again (no training), then report")
     args = parser.parse_args()
-    if not args.report_only:
+    if args.rescore:
+        rescore(args.results)
+    elif not args.report_only:
         args.recipe, args.data = args.recipe or ["defaults"], args.data or ["four_shapes"]
         benchmark(args)
     print(report(read_rows(args.results)))

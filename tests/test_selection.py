@@ -48,6 +48,10 @@ def pixel_code(images):  # carries the exact position of the brightest pixel: ch
     return (images[..., 0].reshape(len(images), -1).argmax(1) % 4)[:, None]
 
 
+def column_code(images):  # carries the horizontal position: which of 8 columns of the frame holds the centroid
+    return np.clip(centroid(images)[:, 1] // (SIZE / 8), 0, 7).astype(int)[:, None]
+
+
 def constant_code(images):  # ignores the image
     return np.zeros((len(images), 1), int)
 
@@ -114,6 +118,17 @@ def test_a_stable_code_outscores_a_fragile_one_and_one_that_ignores_the_image():
     assert scores["fragile"].agreement < 0.5 and scores["fragile"].balance > 0.95
     assert scores["constant"].agreement == 1.0 and scores["constant"].score == 0.0
     assert scores["stable"].score > 2 * scores["fragile"].score > 0
+
+
+def test_moves_that_the_normalisation_undoes_do_not_count_against_the_code():
+    y, x = np.random.default_rng(9).uniform(10, 22, (2, 200))
+    images = draw_blobs(y, x, np.full(200, 2.5))
+    shifting = selection.Augmentation(shift=0.1, degrees=0.0, scale=0.0)
+    assert selection.code_agreement(column_code, images, shifting) < 0.6
+    assert selection.code_agreement(column_code, images, shifting, normalize="moments") == 1.0  # centred
+    assert selection.normalized(images, "none") is images
+    with pytest.raises(JointVAEError, match="normalize"):
+        selection.normalized(images, "centre")
 
 
 def tiny_model(disc=(3,)):
