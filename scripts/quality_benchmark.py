@@ -42,8 +42,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jointvae_tf import data, metrics, selection  # noqa: E402
-from jointvae_tf.config import CapacitySchedule, RunConfig  # noqa: E402
-from jointvae_tf.data.image_folders import IMAGE_FOLDER  # noqa: E402
+from jointvae_tf.config import CapacitySchedule  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.runs import open_run  # noqa: E402
@@ -88,8 +87,6 @@ def parse_dataset(text: str) -> tuple[str, str | None]:
 def run_config(dataset: str, recipe: list[str], common: list[str], seed: int):
     name, data_dir = parse_dataset(dataset)
     settings = {"data.data_dir": data_dir, "train.seed": seed}
-    if data.dataset_info(name).num_classes == 0:  # image_folder: a category per class folder found
-        settings["model.latent.disc"] = (len(IMAGE_FOLDER.list_files(data_dir)[0]),)
     settings.update(parse_override(o) for o in recipe + common)
     return build_run_config(name, settings)
 
@@ -98,10 +95,11 @@ def scaled(examples) -> np.ndarray:
     return examples.images.astype("float32") / 255.0
 
 
-def evaluate_run(run_dir: str, run) -> dict:
+def evaluate_run(run_dir: str) -> dict:
     """Test-split accuracy, NMI and classes with their own category; the label-free score on validation
     images; the seconds the score took."""
-    model = open_run(run_dir).model
+    loaded = open_run(run_dir)
+    run, model = loaded.config, loaded.model
     size, channels, seed = run.model.image_size, run.model.channels, run.train.seed
     test = data.load_examples(run.data, "test", size, channels, seed=seed)
     clusters = encode_dataset(model, scaled(test)).categories[:, 0]
@@ -158,18 +156,17 @@ def benchmark(args) -> None:
                 result = train(run, run_dir, verbose=0, extra_callbacks=[curve])
                 row = {"recipe": recipe, "dataset": dataset, "seed": seed, "settings": settings + args.overrides,
                        "train_seconds": round(time.perf_counter() - start, 1), "steps": result.step,
-                       **evaluate_run(run_dir, run), "curve": curve.points, "run_dir": run_dir}
+                       **evaluate_run(run_dir), "curve": curve.points, "run_dir": run_dir}
                 append_row(args.results, row)
 
 
 def rescore(path: str) -> None:
     """Evaluate the run folder of each row of ``path`` again and append the updated rows."""
     for row in read_rows(path):
-        config = os.path.join(row["run_dir"], "config.json")
-        if not os.path.exists(config):
+        if not os.path.isdir(row["run_dir"]):
             print(f"{row['recipe']} on {row['dataset']}, seed {row['seed']}: {row['run_dir']} is gone, kept as it was")
             continue
-        append_row(path, {**row, **evaluate_run(row["run_dir"], RunConfig.load(config))})
+        append_row(path, {**row, **evaluate_run(row["run_dir"])})
 
 
 def append_row(path: str, row: dict) -> None:
