@@ -14,6 +14,8 @@ def test_linear_between_end_points_then_flat():
     assert float(capacity_at(schedule, 50)) == pytest.approx(3.0)
     assert float(capacity_at(schedule, 100)) == pytest.approx(5.0)
     assert float(capacity_at(schedule, 10_000)) == pytest.approx(5.0)
+    one_step = CapacitySchedule(1.0, 3.0, 1)
+    assert [float(capacity_at(one_step, step)) for step in (0, 1, 2)] == pytest.approx([1.0, 3.0, 3.0])
 
 
 def test_discrete_capacity_keeps_its_slope_and_stops_at_sum_log_k():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from cli.main import main
 from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.report import EvaluationReport
+from jointvae_tf.report import EvaluationReport, evaluate_run
 from jointvae_tf.runs import RunFolder, prepare_run
 from jointvae_tf.training import build_model, train
 
@@ -37,7 +37,11 @@ def test_evaluate_json_has_every_field(run_dir):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report) == {f.name for f in dataclasses.fields(EvaluationReport)}
-    assert report["split"] == "validation" and report["examples"] == 64
+    assert report == evaluate_run(run_dir, "validation", 64).to_dict()  # the library's numbers, unchanged
+    assert (report["split"], report["examples"], report["step"], report["dataset"]) == ("validation", 64, 0, "four_shapes")
+    assert (report["cont"], report["disc"], report["num_classes"], report["run_dir"]) == (3, [4], 4, run_dir)
+    assert len(report["kl_cont_per_dim"]) == 3 and len(report["kl_disc_per_variable"]) == 1
+    assert report["cluster_mapping"] == "one_to_one" and 0 < report["loss"]["reconstruction"]
 
 
 def test_evaluate_prints_a_table(run_dir):

@@ -32,7 +32,8 @@ def top_left_bar(side):
 # --- A-Z Handwritten Alphabets -----------------------------------------------------------------------
 
 def az_rows(count):
-    return [[i % 26] + list(top_left_bar(28).ravel()) for i in range(count)]
+    """Example i: label i % 26 and the top-left bar at grey level 100 + i % 26."""
+    return [[i % 26] + list((top_left_bar(28) > 0).ravel() * (100 + i % 26)) for i in range(count)]
 
 
 def test_az_letters_reads_file_or_folder_and_pads_28_to_32(tmp_path):
@@ -41,9 +42,11 @@ def test_az_letters_reads_file_or_folder_and_pads_28_to_32(tmp_path):
     for data_dir in (csv, tmp_path):
         examples = load("az_letters", data_dir, validation_fraction=0.1)
         assert examples.images.shape == (42, 32, 32, 1) and examples.labels.dtype == np.int32
-        np.testing.assert_array_equal(examples.images[0, :, :, 0], np.pad(top_left_bar(28), 2))
+        for image, label in zip(examples.images, examples.labels):
+            np.testing.assert_array_equal(image[:, :, 0], np.pad((top_left_bar(28) > 0) * (100 + label), 2))
     splits = [load("az_letters", csv, split, validation_fraction=0.1).labels for split in ("validation", "test")]
-    assert [len(s) for s in splits] == [5, 5] and examples.class_names[0] == "A"
+    assert [len(s) for s in splits] == [5, 5]
+    assert examples.class_names == tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def test_az_wrong_column_count_names_file_and_line(tmp_path):
@@ -79,10 +82,15 @@ def test_az_missing_file_says_what_is_expected(tmp_path):
 
 # --- AHCD Arabic characters -------------------------------------------------------------------------
 
+def ahcd_image(label):
+    """The upright image of an example with AHCD label ``label`` (1-28): the top-left bar at grey 100 + label."""
+    return (top_left_bar(32) > 0) * (100 + label)
+
+
 def write_ahcd(folder, train_labels=(1, 28, 5, 7), test_labels=(2, 3)):
-    column_major = top_left_bar(32).T.ravel()  # how AHCD stores an upright image
     for pool, labels, count in (("Train", train_labels, 13440), ("Test", test_labels, 3360)):
-        write_csv(folder / f"csv{pool}Images {count}x1024.csv", [column_major] * len(labels))
+        # AHCD stores each image column-major: the CSV row is the transposed image, flattened.
+        write_csv(folder / f"csv{pool}Images {count}x1024.csv", [ahcd_image(label).T.ravel() for label in labels])
         write_csv(folder / f"csv{pool}Label {count}x1.csv", [[label] for label in labels])
 
 
@@ -90,9 +98,11 @@ def test_arabic_chars_come_out_upright_with_0_based_labels(tmp_path):
     write_ahcd(tmp_path)
     examples = load("arabic_chars", tmp_path, validation_fraction=0.25)
     assert len(examples) == 3 and set(examples.labels) <= {0, 27, 4, 6}
-    np.testing.assert_array_equal(examples.images[0, :, :, 0], top_left_bar(32))
+    for image, label in zip(examples.images, examples.labels):
+        np.testing.assert_array_equal(image[:, :, 0], ahcd_image(label + 1))
     test = load("arabic_chars", tmp_path, "test")
     assert sorted(test.labels) == [1, 2] and test.class_names == ARABIC_LETTERS
+    assert test.class_names[:3] == ("alef", "beh", "teh")
 
 
 def test_arabic_label_out_of_range_names_the_label_file_and_line(tmp_path):
@@ -110,28 +120,66 @@ def test_arabic_label_count_mismatch_is_an_error(tmp_path):
 
 # --- image folders: image_folder, math_symbols, Kaggle four_shapes ---------------------------------
 
+def bar_image(side, level, mode):
+    """An asymmetric marker at grey ``level``: a bar along the top edge over the left half."""
+    pixels = np.zeros((side, side, 3), np.uint8)
+    pixels[:side // 8, :side // 2] = level
+    return Image.fromarray(pixels).convert(mode)
+
+
+def class_level(label):
+    return 100 + 7 * label
+
+
 def write_folder(root, classes, per_class=3, side=40, mode="L"):
-    for c, name in enumerate(classes):
+    """``per_class`` marker images per class folder, written in the given (unsorted) order; the bar's
+    grey level tells the class's position in sorted order, so a reader's labels can be checked."""
+    ranks = {name: rank for rank, name in enumerate(sorted(classes))}
+    for name in classes:
         (root / name).mkdir(parents=True)
         for i in range(per_class):
-            pixels = np.full((side, side, 3), 40 * c + i, np.uint8)
-            Image.fromarray(pixels).convert(mode).save(root / name / f"{i}.png")
+            bar_image(side, class_level(ranks[name]), mode).save(root / name / f"{i}.png")
+
+
+def assert_upright_with_labels(examples):
+    """Every image shows the bar at the top left (not transposed, not flipped) in its label's grey level."""
+    size = examples.images.shape[1]
+    bar = examples.images[:, size // 16, size // 4, 0].astype(int)
+    np.testing.assert_allclose(bar, class_level(examples.labels), atol=2)
+    assert np.all(examples.images[:, size - size // 16, size // 4] == 0)  # not flipped upside down
+    assert np.all(examples.images[:, size // 4, size // 16] == 0)  # not transposed
+    assert np.all(examples.images[:, size // 16, size - size // 4] == 0)  # not mirrored
 
 
 def test_image_folder_labels_are_sorted_folder_names_in_grey_or_rgb(tmp_path):
     write_folder(tmp_path, ["dog", "cat"], mode="RGB")
     grey = load("image_folder", tmp_path, max_examples=4)
     assert grey.images.shape == (4, 32, 32, 1) and grey.class_names == ("cat", "dog")
+    assert_upright_with_labels(grey)
     rgb = load("image_folder", tmp_path, size=64, channels=3, validation_fraction=0.2)
     assert rgb.images.shape == (4, 64, 64, 3)
-    np.testing.assert_array_equal(1 - rgb.images[:, 0, 0, 0] // 40, rgb.labels)  # dog written first, sorts last
+    assert_upright_with_labels(rgb)
+    assert np.all(rgb.images[..., 0] == rgb.images[..., 2])
 
 
 def test_kaggle_four_shapes_accepts_parent_or_shapes_folder(tmp_path):
-    write_folder(tmp_path / "shapes", FOUR_SHAPES, side=200)
+    write_folder(tmp_path / "shapes", ("triangle", "star", "circle", "square"), side=200)
     for data_dir in (tmp_path, tmp_path / "shapes"):
         examples = load("four_shapes", data_dir, "test", size=64, validation_fraction=0.25)
         assert examples.images.shape == (3, 64, 64, 1) and examples.factors is None
+        assert examples.class_names == ("circle", "square", "star", "triangle")
+        assert_upright_with_labels(examples)
+
+
+def test_math_symbols_reads_its_nineteen_classes_in_sorted_order(tmp_path):
+    names = [str(d) for d in range(10)] + ["add", "dec", "div", "eq", "mul", "sub", "x", "y", "z"]
+    write_folder(tmp_path / "dataset", names[::-1], per_class=2)
+    examples = load("math_symbols", tmp_path, validation_fraction=0.1)
+    assert examples.class_names == tuple(names)
+    assert len(examples) == 38 - 2 * 4 and set(examples.labels) <= set(range(19))
+    assert_upright_with_labels(examples)
+    everything = load("math_symbols", tmp_path / "dataset", validation_fraction=0.1, max_examples=100)
+    assert len(everything) == 30
 
 
 def test_math_symbols_requires_its_class_folders(tmp_path):

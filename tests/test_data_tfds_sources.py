@@ -49,21 +49,59 @@ def test_emnist_label_outside_letters_is_an_error():
         load("emnist_letters", "test")
 
 
-def test_dsprites_has_its_factors_with_shape_as_label():
-    with tfds.testing.mock_data(num_examples=30):
+def dsprites_records(builder, split, **kwargs):
+    """dSprites' real storage: 64x64 images of 0/1, and every factor in its own field. Record i shows a
+    square of side 4 + i at the top left; its x position is i / 100, so a record can be traced."""
+    n = 30
+    images = np.zeros((n, 64, 64, 1), np.uint8)
+    for i in range(n):
+        images[i, :4 + i, :4 + i] = 1
+    return tf.data.Dataset.from_tensor_slices({
+        "image": images, "label_shape": np.arange(n, dtype=np.int64) % 3,
+        "value_scale": np.linspace(0.5, 1.0, n, dtype=np.float32), "value_orientation": np.full(n, 2.0, np.float32),
+        "value_x_position": np.arange(n, dtype=np.float32) / 100, "value_y_position": np.full(n, 0.25, np.float32)})
+
+
+def test_dsprites_pixels_scaled_to_255_with_each_factor_from_its_field():
+    with tfds.testing.mock_data(as_dataset_fn=dsprites_records):
         examples = load("dsprites", "validation", size=64, validation_fraction=0.2)
-    assert examples.images.shape == (6, 64, 64, 1)
-    assert examples.factors.shape == (6, len(dataset_info("dsprites").factor_names))
-    np.testing.assert_array_equal(examples.factors[:, 0], examples.labels)
-    assert examples.labels.max() < 3
+    assert examples.images.shape == (6, 64, 64, 1) and examples.images.dtype == np.uint8
+    assert dataset_info("dsprites").factor_names == ("shape", "scale", "orientation", "x", "y")
+    record = np.round(examples.factors[:, 3] * 100).astype(int)  # which record each example is
+    assert len(set(record)) == 6
+    for image, i in zip(examples.images[..., 0], record):
+        expected = np.zeros((64, 64), np.uint8)
+        expected[:4 + i, :4 + i] = 255
+        np.testing.assert_array_equal(image, expected)
+    np.testing.assert_array_equal(examples.labels, record % 3)
+    np.testing.assert_allclose(examples.factors[:, 0], record % 3)
+    np.testing.assert_allclose(examples.factors[:, 1], np.linspace(0.5, 1.0, 30)[record], rtol=1e-6)
+    np.testing.assert_allclose(examples.factors[:, 2], 2.0)
+    np.testing.assert_allclose(examples.factors[:, 4], 0.25)
 
 
-def test_max_examples_keeps_the_seeded_first_n():
-    with tfds.testing.mock_data(num_examples=50):
-        a = load_examples(DataConfig(name="mnist", max_examples=7), "train", 32, 1, seed=3)
-        b = load_examples(DataConfig(name="mnist", max_examples=7), "train", 32, 1, seed=3)
-    assert len(a) == 7
-    np.testing.assert_array_equal(a.images, b.images)
+def numbered_digits(builder, split, **kwargs):
+    """50 MNIST-shaped records, record i holding i in its first pixel (the test pool: 100 + i)."""
+    images = np.zeros((50, 28, 28, 1), np.uint8)
+    images[:, 0, 0, 0] = np.arange(50) + (100 if split == "test" else 0)
+    return tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(50, dtype=np.int64) % 10})
+
+
+def record_ids(name, split, seed, **config):
+    examples = load_examples(DataConfig(name=name, **config), split, 32, 1, seed=seed)
+    return examples.images[:, 2, 2, 0].tolist()  # 28x28 is padded to 32x32 by 2 pixels
+
+
+def test_the_seed_moves_the_training_subset_but_never_the_held_out_examples():
+    with tfds.testing.mock_data(as_dataset_fn=numbered_digits):
+        train = {seed: record_ids("mnist", "train", seed, max_examples=7) for seed in (3, 4)}
+        assert record_ids("mnist", "train", 3, max_examples=7) == train[3]  # the same seed, the same examples
+        assert len(train[3]) == 7 and set(train[3]) != set(train[4])
+        held_out = {seed: record_ids("mnist", "validation", seed) for seed in (3, 4)}
+        assert len(held_out[3]) == 5 and sorted(held_out[3]) == sorted(held_out[4])
+        whole_train = record_ids("mnist", "train", 3)
+        assert len(whole_train) == 45 and not set(whole_train) & set(held_out[3])
+        assert sorted(record_ids("mnist", "test", 3)) == sorted(record_ids("mnist", "test", 4)) == list(range(100, 150))
 
 
 def test_missing_tfds_data_says_how_to_download(tmp_path):

@@ -72,3 +72,31 @@ def test_marginal_kl_is_zero_when_categories_are_used_equally_and_log_k_when_one
     np.testing.assert_allclose(latents.kl_marginal_uniform(collapsed), np.log(3), rtol=1e-4)
     # The per-image KL cannot tell the two apart: both are confident.
     np.testing.assert_allclose(latents.kl_categorical_uniform(confident), latents.kl_categorical_uniform(collapsed))
+
+
+def test_reparameterised_z_has_the_encoder_mean_and_variance():
+    n = 20000
+    encoding = latents.Encoding(tf.fill([n, 2], 2.0), tf.fill([n, 2], float(np.log(0.25))), [tf.zeros([n, 3])])
+    z = latents.sample_latent(encoding, 0.67, tf.constant([3, 4])).numpy()[:, :2]
+    np.testing.assert_allclose(z.mean(axis=0), 2.0, atol=0.03)  # standard error 0.5 / sqrt(n) = 0.0035
+    np.testing.assert_allclose(z.std(axis=0), 0.5, atol=0.02)
+    assert np.mean(np.abs(z - 2.0) > 1.96 * 0.5) == pytest.approx(0.05, abs=0.01)  # Gaussian tails
+
+
+def test_mode_latent_is_the_mean_and_the_one_hot_argmax_whatever_the_batch_size():
+    logits = [tf.constant([[0.0, 3.0, 1.0, 0.0]] * 2), tf.constant([[2.0, -1.0]] * 2)]
+    mode = latents.mode_latent(latents.Encoding(tf.ones([2, 1]), tf.zeros([2, 1]), logits)).numpy()
+    np.testing.assert_array_equal(mode, [[1, 0, 1, 0, 0, 1, 0]] * 2)
+
+
+def test_one_hot_codes_concatenate_each_variable():
+    codes = latents.one_hot_codes(tf.constant([[2, 0], [0, 1], [1, 1]]), LatentSpec(1, (3, 2))).numpy()
+    np.testing.assert_array_equal(codes, [[0, 0, 1, 1, 0], [1, 0, 0, 0, 1], [0, 1, 0, 0, 1]])
+    assert latents.one_hot_codes(tf.zeros([4, 0], tf.int32), LatentSpec(2, ())).shape == (4, 0)
+
+
+def test_marginal_kl_counts_categories_not_examples_and_survives_empty_categories():
+    used_equally = tf.constant([[20.0, 0, 0], [0, 20.0, 0], [0, 0, 20.0]] * 2)  # batch 6, K = 3
+    np.testing.assert_allclose(latents.kl_marginal_uniform(used_equally), 0.0, atol=1e-5)
+    never_used = tf.constant([[200.0, 0, 0]] * 6)  # the other categories' probabilities underflow to 0
+    np.testing.assert_allclose(latents.kl_marginal_uniform(never_used), np.log(3), rtol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from jointvae_tf import losses
-from jointvae_tf.config import LossConfig
+from jointvae_tf.config import RECONSTRUCTION_LOSSES, LossConfig
 from jointvae_tf.errors import JointVAEError
 
 R = np.linspace(-3, 3, 61).astype("float32")
@@ -77,3 +77,14 @@ def test_cauchy_nll_is_cauchy_density():
     nll = losses.reconstruction_loss(targets, logits, LossConfig(kind="cauchy", form="nll"), tf.math.log(c))
     density = 1 / (c * math.pi * math.sqrt(2) * (0.5 * (0.4 / c) ** 2 + 1))
     np.testing.assert_allclose(nll, [-math.log(density)], rtol=1e-5)
+
+
+def test_general_kind_uses_its_alpha_and_the_robust_nll_forms_learn_the_scale():
+    targets = np.full((1, 1, 1, 1), 0.9, "float32")
+    logits = np.zeros((1, 1, 1, 1), "float32")  # residual 0.4
+    charbonnier = losses.reconstruction_loss(targets, logits, LossConfig(kind="general", alpha=1.0, form="rho", scale=0.5))
+    np.testing.assert_allclose(charbonnier, [math.sqrt((0.4 / 0.5) ** 2 + 1) - 1], rtol=1e-5)
+    learned = [kind for kind in RECONSTRUCTION_LOSSES for form in ("rho", "nll")
+               if losses.uses_learned_scale(LossConfig(kind=kind, form=form))]
+    assert learned == ["mse", "cauchy", "general"]
+    assert not any(losses.uses_learned_scale(LossConfig(kind=kind, form="rho")) for kind in RECONSTRUCTION_LOSSES)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.metrics import (active_dimensions, class_change_fraction, classes_with_own_category,
+from jointvae_tf.metrics import (active_dimensions, class_change_fraction, classes_with_own_category, discretize,
                                  cluster_accuracy, contingency, factor_vae_score, hungarian,
                                  mutual_info_gap, normalized_mutual_info, order_by_kl)
 
@@ -132,3 +132,133 @@ def test_active_dimensions_and_order_by_kl():
     kl = np.array([0.001, 2.5, 0.3, 0.0, 2.5])
     np.testing.assert_array_equal(active_dimensions(kl), [False, True, True, False, True])
     np.testing.assert_array_equal(order_by_kl(kl), [1, 4, 2, 0, 3])
+
+
+# --- exact values on hand-computed cases ------------------------------------------------------------
+
+def test_nmi_of_a_hand_computed_table():
+    # classes x clusters [[2, 0], [1, 1]]: H(classes) = log 2, H(clusters) = H(3/4, 1/4),
+    # I = H(clusters) - H(clusters | classes) = H(clusters) - (log 2) / 2.
+    h_clusters = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    expected = (h_clusters - np.log(2) / 2) / ((np.log(2) + h_clusters) / 2)
+    assert normalized_mutual_info([0, 0, 1, 1], [0, 0, 0, 1]) == pytest.approx(expected)
+    assert normalized_mutual_info([0, 0, 0, 1], [0, 0, 1, 1]) == pytest.approx(expected)  # symmetric
+    assert normalized_mutual_info([0, 0, 0, 0], [0, 1, 0, 1]) == 0.0  # one class: nothing to share
+    assert normalized_mutual_info([0, 0, 0], [1, 1, 1]) == 1.0  # one group each: identical labelings
+
+
+def test_classes_with_own_category_ignores_empty_clusters_but_counts_single_examples():
+    # cluster 1 is empty (its column is all zeros), cluster 3 holds one example of class 0.
+    assert classes_with_own_category([1, 1, 2, 2], [0, 0, 2, 2]) == 2
+    assert classes_with_own_category([1, 1, 2, 2, 0], [0, 0, 2, 2, 3]) == 3
+
+
+def test_contingency_table_size_and_id_checks_name_the_input():
+    np.testing.assert_array_equal(contingency([0, 1], [0, 0], n_classes=3, n_clusters=2), [[1, 0], [1, 0], [0, 0]])
+    with pytest.raises(JointVAEError, match=r"contingency: ids exceed the table size 2 x 1"):
+        contingency([0, 1], [0, 1], n_classes=2, n_clusters=1)
+    with pytest.raises(JointVAEError, match=r"contingency: ids exceed the table size 1 x 2"):
+        contingency([0, 1], [0, 1], n_classes=1, n_clusters=2)
+    with pytest.raises(JointVAEError, match=r"^labels: expected a 1-D array of integer ids, got shape \(1, 2\)"):
+        contingency([[0, 1]], [0, 1])
+    with pytest.raises(JointVAEError, match=r"^clusters: expected non-negative integer ids, got dtype float64"):
+        contingency([0, 1], [0.5, 1.0])
+    with pytest.raises(JointVAEError, match=r"^labels: expected non-negative integer ids, got dtype int64"):
+        contingency([-1, 1], [0, 1])
+    with pytest.raises(JointVAEError, match=r"^expected arrays of one length \(one entry per example\), "
+                                            r"got lengths \{'labels': 2, 'clusters': 1\}"):
+        contingency([0, 1], [0])
+    with pytest.raises(JointVAEError, match=r"^expected at least one example, got empty labels and clusters"):
+        contingency([], [])
+    with pytest.raises(JointVAEError, match=r"^mapping: expected one of auto, one_to_one, majority, got 'best'"):
+        cluster_accuracy([0, 1], [0, 1], mapping="best")
+
+
+def test_hungarian_rejects_a_cost_that_is_not_a_matrix():
+    with pytest.raises(JointVAEError, match=r"hungarian: expected a finite 2-D cost matrix, got shape \(3,\)"):
+        hungarian([1.0, 2.0, 3.0])
+    rows, cols = hungarian(np.array([[4, 1], [2, 8]]))  # integer costs work as floats
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+
+
+def test_discretize_ranks_few_values_and_bins_many():
+    # At most `bins` distinct values: their ranks. More: equal-width bins between min and max.
+    np.testing.assert_array_equal(discretize([[0.0], [10.0], [0.5]], bins=3)[:, 0], [0, 2, 1])
+    column = np.arange(10.0)[:, None]  # edges 0, 1.8, 3.6, 5.4, 7.2, 9
+    np.testing.assert_array_equal(discretize(column, bins=5)[:, 0], [0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_array_equal(discretize(column, bins=2)[:, 0], [0] * 5 + [1] * 5)
+    with pytest.raises(JointVAEError, match=r"^bins: expected an integer >= 2, got 1"):
+        discretize(column, bins=1)
+    with pytest.raises(JointVAEError, match=r"^discretize: expected \[examples, columns\], got shape \(10,\)"):
+        discretize(np.arange(10.0))
+
+
+def test_mig_of_a_hand_computed_code():
+    factor = np.repeat(np.arange(4), 25)[:, None].astype(float)  # uniform over 4 values: H = log 4
+    # z0 tells the factor (I = log 4), z1 only its half (I = log 2): gap (log 4 - log 2) / log 4 = 1/2.
+    codes = np.column_stack([factor[:, 0], factor[:, 0] // 2])
+    assert mutual_info_gap(codes, factor) == pytest.approx(0.5)
+    assert mutual_info_gap(codes[:, :1], factor) == pytest.approx(1.0)  # one dim: the second MI is 0
+    assert mutual_info_gap(np.column_stack([factor, factor, factor // 2]), factor) == pytest.approx(0.0)
+    constant = np.zeros((100, 1))
+    assert mutual_info_gap(codes, np.column_stack([factor, constant])) == pytest.approx(0.5)  # constant: skipped
+    many = np.arange(100.0)[:, None]  # 100 distinct values: 3 bins hold 0..32, 33..65, 66..99
+    assert mutual_info_gap(many, many, bins=3) == pytest.approx(1.0)  # MI and entropy binned alike
+    thirds = np.digitize(many, [33, 66])
+    assert mutual_info_gap(many, thirds, bins=3) == pytest.approx(1.0)
+    assert mutual_info_gap(many, thirds) < 0.95  # 20 bins do not line up with the thirds
+    with pytest.raises(JointVAEError, match=r"^factors: every factor is constant; MIG needs at least one that varies"):
+        mutual_info_gap(codes, constant)
+    with pytest.raises(JointVAEError, match=r"^expected codes \[N, D\] and factors \[N, F\], got \(100,\) and "):
+        mutual_info_gap(codes[:, 0], factor)
+    with pytest.raises(JointVAEError, match=r"^expected arrays of one length .*got lengths \{'codes': 100, 'factors': 99\}"):
+        mutual_info_gap(codes, factor[:99])
+
+
+def test_factor_vae_score_is_exactly_one_when_each_factor_has_its_own_dim():
+    rng = np.random.default_rng(8)
+    factors = np.column_stack([rng.integers(0, 3, 600), rng.integers(0, 5, 600)])
+    codes = np.column_stack([factors[:, 1] * 2.0, rng.normal(size=600), factors[:, 0] * 0.5])
+    assert factor_vae_score(codes, factors) == 1.0
+    assert factor_vae_score(codes, factors, n_votes=2) == 1.0  # one vote to fit, one to score
+    # Batches of two: when both examples also share the other factor, its dim ties at variance 0.
+    assert factor_vae_score(codes, factors, batch_size=2) > 0.8
+
+
+def test_factor_vae_score_scales_dims_before_comparing_variances():
+    # Dim 0 holds factor 0 on a scale of 100 plus noise of sd 10; dim 1 holds factor 1 on a scale of 1.
+    # With factor 0 fixed, dim 0 still varies more than dim 1 in absolute terms (100 against 1.25), but
+    # far less relative to its spread: unscaled, dim 1 would win every vote and the score be about 1/2.
+    rng = np.random.default_rng(9)
+    factors = np.column_stack([rng.integers(0, 4, 2000), rng.integers(0, 4, 2000)])
+    codes = np.column_stack([100.0 * factors[:, 0] + 10 * rng.normal(size=2000),
+                             factors[:, 1] + 0.01 * rng.normal(size=2000)])
+    assert factor_vae_score(codes, factors) > 0.97
+    noise = rng.normal(size=(2000, 3))
+    assert factor_vae_score(noise, factors) == factor_vae_score(noise, factors, seed=0)  # seeded, seed 0 default
+    assert factor_vae_score(noise, factors, seed=1) != factor_vae_score(noise, factors, seed=2)
+
+
+def test_factor_vae_score_edges():
+    factors = np.repeat(np.arange(2), 50)[:, None]
+    assert factor_vae_score(np.zeros((100, 2)), factors) == 0.0  # every dim collapsed
+    assert factor_vae_score(np.column_stack([factors[:, 0] * 0.5, np.zeros(100)]), factors,
+                            min_variance=0.0625) == 1.0  # variance exactly at the threshold counts as active
+    with pytest.raises(JointVAEError, match=r"^expected n_votes >= 2 and batch_size >= 2, got 1 and 64"):
+        factor_vae_score(np.ones((100, 1)), factors, n_votes=1)
+    with pytest.raises(JointVAEError, match=r"^expected n_votes >= 2 and batch_size >= 2, got 800 and 1"):
+        factor_vae_score(np.ones((100, 1)), factors, batch_size=1)
+    with pytest.raises(JointVAEError, match=r"^factors: no factor takes two values held by two examples each"):
+        factor_vae_score(np.ones((3, 1)), np.array([[0], [0], [1]]))
+    with pytest.raises(JointVAEError, match=r"^expected codes \[N, D\] and factors \[N, F\], got \(100, 1\) and \(100,\)"):
+        factor_vae_score(np.ones((100, 1)), factors[:, 0])
+    with pytest.raises(JointVAEError, match=r"^expected arrays of one length .*got lengths \{'codes': 100, 'factors': 99\}"):
+        factor_vae_score(np.ones((100, 1)), factors[:99])
+
+
+def test_kl_thresholds_and_ties():
+    assert active_dimensions([0.01, 0.0101], threshold=0.01).tolist() == [False, True]
+    np.testing.assert_array_equal(order_by_kl(np.zeros(40)), np.arange(40))  # stable even for long ties
+    with pytest.raises(JointVAEError, match=r"^expected start_classes \[M\] and traversed_classes \[M, S\], "
+                                            r"got \(2,\) and \(2,\)"):
+        class_change_fraction([1, 2], [1, 2])

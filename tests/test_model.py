@@ -51,15 +51,39 @@ def test_parameter_count_matches_the_original():
     assert model.count_params() == 687_359
 
 
-def test_objective_uses_capacities_gamma_and_balance():
-    config = ModelConfig(latent=LatentSpec(2, (3,)), cont_capacity=CapacitySchedule(4.0, 4.0, 1),
+def closed_form_terms(model, images):
+    """KL_cont, KL_disc and the batch-marginal KL of the encoder's outputs, from the textbook formulas."""
+    encoding = model.encode(images)
+    mean, log_var = encoding.mean.numpy().astype(float), encoding.log_var.numpy().astype(float)
+    kl_cont = np.mean(np.sum(0.5 * (mean ** 2 + np.exp(log_var) - 1 - log_var), axis=1))
+    kl_disc = imbalance = 0.0
+    for logits in encoding.logits:
+        p = np.exp(logits.numpy().astype(float))
+        p /= p.sum(axis=1, keepdims=True)
+        k = p.shape[1]
+        kl_disc += np.mean(np.sum(p * np.log(p * k), axis=1))  # KL(q(c|x) || 1/K)
+        marginal = p.mean(axis=0)
+        imbalance += np.sum(marginal * np.log(marginal * k))  # KL(mean_x q(c|x) || 1/K)
+    return kl_cont, kl_disc, imbalance
+
+
+def test_objective_terms_equal_their_closed_forms_on_the_encoder_outputs():
+    config = ModelConfig(latent=LatentSpec(2, (3, 2)), cont_capacity=CapacitySchedule(4.0, 4.0, 1),
                          disc_capacity=CapacitySchedule(0.5, 0.5, 1), loss=LossConfig(gamma=7.0, disc_balance=3.0))
     model = build_model(RunConfig(model=config))
-    terms = {k: float(v) for k, v in model.compute_terms(_blobs(8, 32, 1), training=True).items()}
-    expected = (terms["reconstruction"] + 7.0 * abs(terms["kl_cont"] - 4.0) + 7.0 * abs(terms["kl_disc"] - 0.5)
-                + 3.0 * terms["disc_imbalance"])
-    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
+    head = model.encoder.get_layer("encoding")
+    kernel, bias = head.get_weights()
+    head.set_weights([30 * kernel, bias])  # an untrained encoder's outputs are all near 0: spread them
+    images = _blobs(8, 32, 1)
+    kl_cont, kl_disc, imbalance = closed_form_terms(model, images)
+    assert kl_cont > 0.5 and kl_disc > 0.05 and imbalance > 0.01  # terms large enough to tell apart
+    terms = {k: float(v) for k, v in model.compute_terms(images, training=False).items()}
+    assert terms["kl_cont"] == pytest.approx(kl_cont, rel=1e-4)
+    assert terms["kl_disc"] == pytest.approx(kl_disc, rel=1e-4)
+    assert terms["disc_imbalance"] == pytest.approx(imbalance, rel=1e-3, abs=1e-6)
     assert terms["cont_capacity"] == pytest.approx(4.0) and terms["disc_capacity"] == pytest.approx(0.5)
+    expected = terms["reconstruction"] + 7.0 * abs(kl_cont - 4.0) + 7.0 * abs(kl_disc - 0.5) + 3.0 * imbalance
+    assert terms["loss"] == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("jit", [False, True])

@@ -45,6 +45,16 @@ def test_bad_flags_give_one_line_and_exit_code_2(args):
     assert len(lines) == 1 and lines[0].startswith("Error: ")
 
 
+@pytest.mark.parametrize("dataset,missing", [("az_letters", "A_Z Handwritten Data.csv"),
+                                             ("arabic_chars", "csvTrainImages"), ("npz", "mnist.npz"),
+                                             ("mnist_idx", "train-images-idx3-ubyte"), ("image_folder", "not found")])
+def test_train_with_a_missing_data_file_names_it_and_can_be_retried(dataset, missing, tmp_path):
+    run_dir = tmp_path / "run"
+    for attempt in range(2):  # the failed attempt leaves nothing that blocks the next one
+        code, lines = _cli("train", "--dataset", dataset, "--data-dir", str(tmp_path / "empty"), "--out", str(run_dir))
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and missing in lines[0]
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     code, lines = _cli("train", "--out", str(tmp_path / "nothing"), "--resume")
     assert code == 2 and "config.json" in lines[0]

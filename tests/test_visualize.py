@@ -8,9 +8,9 @@ from PIL import Image
 
 from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.training import build_model
-from jointvae_tf.visualize import (TrainingPictures, category_labels, category_traversal_picture,
-                                   majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture, traversal_gif_frames, traversal_picture,
-                                   traversal_rows, write_pictures)
+from jointvae_tf.visualize import (INACTIVE_KL, TrainingPictures, category_labels, category_traversal_picture,
+                                   majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture,
+                                   traversal_gif_frames, traversal_picture, traversal_rows, write_pictures)
 
 SIZE, FACTOR, STEPS = 32, 2, 10
 CELL = FACTOR * (SIZE + 2)  # an upscaled cell with its gutter
@@ -20,11 +20,38 @@ def grid_height(rows):
     return rows * CELL + 2 * FACTOR
 
 
+def build(latent=LatentSpec(3, (4,))):
+    """An untrained model whose decoder ignores z1 and follows z0 strongly: traversing z0 must change the
+    picture, traversing z1 must not."""
+    run = RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=latent, hidden_units=32),
+                    train=TrainConfig(batch_size=8))
+    model = build_model(run)
+    hidden = model.decoder.get_layer("hidden")
+    kernel, bias = hidden.get_weights()
+    kernel[0] *= 20
+    kernel[1] = 0
+    hidden.set_weights([kernel, bias])
+    return model
+
+
 @pytest.fixture(scope="module")
 def model():
-    run = RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
-                    train=TrainConfig(batch_size=8))
-    return build_model(run)
+    return build()
+
+
+def cells(picture, rows, cols):
+    """The ``[rows, cols, FACTOR * SIZE, FACTOR * SIZE, C]`` decoded images of a (labelled) grid picture."""
+    grid = picture[:, picture.shape[1] - (cols * CELL + 2 * FACTOR):]
+    side = FACTOR * SIZE
+    return np.array([[grid[2 * FACTOR + r * CELL:][:side, 2 * FACTOR + c * CELL:][:, :side] for c in range(cols)]
+                     for r in range(rows)])
+
+
+def closed_form_kl_per_dim(model, images):
+    """Mean KL(q(z_d | x) || N(0, 1)) per continuous dim from the encoder's outputs, ``[cont]`` nats."""
+    encoding = model.encode(images)
+    mean, log_var = encoding.mean.numpy(), encoding.log_var.numpy()
+    return (0.5 * (mean ** 2 + np.exp(log_var) - 1 - log_var)).mean(axis=0)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +73,10 @@ def test_traversal_grid_has_one_row_per_continuous_dim_and_discrete_variable(mod
     assert picture.dtype == np.uint8
     assert picture.shape[0] == grid_height(3 + 1)
     assert picture.shape[1] > STEPS * CELL + 2 * FACTOR  # grid plus the label strip
+    rows = cells(picture, 4, STEPS)  # sorted by KL: z2, z1, z0, c0
+    assert all(np.array_equal(cell, rows[1, 0]) for cell in rows[1])  # z1 does not reach the decoder
+    assert not np.array_equal(rows[2, 0], rows[2, -1])  # z0 from 5 % to 95 % of its prior
+    assert not np.array_equal(rows[3, 0], rows[3, 1])  # c0 = 0, then c0 = 1
 
 
 def test_category_traversal_has_one_row_per_category(model):
@@ -59,6 +90,8 @@ def test_gif_frames_sweep_a_grid_of_categories_by_samples(model):
     assert len(frames) == 12
     assert {f.shape for f in frames} == {(grid_height(4), 5 * CELL + 2 * FACTOR, 1)}
     assert not np.array_equal(frames[0], frames[6])  # dim 0 moved from 5 % to 95 % of its prior
+    still = traversal_gif_frames(model, cont_dim=1, n_frames=12, n_per_category=5, factor=FACTOR)
+    assert all(np.array_equal(frame, still[0]) for frame in still)
 
 
 def test_reconstructions_and_samples_have_grid_sizes(model, images):
@@ -74,20 +107,24 @@ def test_write_pictures_writes_every_file(model, images, tmp_path):
     expected = {"all_traversals.png", "reconstructions.png", "samples.png", "samples_per_category.png",
                 "category_traversal_z0.png", "category_traversal_z2.png"}
     assert expected <= set(paths) and sorted(os.listdir(tmp_path)) == sorted(paths)
+    kl = closed_form_kl_per_dim(model, images)
+    animated = np.argsort(-kl)[:min(2, max(1, int((kl > INACTIVE_KL).sum())))]  # largest KL, active ones
     gifs = [name for name in paths if name.endswith(".gif")]
-    assert 1 <= len(gifs) <= 2
-    with Image.open(paths[gifs[0]]) as gif:
-        assert gif.n_frames == 8
+    assert sorted(gifs) == sorted(f"traversal_z{d}.gif" for d in animated)
+    for name in gifs:
+        with Image.open(paths[name]) as gif:
+            assert gif.n_frames == (8 if name != "traversal_z1.gif" else 1)  # z1 moves nothing: one frame
     with Image.open(paths["all_traversals.png"]) as png:
         assert png.size[1] == grid_height(4)
 
 
 def test_write_pictures_without_discrete_code(tmp_path, images):
     run = RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=LatentSpec(2, ()), hidden_units=32))
-    paths = write_pictures(build_model(run), str(tmp_path), images, gif_frames=4)
+    model = build_model(run)
+    paths = write_pictures(model, str(tmp_path), images, gif_frames=4)
     assert not any(name.startswith("category_traversal") for name in paths)
-    assert {"all_traversals.png", "samples_per_category.png", "traversal_z0.gif"} <= set(paths) or \
-        {"all_traversals.png", "samples_per_category.png", "traversal_z1.gif"} <= set(paths)
+    largest = int(np.argmax(closed_form_kl_per_dim(model, images)))
+    assert {"all_traversals.png", "samples_per_category.png", f"traversal_z{largest}.gif"} <= set(paths)
 
 
 def test_category_rows_are_named_after_their_majority_class():
@@ -103,21 +140,32 @@ def test_pad_to_common_shape():
     assert frames[1][0, 5, 0] == 255
 
 
-def test_training_pictures_keeps_one_frame_per_epoch_across_resume(model, images, tmp_path):
+def test_training_pictures_keeps_one_frame_per_epoch_across_resume(images, tmp_path):
+    model = build()
+    kernel, bias = model.decoder.get_layer("hidden").get_weights()
+
+    def epoch(callback, index):
+        """What an epoch of training does to the pictures: the decoder changes, then the callback draws."""
+        kernel[0] *= -1
+        model.decoder.get_layer("hidden").set_weights([kernel, bias])
+        callback.on_epoch_end(index)
+
     pictures_dir, log_dir = str(tmp_path / "pictures"), str(tmp_path / "logs" / "pictures")
     callback = TrainingPictures(images, pictures_dir, log_dir, steps=4, factor=1)
     callback.set_model(model)
     callback.on_train_begin()
-    callback.on_epoch_end(0)
-    callback.on_epoch_end(1)
+    epoch(callback, 0)
+    epoch(callback, 1)
     progress = tmp_path / "pictures" / "progress"
     assert sorted(os.listdir(progress)) == ["epoch-0001.png", "epoch-0002.png"]
     with Image.open(tmp_path / "pictures" / "training_progress.gif") as gif:
-        assert gif.n_frames in (1, 2)  # Pillow merges identical frames; the model did not change
+        assert gif.n_frames == 2
     resumed = TrainingPictures(images, pictures_dir, log_dir, steps=4, factor=1)
     resumed.set_model(model)
     resumed.on_train_begin()
     assert len(resumed.frames) == 2
-    resumed.on_epoch_end(2)
+    epoch(resumed, 2)
     assert len(resumed.frames) == 3
+    with Image.open(tmp_path / "pictures" / "training_progress.gif") as gif:
+        assert gif.n_frames == 3
     assert os.listdir(tmp_path / "logs" / "pictures")  # TensorBoard event file
