@@ -40,11 +40,6 @@ def test_only_continuous_or_only_discrete(latent):
     assert all(np.isfinite(float(v)) for v in terms.values())
 
 
-def test_rejects_unsupported_image_size():
-    with pytest.raises(JointVAEError, match="image size"):
-        ModelConfig(image_size=28)
-
-
 def test_parameter_count_matches_the_original():
     model = JointVAE(ModelConfig(image_size=32, channels=1, latent=LatentSpec(10, (10,))))
     model.build_all()
