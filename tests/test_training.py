@@ -47,7 +47,7 @@ def test_bad_flags_give_one_line_and_exit_code_2(args):
 
 @pytest.mark.parametrize("dataset,missing", [("az_letters", "A_Z Handwritten Data.csv"),
                                              ("arabic_chars", "csvTrainImages"), ("npz", "mnist.npz"),
-                                             ("mnist_idx", "train-images-idx3-ubyte")])
+                                             ("mnist_idx", "train-images-idx3-ubyte"), ("image_folder", "not found")])
 def test_train_with_a_missing_data_file_names_it_and_can_be_retried(dataset, missing, tmp_path):
     run_dir = tmp_path / "run"
     for attempt in range(2):  # the failed attempt leaves nothing that blocks the next one
