@@ -36,8 +36,12 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
                 help="Weight of KL(batch-average q(c) || uniform): keeps every category in use.")
 @setting_option("--invariant-rotation", "model.invariance.rotation", per_dataset=True, type=float,
                 help="Degrees: the discrete code should not change under rotations up to this angle.")
+@setting_option("--invariant-scale", "model.invariance.scale", per_dataset=True, type=float,
+                help="Fraction: the discrete code should not change under scalings by up to 1 +- this.")
+@setting_option("--invariant-shift", "model.invariance.shift", per_dataset=True, type=float,
+                help="Pixels: the discrete code should not change under shifts up to this along each axis.")
 @setting_option("--invariance-weight", "model.invariance.weight", per_dataset=True, type=float,
-                help="Weight of the disagreement between q(c|x) and q(c|rotated x), nats.")
+                help="Weight of the disagreement between q(c|x) and q(c|transformed x), nats.")
 @setting_option("--cont-capacity", "model.cont_capacity", per_dataset=True, callback=parse_capacity,
                 help="MIN,MAX,ITERS in nats and steps.")
 @setting_option("--disc-capacity", "model.disc_capacity", per_dataset=True, callback=parse_capacity,

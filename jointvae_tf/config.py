@@ -122,24 +122,31 @@ class LossConfig:
 
 @dataclasses.dataclass(frozen=True)
 class InvarianceConfig:
-    """What the discrete code should not see: random rotations up to ``rotation`` degrees either way.
+    """What the discrete code should not see: random rotations up to ``rotation`` degrees either way,
+    scalings by up to a factor ``1 + scale`` either way, and shifts up to ``shift`` pixels along each axis.
 
-    ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | rotated x); 0 turns it off and
-    skips the second encoder pass (see ``jointvae_tf.invariance``).
+    ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | transformed x); 0 turns it off
+    and skips the second encoder pass (see ``jointvae_tf.invariance``).
     """
 
     rotation: float = 0.0
     weight: float = 0.0
+    scale: float = 0.0
+    shift: float = 0.0
 
     def __post_init__(self):
         if not 0 <= self.rotation <= 180:
             raise ConfigError("rotation", f"expected degrees in [0, 180], got {self.rotation}")
         if self.weight < 0:
             raise ConfigError("weight", f"expected a weight >= 0, got {self.weight}")
+        if not 0 <= self.scale < 1:
+            raise ConfigError("scale", f"expected a fraction in [0, 1), got {self.scale}")
+        if self.shift < 0:
+            raise ConfigError("shift", f"expected pixels >= 0, got {self.shift}")
 
     @property
     def active(self) -> bool:
-        return self.rotation > 0 and self.weight > 0
+        return self.weight > 0 and (self.rotation > 0 or self.scale > 0 or self.shift > 0)
 
 
 @dataclasses.dataclass(frozen=True)

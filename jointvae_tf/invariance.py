@@ -1,11 +1,13 @@
-"""Invariance of the discrete code to a nuisance transform (random rotations about the image centre).
+"""Invariance of the discrete code to nuisance transforms (random rotation, scaling and shifts).
 
 The JointVAE objective alone lets the discrete code carry whatever splits the data best, and for shapes
 seen at every angle that is often orientation: a Gaussian dimension cannot wrap around a periodic angle,
-so a category takes a range of angles instead of a shape. When the classes are known to be unchanged by
-rotation, the objective can say so: each batch is also encoded rotated by a random angle, and
+so a category takes a range of angles instead of a shape; handwriting splits by slant, size and position
+as easily as by digit. When the classes are known to be unchanged by a transform, the objective can say
+so: each batch is also encoded through a random transform t (a rotation, a scaling and a shift about the
+image centre, see :class:`jointvae_tf.config.InvarianceConfig`), and
 
-    disc_disagreement = - mean_x log sum_k q(c = k | x) q(c = k | rotate(x))        (nats, per variable)
+    disc_disagreement = - mean_x log sum_k q(c = k | x) q(c = k | t(x))        (nats, per variable)
 
 (the negative log-probability that the two views draw the same category) is added with a weight. It is
 zero only when both views are confidently put in the same category; with the balance term
@@ -19,25 +21,32 @@ import math
 import tensorflow as tf
 
 
-def rotate(images: tf.Tensor, angles: tf.Tensor) -> tf.Tensor:
-    """Rotate each image counter-clockwise about its centre, bilinear, zero outside the frame.
+def warp(images: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
+    """Rotate, scale and shift each image about its centre; bilinear, zero outside the frame.
 
-    ``images``: ``[batch, height, width, channels]``; ``angles``: ``[batch]`` in radians. Built from
-    gathers only, so it compiles under XLA. A quarter turn of a square image is exact (``np.rot90``).
+    ``images``: ``[batch, height, width, channels]``; ``angles``: ``[batch]`` radians counter-clockwise;
+    ``scales``: ``[batch]`` magnification (2 doubles the drawing); ``shifts``: ``[batch, 2]`` pixels
+    (down, right). Built from gathers only, so it compiles under XLA. A quarter turn of a square image
+    with scale 1 and no shift is exact (``np.rot90``).
     """
     images = tf.convert_to_tensor(images)
     shape = tf.shape(images)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
     dtype = images.dtype
-    rows = tf.cast(tf.range(height), dtype) - (tf.cast(height, dtype) - 1.0) / 2.0
-    cols = tf.cast(tf.range(width), dtype) - (tf.cast(width, dtype) - 1.0) / 2.0
+    centre_y, centre_x = (tf.cast(height, dtype) - 1.0) / 2.0, (tf.cast(width, dtype) - 1.0) / 2.0
+    rows = tf.cast(tf.range(height), dtype) - centre_y
+    cols = tf.cast(tf.range(width), dtype) - centre_x
     y, x = tf.meshgrid(rows, cols, indexing="ij")  # [H, W], y grows downwards
-    cos = tf.cos(tf.cast(angles, dtype))[:, None, None]
-    sin = tf.sin(tf.cast(angles, dtype))[:, None, None]
-    # Output pixel (y, x) reads the input at the inverse rotation of (y, x); counter-clockwise on screen
+    shifts = tf.cast(shifts, dtype)
+    y = y[None] - shifts[:, 0, None, None]
+    x = x[None] - shifts[:, 1, None, None]
+    inverse_scale = 1.0 / tf.cast(scales, dtype)[:, None, None]
+    cos = tf.cos(tf.cast(angles, dtype))[:, None, None] * inverse_scale
+    sin = tf.sin(tf.cast(angles, dtype))[:, None, None] * inverse_scale
+    # Output pixel (y, x) reads the input at the inverse transform of (y, x); counter-clockwise on screen
     # means a negative angle in (row-down, column-right) coordinates.
-    source_x = cos * x - sin * y + (tf.cast(width, dtype) - 1.0) / 2.0
-    source_y = sin * x + cos * y + (tf.cast(height, dtype) - 1.0) / 2.0
+    source_x = cos * x - sin * y + centre_x
+    source_y = sin * x + cos * y + centre_y
     x0, y0 = tf.floor(source_x), tf.floor(source_y)
     flat = tf.reshape(images, [batch * height * width, channels])
     offsets = (tf.range(batch) * height * width)[:, None, None]
@@ -55,14 +64,22 @@ def rotate(images: tf.Tensor, angles: tf.Tensor) -> tf.Tensor:
     return result
 
 
-def random_rotation(images: tf.Tensor, max_degrees: float, seed: tf.Tensor) -> tf.Tensor:
-    """``images`` ``[batch, H, W, C]`` each rotated by an angle uniform in [-max_degrees, max_degrees].
+def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
+    """``images`` ``[batch, H, W, C]`` each warped by a random transform drawn from ``config``.
 
+    ``config``: an :class:`jointvae_tf.config.InvarianceConfig`: angle uniform in +-``rotation`` degrees,
+    log-scale uniform in +-log(1 + ``scale``), shift uniform in +-``shift`` pixels along each axis.
     ``seed``: a stateless seed, int32 ``[2]``.
     """
-    limit = math.radians(max_degrees)
-    angles = tf.random.stateless_uniform(tf.shape(images)[:1], seed, minval=-limit, maxval=limit)
-    return rotate(images, angles)
+    batch = tf.shape(images)[:1]
+    angle_seed, scale_seed, shift_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    limit = math.radians(config.rotation)
+    angles = tf.random.stateless_uniform(batch, angle_seed, minval=-limit, maxval=limit)
+    log_limit = math.log1p(config.scale)
+    scales = tf.exp(tf.random.stateless_uniform(batch, scale_seed, minval=-log_limit, maxval=log_limit))
+    shifts = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), shift_seed, minval=-config.shift,
+                                         maxval=config.shift)
+    return warp(images, angles, scales, shifts)
 
 
 def disagreement(logits: tf.Tensor, other_logits: tf.Tensor) -> tf.Tensor:

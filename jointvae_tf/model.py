@@ -4,7 +4,7 @@ Objective per batch (all terms in nats per image, averaged over the batch):
 
     reconstruction + gamma * |KL_cont - C_cont(step)| + gamma * |KL_disc - C_disc(step)|
                    + disc_balance * sum_i KL(mean_batch q(c_i | x) || uniform)
-                   + invariance.weight * sum_i disagreement(q(c_i | x), q(c_i | rotated x))
+                   + invariance.weight * sum_i disagreement(q(c_i | x), q(c_i | transformed x))
 
 with KL_cont summed over the Gaussian dimensions and KL_disc summed over the discrete variables. The
 step is the optimizer's iteration count, so a restored optimizer resumes the capacity schedules.
@@ -241,7 +241,7 @@ class JointVAE(keras.Model):
         disc_imbalance = tf.add_n([latents.kl_marginal_uniform(lg) for lg in encoding.logits] or [tf.constant(0.0)])
         disc_disagreement = tf.constant(0.0)
         if config.invariance.active and config.latent.disc:
-            rotated = invariance.random_rotation(images, config.invariance.rotation, rotation_seed)
+            rotated = invariance.random_transform(images, config.invariance, rotation_seed)
             rotated_logits = self.encode(rotated, training).logits
             disc_disagreement = tf.add_n([invariance.disagreement(a, b)
                                           for a, b in zip(encoding.logits, rotated_logits)])

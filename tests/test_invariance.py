@@ -12,9 +12,15 @@ from jointvae_tf.config import InvarianceConfig, LatentSpec, LossConfig, ModelCo
 from jointvae_tf.training import build_model
 
 
+def rotate(images, angles):
+    """Rotation only: ``invariance.warp`` with scale 1 and no shift."""
+    count = len(angles)
+    return invariance.warp(images, tf.constant(angles), tf.ones([count]), tf.zeros([count, 2]))
+
+
 def test_quarter_and_half_turns_are_exact_and_counter_clockwise():
     images = np.random.default_rng(0).random((3, 8, 8, 2)).astype("float32")
-    rotated = invariance.rotate(images, tf.constant([math.pi / 2, math.pi, 0.0])).numpy()
+    rotated = rotate(images, [math.pi / 2, math.pi, 0.0]).numpy()
     np.testing.assert_allclose(rotated[0], np.rot90(images[0]), atol=1e-5)  # np.rot90: counter-clockwise
     np.testing.assert_allclose(rotated[1], np.rot90(images[1], 2), atol=1e-5)
     np.testing.assert_allclose(rotated[2], images[2], atol=1e-6)
@@ -24,20 +30,40 @@ def test_rotation_keeps_a_centred_disc_and_blanks_what_comes_from_outside():
     size = 32
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
     disc = (np.hypot(yy, xx) < 8).astype("float32")[None, :, :, None]
-    rotated = invariance.rotate(disc, tf.constant([0.7])).numpy()
+    rotated = rotate(disc, [0.7]).numpy()
     assert np.abs(rotated - disc).mean() < 0.02
-    ones = invariance.rotate(np.ones((1, size, size, 1), "float32"), tf.constant([math.pi / 4])).numpy()
+    ones = rotate(np.ones((1, size, size, 1), "float32"), [math.pi / 4]).numpy()
     assert ones[0, 0, 0, 0] == 0.0 and ones[0, size // 2, size // 2, 0] == pytest.approx(1.0)
 
 
-def test_random_rotation_angles_stay_within_the_limit():
+def test_whole_pixel_shifts_move_the_image_and_scaling_moves_a_pixel_along_its_ray():
+    images = np.random.default_rng(1).random((1, 9, 9, 1)).astype("float32")
+    shifted = invariance.warp(images, tf.zeros([1]), tf.ones([1]), tf.constant([[2.0, -1.0]])).numpy()
+    np.testing.assert_allclose(shifted[0, 2:, :-1], images[0, :-2, 1:], atol=1e-5)  # 2 down, 1 left
+    assert np.all(shifted[0, :2] == 0) and np.all(shifted[0, :, -1] == 0)
+    dot = np.zeros((1, 9, 9, 1), "float32")
+    dot[0, 4, 6] = 1.0  # 2 pixels right of the centre (4, 4)
+    doubled = invariance.warp(dot, tf.zeros([1]), tf.constant([2.0]), tf.zeros([1, 2])).numpy()[0, ..., 0]
+    assert doubled[4, 8] == pytest.approx(1.0) and doubled[4, 6] == 0.0  # 2 -> 4 pixels from the centre
+
+
+def test_random_transform_stays_within_its_limits():
     # A single bright pixel right of the centre moves on a circle; its angle is the rotation's.
     image = np.zeros((200, 33, 33, 1), "float32")
     image[:, 16, 26] = 1.0
-    rotated = invariance.random_rotation(image, 30.0, tf.constant([1, 2])).numpy()[..., 0]
+    only_rotation = InvarianceConfig(rotation=30.0, weight=1.0)
+    rotated = invariance.random_transform(image, only_rotation, tf.constant([1, 2])).numpy()[..., 0]
     ys, xs = np.mgrid[:33, :33] - 16
     angles = np.degrees(np.arctan2(-(rotated * ys).sum((1, 2)), (rotated * xs).sum((1, 2))))
     assert np.all(np.abs(angles) <= 30.5) and angles.min() < -20 and angles.max() > 20
+    only_scale = InvarianceConfig(scale=0.25, weight=1.0)
+    scaled = invariance.random_transform(image, only_scale, tf.constant([3, 4])).numpy()[..., 0]
+    radius = np.hypot((scaled * ys).sum((1, 2)), (scaled * xs).sum((1, 2))) / scaled.sum((1, 2))
+    assert np.all((radius >= 10 / 1.25 - 0.05) & (radius <= 10 * 1.25 + 0.05)) and np.ptp(radius) > 3
+    only_shift = InvarianceConfig(shift=3.0, weight=1.0)
+    shifted = invariance.random_transform(image, only_shift, tf.constant([5, 6])).numpy()[..., 0]
+    moves = np.stack([(shifted * ys).sum((1, 2)), (shifted * xs).sum((1, 2)) - 10], -1) / shifted.sum((1, 2))[:, None]
+    assert np.all(np.abs(moves) <= 3.01) and np.all(np.abs(moves).max(0) > 2)
 
 
 def test_disagreement_is_minus_log_probability_that_both_views_agree():
