@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -59,31 +60,70 @@ class CheckpointEvery(keras.callbacks.Callback):
 
 
 class HeldOutEvaluation(keras.callbacks.Callback):
-    """Once an epoch: KL per latent dimension, held-out reconstruction, and cluster accuracy.
+    """Scores the held-out images while training, within a fixed share of the wall time.
 
-    Adds ``val_reconstruction``, ``val_kl_cont``, ``val_kl_disc`` and, when ``labels`` are given,
-    ``val_cluster_accuracy`` (first discrete variable's argmax against the labels) to the epoch logs, so
-    they show in the progress line and in TensorBoard (scalars and per-dimension KL under ``kl/``).
-    ``images``: ``[N, H, W, C]`` float32 in [0, 1]; ``labels``: int ``[N]`` or None.
+    At the end of an epoch it encodes ``images`` once and adds ``val_reconstruction``, ``val_kl_cont``,
+    ``val_kl_disc`` and, when ``labels`` are given, ``val_cluster_accuracy`` (the first discrete variable,
+    scored by :func:`jointvae_tf.evaluation.cluster_scores` as ``jvae-tf evaluate`` scores it) to the
+    epoch logs, so they show in the progress line and in TensorBoard (per-dimension KL under ``kl/``);
+    then ``pictures`` (a :class:`~jointvae_tf.visualize.ProgressPictures`, optional) draws from the same
+    encoding. It runs only while the time spent in it, including the coming evaluation (estimated by the
+    last one), stays within ``budget`` of the wall time since training began, and always after the last
+    epoch; so on small data it evaluates every few epochs, on large data every epoch.
+
+    Args:
+      images: ``[N, H, W, C]`` float32 in [0, 1]. labels: int ``[N]`` or None. log_dir: TensorBoard folder.
+      pictures: draws the progress pictures, or None. budget: fraction of wall time, in (0, 1].
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None, log_dir: str, batch_size: int = 256):
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None, log_dir: str, pictures=None,
+                 budget: float = 0.05, batch_size: int = 256):
         super().__init__()
         self.images = images
         self.labels = labels
+        self.pictures = pictures
+        self.budget = budget
         self.batch_size = batch_size
         self.writer = tf.summary.create_file_writer(log_dir)
+        self.started = self.spent = self.last_cost = 0.0
+        self.evaluations = 0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def due(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (0-based) is evaluated: the last one always, others within the budget."""
+        if epoch + 1 >= self.params.get("epochs", epoch + 1):
+            return True
+        elapsed = time.perf_counter() - self.started
+        return self.spent + self.last_cost <= self.budget * elapsed
 
     def on_epoch_end(self, epoch, logs=None):
-        from jointvae_tf.evaluation import encode_dataset
-        from jointvae_tf.metrics import cluster_accuracy
+        if not self.due(epoch):
+            return
+        start = time.perf_counter()
+        values = self.evaluate(epoch)
+        if logs is not None:
+            logs.update(values)
+        self.last_cost = time.perf_counter() - start
+        self.spent += self.last_cost
+        self.evaluations += 1
+
+    def on_train_end(self, logs=None):
+        if self.pictures is not None:
+            self.pictures.write_animation()
+
+    def evaluate(self, epoch: int) -> dict[str, float]:
+        """Encode the held-out images, log the scores to TensorBoard, draw the pictures; the scores."""
+        from jointvae_tf.evaluation import cluster_scores, encode_dataset
 
         model = self.model
         summary = encode_dataset(model, self.images, self.batch_size)
         values = {"val_reconstruction": summary.reconstruction, "val_kl_cont": float(summary.kl_cont.sum()),
                   "val_kl_disc": float(summary.kl_disc.sum())}
-        if self.labels is not None and summary.categories.shape[1]:
-            values["val_cluster_accuracy"] = cluster_accuracy(self.labels, summary.categories[:, 0])
+        if self.labels is not None and model.config.latent.disc:
+            scores = cluster_scores(self.labels, summary.categories[:, 0], model.config.latent.disc[0])
+            values["val_cluster_accuracy"] = scores["cluster_accuracy"]
         step = int(model.optimizer.iterations.numpy())
         with self.writer.as_default(step=step):
             for name, value in values.items():
@@ -92,5 +132,6 @@ class HeldOutEvaluation(keras.callbacks.Callback):
                 tf.summary.scalar(f"kl/z{i}", kl)
             for i, kl in enumerate(summary.kl_disc):
                 tf.summary.scalar(f"kl/c{i}", kl)
-        if logs is not None:
-            logs.update(values)
+        if self.pictures is not None:
+            self.pictures.draw(model, summary.kl_cont, summary.kl_disc, epoch)
+        return values

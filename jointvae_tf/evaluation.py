@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import latents, losses
+from jointvae_tf import latents, losses, metrics
 from jointvae_tf.config import TrainConfig
 from jointvae_tf.model import JointVAE
 
@@ -83,3 +83,15 @@ def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256) -
     kl_cont = latents.kl_normal(mean, log_var).numpy().mean(axis=0)
     reconstruction = float(np.concatenate([p[4].numpy() for p in parts]).mean())
     return EncodedData(mean, log_var, probabilities, categories, kl_cont, kl_disc, reconstruction)
+
+
+def cluster_scores(labels: np.ndarray, categories: np.ndarray, n_categories: int) -> dict[str, float | int]:
+    """How well one discrete variable's categories ``[N]`` find the classes ``labels`` ``[N]``.
+
+    ``cluster_accuracy``: one-to-one (Hungarian) mapping when ``n_categories`` <= classes, else majority
+    (:func:`jointvae_tf.metrics.cluster_accuracy`); ``nmi``; ``classes_with_own_category``. Training's
+    held-out evaluation and ``jvae-tf evaluate`` both score with this function.
+    """
+    return {"cluster_accuracy": metrics.cluster_accuracy(labels, categories, n_clusters=n_categories),
+            "nmi": metrics.normalized_mutual_info(labels, categories),
+            "classes_with_own_category": metrics.classes_with_own_category(labels, categories)}

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from jointvae_tf import data, metrics, runs, traversals
 from jointvae_tf.config import RunConfig, TrainConfig
-from jointvae_tf.evaluation import encode_dataset, objective_terms
+from jointvae_tf.evaluation import cluster_scores, encode_dataset, objective_terms
 from jointvae_tf.model import JointVAE
 from jointvae_tf.visualize import INACTIVE_KL, decode, reconstruct
 
@@ -125,10 +125,11 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
         active_dims=active.tolist(), num_classes=info.num_classes or int(examples.labels.max()) + 1)
     if spec.disc:
         clusters, k = summary.categories[:, 0], spec.disc[0]
-        report.cluster_accuracy = metrics.cluster_accuracy(examples.labels, clusters, n_clusters=k)
+        scores = cluster_scores(examples.labels, clusters, k)
+        report.cluster_accuracy = scores["cluster_accuracy"]
         report.cluster_mapping = "one_to_one" if k <= report.num_classes else "majority"
-        report.nmi = metrics.normalized_mutual_info(examples.labels, clusters)
-        report.classes_with_own_category = metrics.classes_with_own_category(examples.labels, clusters)
+        report.nmi = scores["nmi"]
+        report.classes_with_own_category = scores["classes_with_own_category"]
     if info.factor_names and examples.factors is not None:
         codes = np.concatenate([summary.mean, summary.categories.astype(np.float32)], axis=1)
         if codes.shape[1]:

@@ -17,7 +17,7 @@ from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
 from jointvae_tf.precision import set_precision
-from jointvae_tf.visualize import TrainingPictures, write_pictures
+from jointvae_tf.visualize import ProgressPictures, write_pictures
 
 
 @dataclasses.dataclass
@@ -97,8 +97,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     callbacks = [
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),
-        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], files.validation_logs),
-        *([TrainingPictures(eval_images, folder.pictures, folder.picture_logs)] if chief else []),
+        HeldOutEvaluation(eval_images, held_out.labels[:n_eval], files.validation_logs, pictures=(
+            ProgressPictures(eval_images, folder.pictures, folder.picture_logs) if chief else None)),
         *extra_callbacks,
         keras.callbacks.TensorBoard(files.logs, update_freq=100),
     ]

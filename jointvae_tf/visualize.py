@@ -12,8 +12,9 @@ Latent grids come from :mod:`jointvae_tf.traversals`, pixels and files from :mod
     samples.png                 random prior samples
     samples_per_category.png    one row of prior samples per category of c0
 
-:class:`TrainingPictures` draws the traversal grid after every epoch into ``pictures/progress/`` and
-``pictures/training_progress.gif``, and the pictures into TensorBoard (``logs/pictures``).
+:class:`ProgressPictures` draws the traversal grid whenever the held-out evaluation runs into
+``pictures/progress/`` and ``pictures/training_progress.gif``, and the pictures into TensorBoard
+(``logs/pictures``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import glob
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
@@ -235,52 +235,53 @@ def pad_to_common_shape(frames: list[np.ndarray], value: int = 255) -> list[np.n
             for f in frames]
 
 
-class TrainingPictures(keras.callbacks.Callback):
-    """After every epoch, draws what the model has learned so far.
+class ProgressPictures:
+    """Draws what the model has learned so far, each time the held-out evaluation runs.
 
-    Writes the traversal grid (rows z0, z1, ... in a fixed order so the animation is stable) to
-    ``PICTURES_DIR/progress/epoch-NNNN.png`` and all epochs so far to
-    ``PICTURES_DIR/training_progress.gif``; sends that grid, reconstructions and samples to
-    TensorBoard as images under ``LOG_DIR``. A resumed run reloads earlier epochs' frames
+    :meth:`draw` writes the traversal grid (rows z0, z1, ... in a fixed order so the animation is stable)
+    to ``PICTURES_DIR/progress/epoch-NNNN.png`` and sends it, reconstructions and samples to TensorBoard
+    as images under ``LOG_DIR``; :meth:`write_animation` writes every frame so far, in epoch order, to
+    ``PICTURES_DIR/training_progress.gif``. Frames of an earlier, resumed part of the run are read back
     from ``progress/``.
 
     Args:
-      images: held-out images ``[N, H, W, C]`` float in [0, 1]; up to 512 measure the KL per dim.
+      images: held-out images ``[N, H, W, C]`` float in [0, 1] (reconstructions use the first 20).
       pictures_dir, log_dir: PICTURES_DIR and LOG_DIR (a run folder's ``pictures`` and ``picture_logs``).
       steps: traversal columns. factor: upscale (default by image size).
     """
 
     def __init__(self, images: np.ndarray, pictures_dir: str, log_dir: str, steps: int = 10,
                  factor: int | None = None):
-        super().__init__()
-        self.images = images[:512]
+        self.images = images[:20]
         self.steps = steps
         self.factor = factor
         self.pictures_dir = pictures_dir
         self.progress_dir = os.path.join(self.pictures_dir, "progress")
         self.writer = tf.summary.create_file_writer(log_dir)
-        self.frames: dict[str, np.ndarray] = {}
-
-    def on_train_begin(self, logs=None):
         os.makedirs(self.progress_dir, exist_ok=True)
+        self.frames: dict[str, np.ndarray] = {}
         for path in sorted(glob.glob(os.path.join(self.progress_dir, "epoch-*.png"))):
             frame = np.asarray(Image.open(path))
             self.frames[os.path.basename(path)] = frame[:, :, None] if frame.ndim == 2 else frame
 
-    def on_epoch_end(self, epoch, logs=None):
-        model = self.model
+    def draw(self, model: JointVAE, kl_cont: np.ndarray, kl_disc: np.ndarray, epoch: int) -> None:
+        """Draw epoch ``epoch`` (0-based) from the held-out KL per dim ``kl_cont`` ``[cont]`` and per
+        variable ``kl_disc`` ``[n_disc]`` (nats)."""
         factor = self.factor or default_upscale(model.config.image_size)
-        summary = encode_dataset(model, self.images)
-        traversal = traversal_picture(model, summary.kl_cont, summary.kl_disc, self.steps, factor, sort=False)
+        traversal = traversal_picture(model, kl_cont, kl_disc, self.steps, factor, sort=False)
         name = f"epoch-{epoch + 1:04d}.png"
         pictures.save_png(os.path.join(self.progress_dir, name), traversal)
         self.frames[name] = traversal
-        frames = [self.frames[key] for key in sorted(self.frames)]
-        pictures.save_gif(os.path.join(self.pictures_dir, "training_progress.gif"), pad_to_common_shape(frames),
-                          fps=2)
         step = int(model.optimizer.iterations.numpy())
         with self.writer.as_default(step=step):
             tf.summary.image("traversals", traversal[None])
-            tf.summary.image("reconstructions", reconstruction_picture(model, self.images[:20], 10, factor)[None])
+            tf.summary.image("reconstructions", reconstruction_picture(model, self.images, 10, factor)[None])
             tf.summary.image("samples", samples_per_category_picture(model, 0, 10, factor)[None])
         self.writer.flush()
+
+    def write_animation(self) -> None:
+        """``training_progress.gif``: every frame drawn so far, in epoch order, 2 frames a second."""
+        if self.frames:
+            frames = [self.frames[key] for key in sorted(self.frames)]
+            pictures.save_gif(os.path.join(self.pictures_dir, "training_progress.gif"),
+                              pad_to_common_shape(frames), fps=2)

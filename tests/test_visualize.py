@@ -8,7 +8,7 @@ from PIL import Image
 
 from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.training import build_model
-from jointvae_tf.visualize import (INACTIVE_KL, TrainingPictures, category_labels, category_traversal_picture,
+from jointvae_tf.visualize import (INACTIVE_KL, ProgressPictures, category_labels, category_traversal_picture,
                                    majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture,
                                    traversal_gif_frames, traversal_picture, traversal_rows, write_pictures)
 
@@ -140,32 +140,30 @@ def test_pad_to_common_shape():
     assert frames[1][0, 5, 0] == 255
 
 
-def test_training_pictures_keeps_one_frame_per_epoch_across_resume(images, tmp_path):
+def _perturb(model):
+    """Change the decoder's last bias so the next drawing differs from the last."""
+    bias = model.decoder.trainable_variables[-1]
+    bias.assign_add(np.full(bias.shape, 2.0, "float32"))
+
+
+def test_progress_pictures_keep_one_frame_per_evaluation_across_resume(images, tmp_path):
     model = build()
-    kernel, bias = model.decoder.get_layer("hidden").get_weights()
-
-    def epoch(callback, index):
-        """What an epoch of training does to the pictures: the decoder changes, then the callback draws."""
-        kernel[0] *= -1
-        model.decoder.get_layer("hidden").set_weights([kernel, bias])
-        callback.on_epoch_end(index)
-
+    kl_cont, kl_disc = np.ones(model.config.latent.cont), np.ones(len(model.config.latent.disc))
     pictures_dir, log_dir = str(tmp_path / "pictures"), str(tmp_path / "logs" / "pictures")
-    callback = TrainingPictures(images, pictures_dir, log_dir, steps=4, factor=1)
-    callback.set_model(model)
-    callback.on_train_begin()
-    epoch(callback, 0)
-    epoch(callback, 1)
+    drawing = ProgressPictures(images, pictures_dir, log_dir, steps=4, factor=1)
+    drawing.draw(model, kl_cont, kl_disc, 0)
+    _perturb(model)
+    drawing.draw(model, kl_cont, kl_disc, 3)
+    drawing.write_animation()
     progress = tmp_path / "pictures" / "progress"
-    assert sorted(os.listdir(progress)) == ["epoch-0001.png", "epoch-0002.png"]
+    assert sorted(os.listdir(progress)) == ["epoch-0001.png", "epoch-0004.png"]
     with Image.open(tmp_path / "pictures" / "training_progress.gif") as gif:
         assert gif.n_frames == 2
-    resumed = TrainingPictures(images, pictures_dir, log_dir, steps=4, factor=1)
-    resumed.set_model(model)
-    resumed.on_train_begin()
-    assert len(resumed.frames) == 2
-    epoch(resumed, 2)
-    assert len(resumed.frames) == 3
+    resumed = ProgressPictures(images, pictures_dir, log_dir, steps=4, factor=1)
+    assert sorted(resumed.frames) == ["epoch-0001.png", "epoch-0004.png"]
+    _perturb(model)
+    resumed.draw(model, kl_cont, kl_disc, 5)
+    resumed.write_animation()
     with Image.open(tmp_path / "pictures" / "training_progress.gif") as gif:
         assert gif.n_frames == 3
     assert os.listdir(tmp_path / "logs" / "pictures")  # TensorBoard event file
