@@ -40,6 +40,8 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
                 help="Fraction: the discrete code should not change under scalings by up to 1 +- this.")
 @setting_option("--invariant-shift", "model.invariance.shift", per_dataset=True, type=float,
                 help="Pixels: the discrete code should not change under shifts up to this along each axis.")
+@setting_option("--invariant-thickness", "model.invariance.thickness", per_dataset=True, type=float,
+                help="Fraction of a pixel: the discrete code should not change when strokes thicken or thin so much.")
 @setting_option("--invariance-weight", "model.invariance.weight", per_dataset=True, type=float,
                 help="Weight of the disagreement between q(c|x) and q(c|transformed x), nats.")
 @setting_option("--cont-capacity", "model.cont_capacity", per_dataset=True, callback=parse_capacity,

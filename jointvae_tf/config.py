@@ -123,7 +123,8 @@ class LossConfig:
 @dataclasses.dataclass(frozen=True)
 class InvarianceConfig:
     """What the discrete code should not see: random rotations up to ``rotation`` degrees either way,
-    scalings by up to a factor ``1 + scale`` either way, and shifts up to ``shift`` pixels along each axis.
+    scalings by up to a factor ``1 + scale`` either way, shifts up to ``shift`` pixels along each axis, and
+    strokes thickened or thinned by up to ``thickness`` of a pixel.
 
     ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | transformed x); 0 turns it off
     and skips the second encoder pass (see ``jointvae_tf.invariance``).
@@ -133,6 +134,7 @@ class InvarianceConfig:
     weight: float = 0.0
     scale: float = 0.0
     shift: float = 0.0
+    thickness: float = 0.0
 
     def __post_init__(self):
         if not 0 <= self.rotation <= 180:
@@ -143,10 +145,12 @@ class InvarianceConfig:
             raise ConfigError("scale", f"expected a fraction in [0, 1), got {self.scale}")
         if self.shift < 0:
             raise ConfigError("shift", f"expected pixels >= 0, got {self.shift}")
+        if not 0 <= self.thickness <= 1:
+            raise ConfigError("thickness", f"expected a fraction of a pixel in [0, 1], got {self.thickness}")
 
     @property
     def active(self) -> bool:
-        return self.weight > 0 and (self.rotation > 0 or self.scale > 0 or self.shift > 0)
+        return self.weight > 0 and (self.rotation > 0 or self.scale > 0 or self.shift > 0 or self.thickness > 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -64,22 +64,41 @@ def warp(images: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor, shifts: tf.Ten
     return result
 
 
+def change_thickness(images: tf.Tensor, amounts: tf.Tensor) -> tf.Tensor:
+    """Thicken (``amounts`` > 0) or thin (< 0) bright strokes by up to one pixel.
+
+    ``images``: ``[batch, H, W, C]`` bright ink on a dark ground; ``amounts``: ``[batch]`` in [-1, 1], the
+    blend towards the 3x3 grey-level dilation (max filter) or erosion (min filter) of each image.
+    """
+    dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
+    eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+    amounts = tf.cast(amounts, images.dtype)[:, None, None, None]
+    target = tf.where(amounts > 0, dilated, eroded)
+    return images + tf.abs(amounts) * (target - images)
+
+
 def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
     """``images`` ``[batch, H, W, C]`` each warped by a random transform drawn from ``config``.
 
     ``config``: an :class:`jointvae_tf.config.InvarianceConfig`: angle uniform in +-``rotation`` degrees,
-    log-scale uniform in +-log(1 + ``scale``), shift uniform in +-``shift`` pixels along each axis.
+    log-scale uniform in +-log(1 + ``scale``), shift uniform in +-``shift`` pixels along each axis, and
+    strokes thickened or thinned by an amount uniform in +-``thickness`` (:func:`change_thickness`).
     ``seed``: a stateless seed, int32 ``[2]``.
     """
     batch = tf.shape(images)[:1]
-    angle_seed, scale_seed, shift_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    angle_seed, scale_seed, shift_seed, thickness_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4))
     limit = math.radians(config.rotation)
     angles = tf.random.stateless_uniform(batch, angle_seed, minval=-limit, maxval=limit)
     log_limit = math.log1p(config.scale)
     scales = tf.exp(tf.random.stateless_uniform(batch, scale_seed, minval=-log_limit, maxval=log_limit))
     shifts = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), shift_seed, minval=-config.shift,
                                          maxval=config.shift)
-    return warp(images, angles, scales, shifts)
+    warped = warp(images, angles, scales, shifts)
+    if not config.thickness:
+        return warped
+    amounts = tf.random.stateless_uniform(batch, thickness_seed, minval=-config.thickness, maxval=config.thickness)
+    return change_thickness(warped, amounts)
 
 
 def disagreement(logits: tf.Tensor, other_logits: tf.Tensor) -> tf.Tensor:

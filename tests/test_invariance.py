@@ -106,9 +106,28 @@ def test_training_with_invariance_runs_under_xla():
     assert np.isfinite(logs["disc_disagreement"][-1]) and logs["disc_disagreement"][-1] > 0
 
 
+@pytest.mark.parametrize("values", [{"rotation": 200.0}, {"weight": -1.0}, {"scale": 1.0}, {"shift": -1.0},
+                                    {"thickness": 1.5}])
+def test_bad_invariance_settings_name_their_setting(values):
+    (name,) = values
+    with pytest.raises(JointVAEError, match=f"^{name}: expected"):
+        InvarianceConfig(**values)
+
+
 def test_invariance_round_trips_through_the_run_config():
     run = RunConfig(model=ModelConfig(invariance=InvarianceConfig(45.0, 3.0)))
     assert RunConfig.from_dict(run.to_dict()) == run
     old = run.to_dict()
     del old["model"]["invariance"]  # config.json written before the invariance term existed
     assert RunConfig.from_dict(old).model.invariance == InvarianceConfig()
+
+
+def test_thickness_change_widens_or_thins_strokes_by_one_pixel():
+    line = np.zeros((3, 9, 9, 1), "float32")
+    line[:, :, 3:5] = 1.0  # a vertical stroke two pixels wide
+    changed = invariance.change_thickness(line, tf.constant([1.0, -1.0, 0.0])).numpy()[..., 0]
+    assert changed[0, 4].tolist() == [0, 0, 1, 1, 1, 1, 0, 0, 0]  # dilated: one pixel more each side
+    assert changed[1].max() == 0.0  # eroded: a 2-pixel stroke has no pixel whose 3x3 is all ink
+    np.testing.assert_array_equal(changed[2], line[2, ..., 0])
+    half = invariance.change_thickness(line[:1], tf.constant([0.5])).numpy()[0, 4, :, 0]
+    assert half.tolist() == [0, 0, 0.5, 1, 1, 0.5, 0, 0, 0]
