@@ -20,6 +20,7 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random samples.")
 def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
     """Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures."""
+    from jointvae_tf.pictures import to_unit_range
     from jointvae_tf.report import load_split
     from jointvae_tf.runs import RunFolder, open_run
     from jointvae_tf.visualize import write_pictures
@@ -27,7 +28,7 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
     loaded = open_run(run_dir)
     examples = load_split(loaded.config, "validation", max_examples)
     out = out or RunFolder(run_dir).pictures
-    paths = write_pictures(loaded.model, out, examples.images.astype("float32") / 255.0, steps=steps, factor=upscale,
+    paths = write_pictures(loaded.model, out, to_unit_range(examples.images), steps=steps, factor=upscale,
                            category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed, labels=examples.labels,
                            class_names=examples.class_names)
     click.echo(f"Wrote {len(paths)} pictures to {out}: {', '.join(paths)}")

@@ -1,9 +1,13 @@
-"""Run a trained model over a set of images and summarise its codes (no training, no sampling)."""
+"""Run a trained model over a set of images in batches and summarise its codes and loss terms.
+
+:func:`batches` cuts arrays into batches for inference, for every module that runs a model on arrays.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import weakref
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +34,13 @@ class EncodedData:
     kl_cont: np.ndarray
     kl_disc: np.ndarray
     reconstruction: float
+
+
+def batches(array: np.ndarray, batch_size: int) -> Iterator[tf.Tensor]:
+    """Consecutive slices of ``array`` along its first axis, each a float32 tensor of up to ``batch_size``
+    rows. ``array``: images ``[N, H, W, C]`` already in [0, 1] (see ``pictures.to_unit_range``) or latents."""
+    for start in range(0, len(array), batch_size):
+        yield tf.convert_to_tensor(array[start:start + batch_size], tf.float32)
 
 
 _ENCODERS: "weakref.WeakKeyDictionary[JointVAE, object]" = weakref.WeakKeyDictionary()
@@ -61,9 +72,8 @@ def objective_terms(model: JointVAE, images: np.ndarray, step: int = 0, seed: in
     compute = tf.function(lambda x, s: model.compute_terms(x, training=False, step=step, seed=s),
                           reduce_retracing=True)
     totals: dict[str, float] = {}
-    for i, start in enumerate(range(0, len(images), batch_size)):
-        batch = images[start:start + batch_size]
-        terms = compute(tf.convert_to_tensor(batch, tf.float32), tf.constant([seed, i], tf.int32))
+    for i, batch in enumerate(batches(images, batch_size)):
+        terms = compute(batch, tf.constant([seed, i], tf.int32))
         for name, value in terms.items():
             totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
     return {name: total / len(images) for name, total in totals.items()}
@@ -72,8 +82,7 @@ def objective_terms(model: JointVAE, images: np.ndarray, step: int = 0, seed: in
 def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256) -> EncodedData:
     """Encode ``images`` ``[N, H, W, C]`` (float in [0, 1]) in batches and summarise."""
     encode_batch = _encode_batch_fn(model)
-    parts = [encode_batch(tf.convert_to_tensor(images[i:i + batch_size], tf.float32))
-             for i in range(0, len(images), batch_size)]
+    parts = [encode_batch(batch) for batch in batches(images, batch_size)]
     mean = np.concatenate([p[0].numpy() for p in parts])
     log_var = np.concatenate([p[1].numpy() for p in parts])
     n_disc = len(model.config.latent.disc)

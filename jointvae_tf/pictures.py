@@ -21,6 +21,14 @@ LABEL_BACKGROUND = 255
 LABEL_MARGIN = 4
 
 
+def to_unit_range(images) -> np.ndarray:
+    """float32 pixels in [0, 1] of uint8 ``images`` (divided by 255), the models' input range."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise JointVAEError(f"images: expected uint8 pixels, got dtype {images.dtype}")
+    return images.astype(np.float32) / 255.0
+
+
 def to_uint8(images) -> np.ndarray:
     """uint8 pixels of ``images``: floats in [0, 1] are clipped, scaled by 255 and rounded; uint8 passes."""
     images = np.asarray(images)

@@ -14,9 +14,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import data, metrics, runs, traversals
+from jointvae_tf import data, metrics, pictures, runs, traversals
 from jointvae_tf.config import RunConfig, TrainConfig
-from jointvae_tf.evaluation import cluster_scores, encode_dataset, objective_terms
+from jointvae_tf.evaluation import batches, cluster_scores, encode_dataset, objective_terms
 from jointvae_tf.model import JointVAE
 from jointvae_tf.visualize import INACTIVE_KL, decode, reconstruct
 
@@ -81,8 +81,7 @@ def _json_safe(value):
 
 def reencode_categories(model: JointVAE, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """``[N]`` argmax category of the first discrete variable for images ``[N, H, W, C]`` in [0, 1]."""
-    parts = [tf.argmax(model.encode(tf.convert_to_tensor(images[i:i + batch_size], tf.float32)).logits[0], axis=-1)
-             for i in range(0, len(images), batch_size)]
+    parts = [tf.argmax(model.encode(batch).logits[0], axis=-1) for batch in batches(images, batch_size)]
     return np.concatenate([p.numpy() for p in parts])
 
 
@@ -113,7 +112,7 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
     terms are measured per batch, as in training); ``seed``: of the loss terms' draws and FactorVAE's votes.
     """
     spec = model.config.latent
-    images = examples.images.astype(np.float32) / 255.0
+    images = pictures.to_unit_range(examples.images)
     summary = encode_dataset(model, images)
     active = np.flatnonzero(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL))
     report = EvaluationReport(

@@ -8,10 +8,9 @@ import os
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import data, distribute, runs
+from jointvae_tf import data, distribute, pictures, runs
 from jointvae_tf.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
 from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
@@ -93,7 +92,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
         checkpointer = files.checkpointer(model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
-    eval_images = held_out.images[:n_eval].astype(np.float32) / 255.0
+    eval_images = pictures.to_unit_range(held_out.images[:n_eval])
     callbacks = [
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),

@@ -27,7 +27,7 @@ import tensorflow as tf
 from PIL import Image
 
 from jointvae_tf import metrics, pictures, traversals
-from jointvae_tf.evaluation import encode_dataset
+from jointvae_tf.evaluation import batches, encode_dataset
 from jointvae_tf.model import JointVAE
 
 INACTIVE_KL = 0.01
@@ -41,8 +41,7 @@ def default_upscale(image_size: int) -> int:
 
 def decode(model: JointVAE, latent: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Images ``[N, H, W, C]`` float32 in [0, 1] decoded from latents ``[N, size]``, in batches."""
-    parts = [model.decode(tf.convert_to_tensor(latent[i:i + batch_size], tf.float32)).numpy()
-             for i in range(0, len(latent), batch_size)]
+    parts = [model.decode(batch).numpy() for batch in batches(latent, batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, *model.config.image_shape), np.float32)
 
 
@@ -141,8 +140,7 @@ def traversal_gif_frames(model: JointVAE, cont_dim: int, n_frames: int = 20, dis
 
 def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Deterministic reconstructions (z = mean, c = argmax) of ``images`` ``[N, H, W, C]`` in [0, 1]."""
-    return np.concatenate([model(tf.convert_to_tensor(images[i:i + batch_size], tf.float32)).numpy()
-                           for i in range(0, len(images), batch_size)])
+    return np.concatenate([model(batch).numpy() for batch in batches(images, batch_size)])
 
 
 def reconstruction_picture(model: JointVAE, images: np.ndarray, cols: int = 10, factor: int = 2) -> np.ndarray:

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from jointvae_tf import data, losses, metrics  # noqa: E402
+from jointvae_tf import data, losses, metrics, pictures  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.runs import open_run  # noqa: E402
@@ -76,7 +76,7 @@ def main():
         run = build_run_config(dataset, {"data.data_dir": data_dir, "train.epochs": args.epochs,
                                          "data.max_examples": args.max_examples, **VARIANTS[name]})
         held_out = data.load_examples(run.data, "test", run.model.image_size, run.model.channels)
-        images = held_out.images.astype(np.float32) / 255.0
+        images = pictures.to_unit_range(held_out.images)
         at_start = gradient_norms(build_model(run), tf.constant(images[:64]))
         run_dir = os.path.join(root, name.replace(" ", "_"))
         train(run, run_dir, verbose=0)

@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jointvae_tf import data, metrics, selection  # noqa: E402
+from jointvae_tf import data, metrics, pictures, selection  # noqa: E402
 from jointvae_tf.config import CapacitySchedule  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
@@ -92,7 +92,7 @@ def run_config(dataset: str, recipe: list[str], common: list[str], seed: int):
 
 
 def scaled(examples) -> np.ndarray:
-    return examples.images.astype("float32") / 255.0
+    return pictures.to_unit_range(examples.images)
 
 
 def evaluate_run(run_dir: str) -> dict:

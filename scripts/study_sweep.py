@@ -176,7 +176,7 @@ def docs_pictures(model, examples: data.Examples, report: EvaluationReport, out_
     kl_cont, kl_disc = np.array(report.kl_cont_per_dim), np.array(report.kl_disc_per_variable)
     names = None
     if report.disc:
-        categories = encode_dataset(model, examples.images.astype(np.float32) / 255).categories[:, 0]
+        categories = encode_dataset(model, pictures.to_unit_range(examples.images)).categories[:, 0]
         names = majority_class_names(categories, examples.labels, examples.class_names, report.disc[0])
     found = {"traversals": traversal_picture(model, kl_cont, kl_disc, 8, 1),
              "per category": samples_per_category_picture(model, 0, 8, 1, names=names)}

@@ -8,7 +8,7 @@ from PIL import Image, ImageSequence
 
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.pictures import (image_grid, label_rows, reconstruction_grid, save_gif, save_png, to_uint8,
-                                  upscale)
+                                  to_unit_range, upscale)
 
 
 def gradient_images(n, h=8, w=6, c=1):
@@ -22,6 +22,15 @@ def test_to_uint8_scales_clips_and_passes_uint8():
     assert to_uint8(pixels) is pixels
     with pytest.raises(JointVAEError):
         to_uint8(np.array([1, 2]))
+
+
+def test_to_unit_range_divides_uint8_by_255_and_inverts_to_uint8():
+    pixels = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
+    unit = to_unit_range(pixels)
+    assert unit.dtype == np.float32 and unit.min() == 0.0 and unit.max() == 1.0
+    np.testing.assert_array_equal(to_uint8(unit), pixels)
+    with pytest.raises(JointVAEError, match="uint8"):
+        to_unit_range(unit)
 
 
 @pytest.mark.parametrize("rows, cols, padding, channels", [(2, 3, 2, 1), (4, 1, 0, 3), (1, 5, 3, 3)])
