@@ -10,6 +10,7 @@ values, as in Dupont's original: the sweep covers the prior's central 90 % whate
 
 from __future__ import annotations
 
+import statistics
 from typing import Sequence
 
 import numpy as np
@@ -17,41 +18,19 @@ import numpy as np
 from jointvae_tf.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
-# Peter Acklam's rational approximation of the standard normal inverse CDF (relative error < 1.2e-9).
-_ACKLAM_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-_ACKLAM_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-             6.680131188771972e+01, -1.328068155288572e+01, 1.0)
-_ACKLAM_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-_ACKLAM_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-             3.754408661907416e+00, 1.0)
-_ACKLAM_TAIL = 0.02425
-
 QUANTILE_RANGE = (0.05, 0.95)
+_PRIOR = statistics.NormalDist()
 
 
-def normal_quantile(p) -> np.ndarray:
-    """Inverse CDF of N(0, 1) at probabilities ``p`` (any shape, each in (0, 1)); same shape out."""
-    p = np.asarray(p, dtype=np.float64)
-    if np.any((p <= 0) | (p >= 1)):
-        raise JointVAEError(f"normal_quantile: expected probabilities strictly between 0 and 1, got {p}")
-    tail = np.minimum(p, 1 - p)
-    # Tails: x = C(q) / D(q) with q = sqrt(-2 log tail), negative in the lower tail.
-    q = np.sqrt(-2 * np.log(tail))
-    x_tail = np.polyval(_ACKLAM_C, q) / np.polyval(_ACKLAM_D, q)
-    x_tail = np.where(p < 0.5, x_tail, -x_tail)
-    # Centre: x = q A(r) / B(r) with q = p - 1/2, r = q^2.
-    q = p - 0.5
-    r = q * q
-    x_centre = q * np.polyval(_ACKLAM_A, r) / np.polyval(_ACKLAM_B, r)
-    return np.where(tail < _ACKLAM_TAIL, x_tail, x_centre)
+def _prior_quantile(probabilities) -> np.ndarray:
+    """N(0, 1)'s inverse CDF at each of ``probabilities`` (a 1-D sequence in (0, 1))."""
+    return np.array([_PRIOR.inv_cdf(float(p)) for p in probabilities])
 
 
 def prior_quantiles(n: int) -> np.ndarray:
     """``[n]`` values of N(0, 1) at ``n`` probabilities evenly spaced from 0.05 to 0.95 (0 when ``n = 1``)."""
     _check_positive(n, "steps")
-    return normal_quantile(np.linspace(*QUANTILE_RANGE, n) if n > 1 else [0.5])
+    return _prior_quantile(np.linspace(*QUANTILE_RANGE, n) if n > 1 else [0.5])
 
 
 def compose(spec: LatentSpec, z, categories) -> np.ndarray:
@@ -171,7 +150,7 @@ def traversal_frames(spec: LatentSpec, cont_dim: int, n_frames: int, disc_index:
     triangle = 1 - np.abs(1 - 2 * np.arange(n_frames) / n_frames)  # 0 -> 1 -> back towards 0
     low, high = QUANTILE_RANGE
     frames = np.repeat(grid[None], n_frames, axis=0)
-    frames[:, :, cont_dim] = normal_quantile(low + (high - low) * triangle)[:, None]
+    frames[:, :, cont_dim] = _prior_quantile(low + (high - low) * triangle)[:, None]
     return frames
 
 

@@ -5,8 +5,8 @@ import pytest
 
 from jointvae_tf.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.traversals import (all_traversals, category_traversal, compose, normal_quantile,
-                                    prior_quantiles, samples_per_category, traversal_frames)
+from jointvae_tf.traversals import (all_traversals, category_traversal, compose, prior_quantiles,
+                                    samples_per_category, traversal_frames)
 
 SPEC = LatentSpec(cont=3, disc=(4, 2))
 
@@ -21,13 +21,6 @@ def split(spec, latents):
         categories.append(block.argmax(axis=1))
         start += k
     return latents[:, :spec.cont], np.array(categories, dtype=int).T.reshape(len(latents), len(spec.disc))
-
-
-def test_normal_quantile_matches_known_values():
-    np.testing.assert_allclose(normal_quantile([0.5, 0.95, 0.975, 0.999, 1e-6]),
-                               [0.0, 1.644854, 1.959964, 3.090232, -4.753424], atol=1e-6)
-    with pytest.raises(JointVAEError):
-        normal_quantile(1.0)
 
 
 def test_prior_quantiles_are_symmetric_and_span_five_to_ninety_five_percent():
