@@ -39,6 +39,7 @@ from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import EncodedData, encode_dataset
 from jointvae_tf.model import JointVAE
+from jointvae_tf.pictures import to_uint8, to_unit_range
 
 Categorize = Callable[[np.ndarray], np.ndarray]
 """Images ``[N, H, W, C]`` float in [0, 1] -> categories ``[N, n_disc]`` int (argmax of each variable)."""
@@ -99,8 +100,7 @@ def normalized(images: np.ndarray, normalize: str) -> np.ndarray:
         raise JointVAEError(f"normalize: expected one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
     if normalize == "none":
         return images
-    pixels = np.clip(np.round(images * 255), 0, 255).astype(np.uint8)
-    return normalize_images(pixels, normalize).astype(np.float32) / 255
+    return to_unit_range(normalize_images(to_uint8(images), normalize))
 
 
 def code_agreement(categorize: Categorize, images: np.ndarray, augmentation: Augmentation = Augmentation(),
