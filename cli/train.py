@@ -22,7 +22,10 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
 @setting_option("--cont", "model.latent.cont", per_dataset=True, type=int, help="Continuous latent dimensions.")
 @setting_option("--disc", "model.latent.disc", per_dataset=True, callback=parse_disc,
                 help="Category counts, e.g. 10 or 10,3; 'none' for no discrete code.")
-@setting_option("--epochs", "train.epochs", per_dataset=True, type=int, help="Training epochs.")
+@setting_option("--epochs", "train.epochs", per_dataset=True, type=int,
+                help="Training epochs (replaces the preset's --steps).")
+@setting_option("--steps", "train.steps", per_dataset=True, type=int,
+                help="Optimizer steps, rounded up to whole epochs; wins over --epochs.")
 @setting_option("--batch-size", "train.batch_size", type=int)
 @setting_option("--lr", "train.learning_rate", type=float, help="Adam learning rate.")
 @setting_option("--loss", "model.loss.kind", type=click.Choice(RECONSTRUCTION_LOSSES), help="Reconstruction loss.")
@@ -63,7 +66,7 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
               help="Run folder [runs/DATASET-cCONT-dDISC-sSEED].")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint with the settings of its config.json; other "
-                   "flags must agree with them, except --epochs (to train longer) and --distribute.")
+                   "flags must agree with them, except --epochs/--steps (to train longer) and --distribute.")
 def train(run_dir, resume, **options):
     """Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder."""
     from jointvae_tf.config import RunConfig

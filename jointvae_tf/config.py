@@ -205,7 +205,12 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping of a training run."""
+    """Optimisation and bookkeeping of a training run.
+
+    Its length is ``steps`` optimizer steps when set (rounded up to whole epochs), else ``epochs`` passes
+    over the training split. A recipe whose capacity schedules are counted in steps sets ``steps``, so it
+    trains as long on 4,500 images as on 60,000.
+    """
 
     epochs: int = 20
     batch_size: int = 64
@@ -219,17 +224,24 @@ class TrainConfig:
     eval_examples: int = 2000
     precision: str = "float32"
     distribute: str = "none"
+    steps: int | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"expected an integer >= 1, got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError("steps", f"expected an integer >= 1, got {self.steps}")
         if self.learning_rate <= 0:
             raise ConfigError("learning_rate", f"expected > 0, got {self.learning_rate}")
         if self.precision not in PRECISIONS:
             raise ConfigError("precision", f"expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.distribute not in DISTRIBUTE_STRATEGIES:
             raise ConfigError("distribute", f"expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {self.distribute!r}")
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs of ``steps_per_epoch`` steps the run trains: ``steps`` rounded up, or ``epochs``."""
+        return self.epochs if self.steps is None else -(-self.steps // steps_per_epoch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,7 +291,7 @@ class RunConfig:
             raise JointVAEError(f"{path}: {e}") from None
 
 
-RESUMABLE = ("train.epochs", "train.distribute")
+RESUMABLE = ("train.epochs", "train.steps", "train.distribute")
 """Settings a resumed run may change: train longer, or on other devices (a checkpoint restores on any number)."""
 
 

@@ -26,10 +26,18 @@ def dataset_defaults(dataset: str, data_dir: str | None = None) -> Settings:
             "data.normalize": info.normalization, "model.latent.disc": (len(class_names(dataset, data_dir)),)}
 
 
+def length_settings(settings: Settings) -> Settings:
+    """``settings`` where an ``epochs`` given without ``steps`` also clears ``steps``, so the length given
+    wins over a preset's length in steps."""
+    if "train.epochs" in settings and "train.steps" not in settings:
+        return {**settings, "train.steps": None}
+    return settings
+
+
 def build_run_config(dataset: str | None = None, settings: Settings | None = None) -> RunConfig:
     """The RunConfig of ``dataset`` (None: ``DataConfig``'s default): the config defaults, then the dataset's
     metadata and preset, then ``settings`` (paths as in ``RunConfig.from_settings``)."""
-    settings = settings or {}
+    settings = length_settings(settings or {})
     dataset = dataset or RunConfig().data.name
     defaults = dataset_defaults(dataset, settings.get("data.data_dir"))
     return RunConfig.from_settings({**defaults, **get_dataset(dataset).preset, **settings})
@@ -39,9 +47,10 @@ def resume_run_config(stored: RunConfig, settings: Settings | None = None) -> Ru
     """The RunConfig that continues a run trained with ``stored``: the same, but for the settings that may
     change on resume (:data:`RESUMABLE`) given in ``settings``. Any other setting given must equal the stored
     one (ConfigError naming it otherwise), so nothing given is silently dropped."""
+    settings = length_settings(settings or {})
     stored_values = stored.settings()
-    for path, value in plain_settings(settings or {}).items():
+    for path, value in plain_settings(settings).items():
         if path not in RESUMABLE and stored_values.get(path) != value:
             raise ConfigError(path, f"the run was trained with {stored_values.get(path)!r}, not {value!r}; a resumed "
-                                    f"run keeps the settings of its config.json but for the epochs and devices")
-    return RunConfig.from_settings({**stored_values, **{p: v for p, v in (settings or {}).items() if p in RESUMABLE}})
+                                    f"run keeps the settings of its config.json but for its length and devices")
+    return RunConfig.from_settings({**stored_values, **{p: v for p, v in settings.items() if p in RESUMABLE}})

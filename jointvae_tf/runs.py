@@ -78,14 +78,14 @@ def prepare_run(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
     """Create the run folder and its config.json, or reload the config for ``resume``.
 
     A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
-    On resume, the stored config wins, except for the number of epochs (to train further) and the
+    On resume, the stored config wins, except for the length (epochs, steps: to train further) and the
     distribution strategy (a checkpoint resumes on any number of devices).
     """
     folder = RunFolder(run_dir)
     if resume:
         stored = RunConfig.load(folder.config)
-        return dataclasses.replace(stored, train=dataclasses.replace(stored.train, epochs=run.train.epochs,
-                                                                     distribute=run.train.distribute))
+        return dataclasses.replace(stored, train=dataclasses.replace(
+            stored.train, epochs=run.train.epochs, steps=run.train.steps, distribute=run.train.distribute))
     if os.path.isdir(run_dir) and folder.checkpointer(None).checkpoints():
         raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
                             "or choose another --out")

@@ -61,7 +61,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
           extra_callbacks: list[keras.callbacks.Callback] = ()) -> TrainingResult:
     """Train ``run`` in ``run_dir`` (or continue it with ``resume``); returns where things went.
 
-    Training is counted in optimizer steps: ``epochs * steps_per_epoch`` in all. A resumed run restores
+    Training is counted in optimizer steps: whole epochs, ``TrainConfig.epochs_for`` of them. A resumed run restores
     weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first.
     """
     run = runs.prepare_run(run, run_dir, resume)
@@ -101,7 +101,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
         *extra_callbacks,
         keras.callbacks.TensorBoard(files.logs, update_freq=100),
     ]
-    total_steps = run.train.epochs * steps_per_epoch
+    epochs = run.train.epochs_for(steps_per_epoch)
+    total_steps = epochs * steps_per_epoch
     logs: dict[str, float] = {}
     epoch, done_in_epoch = divmod(step, steps_per_epoch)
     wanted_steps_per_execution = model.steps_per_execution
@@ -112,9 +113,9 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
                             shuffle=False)
         logs = _last(history)
         epoch += 1
-    if epoch < run.train.epochs:
+    if epoch < epochs:
         _fit_whole_executions(model, wanted_steps_per_execution, steps_per_epoch)
-        history = model.fit(dataset, epochs=run.train.epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
+        history = model.fit(dataset, epochs=epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
                             callbacks=callbacks, verbose=verbose, shuffle=False)
         logs = _last(history)
     final_step = int(model.optimizer.iterations.numpy())

@@ -1,16 +1,18 @@
 """Settings by path: defaults live in the config dataclasses and presets only, errors name the setting,
 and the CLI names the flag instead."""
 
+import dataclasses
+
 import pytest
 from click.testing import CliRunner
 
 from cli.main import main
 from cli.options import flag_of, settings_given
 from cli.train import train as train_command
-from jointvae_tf.config import CapacitySchedule, DataConfig, LatentSpec, RunConfig, TrainConfig
+from jointvae_tf.config import CapacitySchedule, DataConfig, LatentSpec, LossConfig, RunConfig, TrainConfig
 from jointvae_tf.errors import ConfigError
-from jointvae_tf.data.catalog import DATASETS
-from jointvae_tf.presets import build_run_config, dataset_defaults
+from jointvae_tf.data.catalog import DATASETS, HANDWRITING
+from jointvae_tf.presets import build_run_config, dataset_defaults, resume_run_config
 
 
 def test_errors_name_the_setting_by_its_path():
@@ -46,12 +48,23 @@ def test_the_loss_scale_default_follows_the_form_given():
 
 def test_a_preset_changes_only_what_it_names_and_settings_win():
     mnist = build_run_config("mnist")
-    assert mnist.train == TrainConfig() and mnist.model.loss == RunConfig().model.loss
+    assert mnist.train == dataclasses.replace(TrainConfig(), steps=HANDWRITING["train.steps"])
+    assert mnist.model.loss == dataclasses.replace(LossConfig(), disc_balance=HANDWRITING["model.loss.disc_balance"])
     assert mnist.data.name == "mnist" and mnist.model.latent == LatentSpec(10, (10,))
     shapes = build_run_config("four_shapes", {"train.epochs": 2, "model.latent.disc": (3,)})
     assert shapes.train.epochs == 2 and shapes.model.latent == LatentSpec(5, (3,))
     assert shapes.model.invariance.weight == 10.0
     assert build_run_config(None).data.name == DataConfig().name
+
+
+def test_epochs_given_replace_a_presets_length_in_steps_and_steps_given_win():
+    assert build_run_config("npz").train.epochs_for(steps_per_epoch=63) == -(-10_000 // 63)
+    by_epochs = build_run_config("npz", {"train.epochs": 3}).train
+    assert by_epochs.steps is None and by_epochs.epochs_for(63) == 3
+    both = build_run_config("npz", {"train.epochs": 3, "train.steps": 100}).train
+    assert both.epochs_for(63) == 2  # 100 steps, rounded up to whole epochs of 63
+    stored = build_run_config("npz")
+    assert resume_run_config(stored, {"train.epochs": 40}).train.epochs_for(63) == 40
 
 
 def _setting_options():
