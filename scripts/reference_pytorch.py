@@ -16,7 +16,9 @@ Prints one JSON line: images/s, ms/step and peak memory, as the ``--child`` of `
 With ``"steps": N`` it trains exactly N steps after the warm-up instead of ``seconds``; with
 ``"npz": PATH`` it trains on a Keras-style mnist.npz (``x_train``, 28x28 padded to 32x32) instead of
 random images, so a whole process can be timed against ``jvae-tf train --dataset npz`` on the same data.
-``"seed"`` seeds PyTorch (default 0). ``"schedule_steps": S`` raises both capacities linearly from 0 to 5 nats over S steps (the original's
+``"seed"`` seeds PyTorch (default 0). With ``"curve_every": N`` (and ``"steps"``, ``"npz"``) it scores
+the held-out digits every N steps and adds ``curve``: [wall seconds since the process started, steps,
+accuracy], evaluation included, to compare time to accuracy with ``quality_benchmark.py``'s curves. ``"schedule_steps": S`` raises both capacities linearly from 0 to 5 nats over S steps (the original's
 MNIST recipe: 25,000) instead of holding them at 5, and then the held-out cluster accuracy of the
 discrete code (majority mapping, ``x_test``/``y_test``) is reported too, to compare quality at equal steps.
 """
@@ -29,10 +31,12 @@ import resource
 import sys
 import time
 
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
+STARTED = time.perf_counter()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 CONFIGS = {"32": dict(image_size=32, cont=10, disc=(10,)), "64": dict(image_size=64, cont=6, disc=(3,))}
 HIDDEN = 256
@@ -145,11 +149,20 @@ def measure(job: dict) -> dict:
         return steps, time.perf_counter() - start
 
     run(job.get("warmup", 0))
-    if "steps" in job:
+    result = {}
+    if "curve_every" in job:  # held-out accuracy against wall seconds since start, evaluation included
+        curve, steps, elapsed = [], 0, 0.0
+        while steps < job["steps"]:
+            chunk, seconds = run(math.inf, min(job["curve_every"], job["steps"] - steps))
+            steps, elapsed = steps + chunk, elapsed + seconds
+            accuracy = cluster_accuracy(model, job["npz"], config["image_size"])
+            curve.append([round(time.perf_counter() - STARTED, 1), steps, round(accuracy, 4)])
+            print(json.dumps({"curve_point": curve[-1]}), flush=True)
+        result["curve"] = curve
+    elif "steps" in job:
         steps, elapsed = run(math.inf, job["steps"])
     else:
         steps, elapsed = run(job["seconds"])
-    result = {}
     if schedule_steps:
         result["test_cluster_accuracy"] = cluster_accuracy(model, job["npz"], config["image_size"])
     return result | {"images_per_s": steps * batch / elapsed, "ms_per_step": 1000 * elapsed / steps, "steps": steps,
