@@ -11,15 +11,13 @@ import click
 @click.option("--version", type=int, default=None, help="Version number [one above the highest existing].")
 @click.option("--out", default="saved_models", show_default=True, type=click.Path(file_okay=False),
               help="Model base folder (mounted at /models by serving/docker-compose.yml).")
-@click.option("--jit/--no-jit", default=False, show_default=True,
-              help="XLA-compile the encoder and decoder inside the SavedModel (for GPU servers).")
 @click.option("--traverse-steps", type=click.IntRange(min=1), default=10, show_default=True,
               help="Images per traversal of the `traverse` signature.")
-def export(run_dir, name, version, out, jit, traverse_steps):
+def export(run_dir, name, version, out, traverse_steps):
     """Export RUN_DIR's latest checkpoint to OUT/NAME/VERSION with signatures serving_default (decode),
-    sample, encode and traverse."""
+    sample, encode and traverse (graph mode: TF-Serving runs no XLA unless told to)."""
     from jointvae_tf.export import ExportConfig, export_run
 
-    target = export_run(run_dir, out=out, name=name, version=version, jit_compile=jit, traverse_steps=traverse_steps)
+    target = export_run(run_dir, out=out, name=name, version=version, traverse_steps=traverse_steps)
     config = ExportConfig.load(target)
     click.echo(f"Exported {run_dir} (step {config.step}) to {target}; signatures: {', '.join(config.signatures)}")

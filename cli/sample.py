@@ -11,8 +11,10 @@ from jointvae_tf.errors import JointVAEError
 
 
 @click.command("sample")
-@click.option("--server", default=None, help="TF-Serving REST address, e.g. http://localhost:8501.")
+@click.option("--server", default=None, help="TF-Serving REST address, e.g. http://localhost:8501 (https:// behind TLS).")
 @click.option("--grpc", "grpc_address", default=None, help="TF-Serving gRPC address, e.g. localhost:8500.")
+@click.option("--tls-ca", default=None, type=click.Path(dir_okay=False),
+              help="PEM certificate of the CA to trust: an https:// --server, or a secure --grpc channel.")
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="Sample locally from a run folder.")
 @click.option("--export", "export_dir", default=None, type=click.Path(file_okay=False),
               help="Sample locally from saved_models/NAME[/VERSION] (the latest version when none is given).")
@@ -26,9 +28,11 @@ from jointvae_tf.errors import JointVAEError
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds to wait for each server answer.")
 @click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Tries on connection errors (exponential backoff from 0.5 s).")
-def sample(server, grpc_address, run_dir, export_dir, model, version, n, category, seed, out, out_dir, timeout,
-           retries):
+              help="Tries on connection errors and 503 (exponential backoff from 0.5 s).")
+@click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Rows per request (--server/--grpc): the server's max_batch_size (serving/batching_parameters.txt).")
+def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n, category, seed, out, out_dir,
+           timeout, retries, max_batch):
     """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
     from jointvae_tf import pictures
 
@@ -36,7 +40,9 @@ def sample(server, grpc_address, run_dir, export_dir, model, version, n, categor
     given = [flag for flag, value in sources.items() if value]
     if len(given) != 1:
         raise JointVAEError(f"sample: expected exactly one of {', '.join(sources)}, got {given or 'none'}")
-    sampler = _sampler(server, grpc_address, run_dir, export_dir, model, version, timeout, retries)
+    if tls_ca and not (server or grpc_address):
+        raise JointVAEError("--tls-ca: only with --server or --grpc")
+    sampler = _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch)
     outputs = sampler.sample(n, seed, _parse_category(category))
     cols = math.ceil(math.sqrt(n))
     pictures.save_png(out, pictures.image_grid(outputs["images"], math.ceil(n / cols), cols))
@@ -49,13 +55,14 @@ def sample(server, grpc_address, run_dir, export_dir, model, version, n, categor
                (f"; categories {categories}{' ...' if n > 8 else ''}" if outputs["categories"].size else ""))
 
 
-def _sampler(server, grpc_address, run_dir, export_dir, model, version, timeout, retries):
+def _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch):
     """The object whose ``sample(n, seed, category)`` answers, for the one source given."""
     if server or grpc_address:
         from jointvae_tf.client import GrpcClient, RestClient, RetryPolicy
 
         retry = RetryPolicy(attempts=retries, timeout=timeout)
-        return RestClient(server, model, version, retry) if server else GrpcClient(grpc_address, model, version, retry)
+        client = RestClient if server else GrpcClient
+        return client(server or grpc_address, model, version, retry, max_batch_size=max_batch, tls_ca=tls_ca)
     if run_dir:
         from jointvae_tf.runs import open_run
         from jointvae_tf.sampling import ModelSampler

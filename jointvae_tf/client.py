@@ -5,12 +5,17 @@ Both ask the server the same things (see ``serving/README.md`` and :mod:`jointva
 - metadata: ``GET /v1/models/NAME[/versions/V]/metadata`` or gRPC ``GetModelMetadata``, to check that
   the ``sample`` signature exists with the inputs this client sends;
 - predict: ``POST /v1/models/NAME[/versions/V]:predict`` (JSON, columnar ``inputs`` or row ``instances``;
-  string tensors come back as ``{"b64": ...}``) or gRPC ``Predict`` (TensorProtos).
+  string outputs whose name ends in ``_bytes`` come back as ``{"b64": ...}``, other strings as JSON
+  strings) or gRPC ``Predict`` (TensorProtos).
 
 The REST client needs only the standard library; the gRPC client needs the ``grpc`` extra
-(``tensorflow-serving-api``), imported when first used. Connection failures are retried a bounded
-number of times with exponential backoff; every failure a user can fix (no server at the address,
-unknown model or version, signature mismatch, request rejected) is one-line :class:`JointVAEError`.
+(``tensorflow-serving-api``), imported when first used. Both speak TLS: an ``https://`` REST address, or
+``tls_ca`` (a PEM file of the certificate authority) for a secure gRPC channel. :meth:`ServingClient.sample`
+checks its request against the metadata first and splits it into requests of at most ``max_batch_size``
+rows (TF-Serving's batching rejects larger ones). Connection failures and 503 are retried a bounded
+number of times with exponential backoff; every other failure (no server at the address, unknown model
+or version, signature mismatch, request rejected, an answer that is not TF-Serving's JSON) is one-line
+:class:`JointVAEError`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
+import http.client
 import socket
+import ssl
 import time
 import types
 import urllib.error
@@ -35,6 +43,10 @@ T = TypeVar("T")
 SAMPLE_SIGNATURE = "sample"
 SAMPLE_INPUTS = {"seed": ("DT_INT64", 1), "category": ("DT_INT32", 2)}
 """Inputs this client sends to ``sample``: name -> (dtype, rank)."""
+MAX_BATCH_SIZE = 256
+"""``max_batch_size`` of ``serving/batching_parameters.txt``: the most rows one request may hold."""
+NOT_FOUND_HINT = ("a new export is served only after the server's next file-system poll "
+                  "(--file_system_poll_wait_seconds), and serving/models.config serves the latest version only")
 
 _NUMPY_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32, "DT_INT64": np.int64,
                  "DT_UINT8": np.uint8, "DT_BOOL": np.bool_, "DT_STRING": object}
@@ -71,16 +83,24 @@ class _Transient(Exception):
 class ServingClient:
     """What the REST and gRPC clients share: metadata check, sampling, retries.
 
-    Subclasses implement :meth:`_metadata` (the ``signature_def`` map as proto-JSON) and
-    :meth:`_predict` (numpy inputs -> numpy outputs) and raise :class:`_Transient` for retryable errors.
+    ``max_batch_size``: the server's largest batch (rows per request); ``tls_ca``: PEM file of the
+    certificate authority to trust (None: the system's). Subclasses implement :meth:`_metadata` (the
+    ``signature_def`` map as proto-JSON) and :meth:`_predict` (numpy inputs -> numpy outputs) and raise
+    :class:`_Transient` for retryable errors.
     """
 
     def __init__(self, address: str, model: str = "jointvae", version: int | None = None,
-                 retry: RetryPolicy = RetryPolicy()):
+                 retry: RetryPolicy = RetryPolicy(), max_batch_size: int = MAX_BATCH_SIZE, tls_ca: str | None = None):
+        if max_batch_size < 1:
+            raise JointVAEError(f"--max-batch: expected an integer >= 1, got {max_batch_size}")
+        if tls_ca is not None and not os.path.isfile(tls_ca):
+            raise JointVAEError(f"--tls-ca {tls_ca}: no such file; expected the PEM certificate of the CA to trust")
         self.address = address
         self.model = model
         self.version = version
         self.retry = retry
+        self.max_batch_size = max_batch_size
+        self.tls_ca = tls_ca
         self._signatures: dict[str, Signature] | None = None
 
     @property
@@ -101,13 +121,17 @@ class ServingClient:
         return self._retrying(lambda: self._predict(inputs, signature_name))
 
     def sample(self, n: int, seed: int = 0, category=()) -> dict[str, np.ndarray]:
-        """``n`` images from the ``sample`` signature after checking it (see :func:`sampling.request_rows`).
+        """``n`` images from the ``sample`` signature after checking it (see :func:`sampling.request_rows`),
+        in requests of at most ``max_batch_size`` rows.
 
         Returns the signature's outputs: ``images`` float32 [n, H, W, C], ``z``, ``c``, ``categories``,
-        ``png`` (object array of PNG file bytes).
+        ``png_bytes`` (object array of PNG file bytes), ``row_error`` (all empty).
         """
-        n_disc = self.check_sample_signature()
-        return self.predict(sampling.request_rows(n, seed, category, n_disc), SAMPLE_SIGNATURE)
+        rows = sampling.request_rows(n, seed, category, self.category_counts())
+        parts = [self.predict({name: value[start:start + self.max_batch_size] for name, value in rows.items()},
+                              SAMPLE_SIGNATURE) for start in range(0, n, self.max_batch_size)]
+        outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        return sampling.raise_row_errors(outputs, f"{self.servable}: --category {rows['category'][0].tolist()}")
 
     def check_sample_signature(self) -> int:
         """Number of discrete variables of the served model, after checking ``sample``'s inputs."""
@@ -118,6 +142,14 @@ class ServingClient:
                 f"{self.servable}: signature {SAMPLE_SIGNATURE!r} has inputs {found or 'none (no such signature)'}; "
                 f"expected {SAMPLE_INPUTS} (name: (dtype, rank)), as written by `jvae-tf export`")
         return signature.inputs["category"].shape[1]
+
+    def category_counts(self) -> list[int | None]:
+        """Category count K_i of each discrete variable, as far as the metadata tells: the width of
+        ``sample``'s ``c`` output is sum(K_i), so K is known when there is one variable; ``None`` otherwise
+        (the graph then answers an out-of-range row with its ``row_error``)."""
+        n_disc = self.check_sample_signature()
+        width = self.signatures()[SAMPLE_SIGNATURE].outputs.get("c", TensorInfo("DT_FLOAT", (-1, -1))).shape[-1]
+        return [width] if n_disc == 1 and width >= 0 else [None] * n_disc
 
     def _retrying(self, call: Callable[[], T]) -> T:
         for attempt in range(self.retry.attempts):
@@ -138,22 +170,34 @@ class ServingClient:
 
 
 class RestClient(ServingClient):
-    """TF-Serving's REST API at ``address`` (``http://HOST:8501``), standard library only.
+    """TF-Serving's REST API at ``address`` (``http://HOST:8501``, or ``https://`` behind a TLS proxy),
+    standard library only.
 
     ``row_format``: send ``instances`` (one JSON object per batch row) instead of columnar ``inputs``;
     the answer is ``predictions`` instead of ``outputs``. Both carry the same tensors.
     """
 
     def __init__(self, address: str, model: str = "jointvae", version: int | None = None,
-                 retry: RetryPolicy = RetryPolicy(), row_format: bool = False):
+                 retry: RetryPolicy = RetryPolicy(), row_format: bool = False, max_batch_size: int = MAX_BATCH_SIZE,
+                 tls_ca: str | None = None):
         address = address.rstrip("/")
-        super().__init__(address if "://" in address else f"http://{address}", model, version, retry)
+        super().__init__(address if "://" in address else f"http://{address}", model, version, retry,
+                         max_batch_size, tls_ca)
+        if not self.address.startswith(("http://", "https://")):
+            raise JointVAEError(f"--server {address}: expected http://HOST:PORT or https://HOST:PORT")
+        if tls_ca is not None and not self.address.startswith("https://"):
+            raise JointVAEError(f"--tls-ca: the REST address {address} is not https://")
         self.row_format = row_format
+        self._context = ssl.create_default_context(cafile=tls_ca) if self.address.startswith("https://") else None
         version_path = f"/versions/{version}" if version is not None else ""
         self.url = f"{self.address}/v1/models/{model}{version_path}"
 
     def _metadata(self) -> dict:
-        return self._call(self.url + "/metadata")["metadata"]["signature_def"]
+        answer = self._call(self.url + "/metadata")
+        try:
+            return answer["metadata"]["signature_def"]
+        except (KeyError, TypeError):
+            raise self._not_tf_serving("metadata", f"no metadata.signature_def in {str(answer)[:100]}") from None
 
     def _predict(self, inputs, signature_name):
         signature = self.signatures().get(signature_name)
@@ -167,53 +211,80 @@ class RestClient(ServingClient):
         else:
             body = {"signature_name": signature_name, "inputs": columns}
         answer = self._call(self.url + ":predict", body, signature_name)
-        if self.row_format:
-            rows = answer["predictions"]
-            named = rows if len(dtypes) > 1 else [{next(iter(dtypes)): row} for row in rows]
-            outputs = {name: [row[name] for row in named] for name in dtypes}
-        else:
-            outputs = answer["outputs"] if len(dtypes) > 1 else {next(iter(dtypes)): answer["outputs"]}
-        return {name: _from_json(value, dtypes[name]) for name, value in outputs.items()}
+        try:
+            if self.row_format:
+                rows = answer["predictions"]
+                named = rows if len(dtypes) > 1 else [{next(iter(dtypes)): row} for row in rows]
+                outputs = {name: [row[name] for row in named] for name in dtypes}
+            else:
+                outputs = answer["outputs"] if len(dtypes) > 1 else {next(iter(dtypes)): answer["outputs"]}
+            return {name: _from_json(value, dtypes[name]) for name, value in outputs.items()}
+        except (KeyError, TypeError, ValueError) as error:
+            raise self._not_tf_serving(signature_name, f"{type(error).__name__}: {error}") from None
 
     def _call(self, url: str, body: dict | None = None, signature_name: str = "") -> dict:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        what = signature_name or "metadata"
         try:
-            with urllib.request.urlopen(request, timeout=self.retry.timeout) as response:
-                return json.loads(response.read())
+            with urllib.request.urlopen(request, timeout=self.retry.timeout, context=self._context) as response:
+                answer = response.read()
         except urllib.error.HTTPError as error:
             message = _error_message(error)
             if error.code == 404:
-                raise JointVAEError(f"{self.servable}: not found ({message})") from None
+                raise JointVAEError(f"{self.servable}: not found ({message}); {NOT_FOUND_HINT}") from None
             if error.code == 400:
-                raise JointVAEError(f"{self.servable}: rejected the {signature_name or 'metadata'} request "
-                                    f"({message})") from None
+                raise JointVAEError(f"{self.servable}: rejected the {what} request ({message})") from None
             if error.code == 503:
                 raise _Transient(f"HTTP 503: {message}") from None
+            if error.code == 504:
+                raise RunFailure(f"{self.servable}: the server gave up on the {what} request after its "
+                                    f"--rest_api_timeout_in_ms ({message})") from None
             raise RunFailure(f"{self.servable}: HTTP {error.code} ({message})") from None
         except (TimeoutError, socket.timeout):
             raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, (TimeoutError, socket.timeout)):
                 raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+            if isinstance(error.reason, ssl.SSLError):
+                raise JointVAEError(f"{self.servable}: TLS failed ({error.reason}); pass the server's CA with "
+                                    "--tls-ca") from None
             raise _Transient(str(error.reason)) from None
-        except (ConnectionError, json.JSONDecodeError) as error:
+        except ConnectionError as error:
             raise _Transient(str(error)) from None
+        except http.client.HTTPException as error:
+            raise self._not_tf_serving(what, f"not HTTP: {type(error).__name__} {error}") from None
+        try:
+            return json.loads(answer)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise self._not_tf_serving(what, f"{type(error).__name__}: {error}") from None
+
+    def _not_tf_serving(self, what: str, reason: str) -> RunFailure:
+        return RunFailure(f"{self.servable}: the answer to the {what} request is not TF-Serving's JSON "
+                             f"({_one_line(reason)})")
 
 
 class GrpcClient(ServingClient):
-    """TF-Serving's gRPC ``PredictionService`` at ``address`` (``HOST:8500``); needs the ``grpc`` extra."""
+    """TF-Serving's gRPC ``PredictionService`` at ``address`` (``HOST:8500``); needs the ``grpc`` extra.
+
+    With ``tls_ca`` the channel is secure (TF-Serving's ``--ssl_config_file``) and trusts that CA.
+    """
 
     MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
     def __init__(self, address: str, model: str = "jointvae", version: int | None = None,
-                 retry: RetryPolicy = RetryPolicy()):
-        super().__init__(address, model, version, retry)
+                 retry: RetryPolicy = RetryPolicy(), max_batch_size: int = MAX_BATCH_SIZE, tls_ca: str | None = None):
+        super().__init__(address, model, version, retry, max_batch_size, tls_ca)
         grpc, apis = _grpc_modules()
         self._grpc, self._apis = grpc, apis
         options = [("grpc.max_receive_message_length", self.MAX_MESSAGE_BYTES),
                    ("grpc.max_send_message_length", self.MAX_MESSAGE_BYTES)]
-        self._channel = grpc.insecure_channel(address, options=options)
+        if tls_ca is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            with open(tls_ca, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         self._stub = apis.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def close(self) -> None:
@@ -233,7 +304,8 @@ class GrpcClient(ServingClient):
         response = self._rpc(self._stub.GetModelMetadata, request, "metadata")
         signature_map = self._apis.get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_map)
-        return json_format.MessageToDict(signature_map, preserving_proto_field_name=True)
+        return json_format.MessageToDict(signature_map, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)  # keeps size-0 dims
 
     def _predict(self, inputs, signature_name):
         import tensorflow as tf
@@ -250,11 +322,11 @@ class GrpcClient(ServingClient):
         try:
             return method(request, timeout=self.retry.timeout)
         except self._grpc.RpcError as error:
-            status, details = error.code(), sampling.check_message(error.details() or "")
+            status, details = error.code(), _one_line(error.details() or "")
             if status == code.UNAVAILABLE:
                 raise _Transient(details) from None
             if status == code.NOT_FOUND:
-                raise JointVAEError(f"{self.servable}: not found ({details})") from None
+                raise JointVAEError(f"{self.servable}: not found ({details}); {NOT_FOUND_HINT}") from None
             if status == code.DEADLINE_EXCEEDED:
                 raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
             if status in (code.INVALID_ARGUMENT, code.FAILED_PRECONDITION):
@@ -270,17 +342,18 @@ def _grpc_modules():
         from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
     except ImportError as error:
         raise JointVAEError(f"--grpc: the gRPC client needs tensorflow-serving-api ({error}); "
-                            "pip install jointvae-tf[grpc]") from None
+                            "pip install 'jointvae-tf[grpc]'") from None
     return grpc, types.SimpleNamespace(get_model_metadata_pb2=get_model_metadata_pb2, predict_pb2=predict_pb2,
                                        prediction_service_pb2_grpc=prediction_service_pb2_grpc)
 
 
 def _parse_signature(definition: dict) -> Signature:
-    """A :class:`Signature` from one proto-JSON ``SignatureDef`` (snake_case field names)."""
+    """A :class:`Signature` from one proto-JSON ``SignatureDef`` (snake_case field names). A field left out
+    holds proto3's default (a dim without ``size`` has size 0), whether or not the printer wrote it."""
 
     def tensors(infos: dict) -> dict[str, TensorInfo]:
         return {name: TensorInfo(info.get("dtype", "DT_INVALID"),
-                                 tuple(int(dim.get("size", -1)) for dim in info.get("tensor_shape", {}).get("dim", [])))
+                                 tuple(int(dim.get("size", 0)) for dim in info.get("tensor_shape", {}).get("dim", [])))
                 for name, info in infos.items()}
 
     return Signature(tensors(definition.get("inputs", {})), tensors(definition.get("outputs", {})))
@@ -298,6 +371,12 @@ def _error_message(error: urllib.error.HTTPError) -> str:
     """The ``error`` field of TF-Serving's JSON error body, else the raw body."""
     body = error.read().decode(errors="replace")
     try:
-        return sampling.check_message(str(json.loads(body)["error"]))
+        return _one_line(str(json.loads(body)["error"]))
     except (ValueError, KeyError, TypeError):
-        return sampling.check_message(body or str(error.reason))
+        return _one_line(body or str(error.reason))
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, cut at ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."

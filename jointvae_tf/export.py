@@ -4,7 +4,8 @@ Layout (what TF-Serving's file-system source watches)::
 
     saved_models/NAME/VERSION/saved_model.pb, variables/      the SavedModel
     saved_models/NAME/VERSION/assets.extra/jointvae_export.json   ExportConfig (TF-Serving ignores it)
-    saved_models/NAME/.tmp-VERSION-xxxx/   an export being written (not an integer: never served)
+    saved_models/NAME/.tmp-VERSION-PID@HOST.xxxx/   an export being written (not an integer: never served);
+                                                    removed by the next export once process PID is gone
 
 Signatures (N is the batch dimension; every input has it, so TF-Serving's request batching and its
 REST row format work for all of them):
@@ -12,12 +13,17 @@ REST row format work for all of them):
 - ``serving_default`` (decode): ``z`` float32 [N, cont], ``c`` float32 [N, sum(disc)] one-hot ->
   ``images`` float32 [N, H, W, C] in [0, 1]. A part of width 0 (no cont / no disc) is still an input.
 - ``sample``: ``seed`` int64 [N] (one per image), ``category`` int32 [N, n_disc] (-1 = random) ->
-  ``images``, ``z``, ``c``, ``categories`` int32 [N, n_disc], ``png`` string [N].
+  ``images``, ``z``, ``c``, ``categories`` int32 [N, n_disc], ``png_bytes`` string [N] (PNG files),
+  ``row_error`` string [N] ("" or why the row was refused: it then has a blank image).
 - ``encode``: ``images`` float32 [N, H, W, C] -> ``z_mean``, ``z_log_var`` [N, cont], ``probabilities``
   [N, sum(disc)] (softmax per variable, concatenated), ``categories`` int32 [N, n_disc] (argmax).
 - ``traverse`` (only when cont > 0): ``dim`` int32 [N], ``category`` int32 [N, n_disc] -> ``images``
-  [N, STEPS, H, W, C] and ``png`` string [N, STEPS]; dim ``dim[n]`` sweeps the prior's quantiles
-  0.05 .. 0.95 in STEPS (fixed at export) steps, other dims at 0.
+  [N, STEPS, H, W, C], ``png_bytes`` string [N, STEPS] and ``row_error`` string [N]; dim ``dim[n]`` sweeps
+  the prior's quantiles 0.05 .. 0.95 in STEPS (fixed at export) steps, other dims at 0.
+
+String outputs that hold binary data end in ``_bytes``: TF-Serving's REST API base64-encodes exactly those
+(``{"b64": ...}``) and writes any other string raw into the JSON. No function is XLA-compiled: TF-Serving
+disables XLA unless started with ``--xla_cpu_compilation_enabled`` and then fails every such request.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 import keras
@@ -42,6 +49,7 @@ from jointvae_tf.traversals import prior_quantiles
 EXPORT_CONFIG = os.path.join("assets.extra", "jointvae_export.json")
 DEFAULT_TRAVERSE_STEPS = 10
 _VERSION = re.compile(r"^[0-9]+$")
+_TEMPORARY = re.compile(r"^\.tmp-[0-9]+-(?P<pid>[0-9]+)@(?P<host>.+)\.[^.]+$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +67,6 @@ class ExportConfig:
     class_names: tuple[str, ...]
     run_dir: str
     step: int
-    jit_compile: bool
     traverse_steps: int
     signatures: tuple[str, ...]
 
@@ -83,7 +90,7 @@ class ExportConfig:
 def list_versions(model_dir: str) -> list[int]:
     """Versions in ``model_dir`` as TF-Serving sees them: integer-named folders, ascending.
 
-    Folders being written (``.tmp-VERSION-xxxx``) are not integers and so are never listed or served.
+    Folders being written (``.tmp-...``) are not integers and so are never listed or served.
     """
     if not os.path.isdir(model_dir):
         return []
@@ -108,26 +115,24 @@ class ExportSampler:
     def __init__(self, path: str):
         self.export_dir = resolve_export_dir(path)
         self._loaded = tf.saved_model.load(self.export_dir)
+        if "sample" not in self._loaded.signatures:
+            raise JointVAEError(f"--export {path}: {self.export_dir} has no 'sample' signature (it has "
+                                f"{sorted(self._loaded.signatures)}); expected a SavedModel written by `jvae-tf export`")
         self._signature = self._loaded.signatures["sample"]
-        self.n_disc = self._signature.structured_input_signature[1]["category"].shape[1]
+        self.counts = ExportConfig.load(self.export_dir).latent.disc
 
     def sample(self, n: int, seed: int = 0, category=()) -> dict:
         """The signature's outputs as numpy (see :func:`sampling.request_rows` for the arguments)."""
-        return sampling.run_sample(self._signature, sampling.request_rows(n, seed, category, self.n_disc))
+        return sampling.run_sample(self._signature, sampling.request_rows(n, seed, category, self.counts))
 
 
-def build_archive(model: JointVAE, jit_compile: bool = False,
-                  traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> keras.export.ExportArchive:
-    """An ExportArchive of ``model`` with the signatures in this module's docstring.
-
-    ``jit_compile``: XLA-compile the network parts (decoder, encoder); the in-graph checks, random draws
-    and PNG encoding stay outside XLA (Assert and EncodePng have no XLA kernels).
-    """
+def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> keras.export.ExportArchive:
+    """An ExportArchive of ``model`` with the signatures in this module's docstring (graph mode, no XLA)."""
     spec = model.config.latent
     height, width, channels = model.config.image_shape
     n_disc = len(spec.disc)
-    decode = tf.function(model.decode, jit_compile=jit_compile)
-    encoder = tf.function(model.encoder, jit_compile=jit_compile)
+    decode = tf.function(model.decode, jit_compile=False)
+    encoder = tf.function(model.encoder, jit_compile=False)
 
     def decode_signature(z, c):
         return {"images": decode(tf.concat([z, c], axis=-1))}
@@ -162,12 +167,13 @@ def build_archive(model: JointVAE, jit_compile: bool = False,
 
 
 def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", version: int | None = None,
-               jit_compile: bool = False, traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> str:
+               traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> str:
     """Export the latest checkpoint of ``run_dir`` to ``out/name/version``; returns that folder.
 
     ``version`` defaults to one above the highest existing version (1 for the first). The SavedModel
-    is written to ``out/name/.tmp-VERSION-xxxx`` and renamed into place, so a server watching ``out``
-    never loads half a model. An existing version is never overwritten (JointVAEError).
+    is written to ``out/name/.tmp-VERSION-PID@HOST.xxxx`` and renamed into place, so a server watching
+    ``out`` never loads half a model; such folders left by an export that was killed are removed here.
+    An existing version is never overwritten (JointVAEError).
     """
     if traverse_steps < 1:
         raise JointVAEError(f"--traverse-steps: expected an integer >= 1, got {traverse_steps}")
@@ -181,14 +187,14 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
                             "pass another --version or leave it out for the next one")
     loaded = runs.open_run(run_dir)
     model = loaded.model
-    archive = build_archive(model, jit_compile, traverse_steps)
+    archive = build_archive(model, traverse_steps)
     config = ExportConfig(latent=model.config.latent, image_shape=model.config.image_shape,
                           dataset=loaded.config.data.name, class_names=loaded.class_names,
-                          run_dir=os.path.abspath(run_dir), step=loaded.step, jit_compile=jit_compile,
-                          traverse_steps=traverse_steps,
+                          run_dir=os.path.abspath(run_dir), step=loaded.step, traverse_steps=traverse_steps,
                           signatures=("serving_default", "sample", "encode") + (("traverse",) if model.config.latent.cont else ()))
     os.makedirs(model_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    remove_abandoned_exports(model_dir)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-{os.getpid()}@{socket.gethostname()}.", dir=model_dir)
     try:
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from a server running as another user
         archive.write_out(tmp, verbose=False)
@@ -200,3 +206,26 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def remove_abandoned_exports(model_dir: str) -> list[str]:
+    """Remove the ``.tmp-VERSION-PID@HOST.xxxx`` folders of ``model_dir`` whose writer, process PID on this
+    host, is gone (an export killed mid-write); returns their paths. Folders written on another host, or
+    named otherwise, are left alone."""
+    removed = []
+    for name in sorted(os.listdir(model_dir)):
+        found = _TEMPORARY.match(name)
+        if found and found["host"] == socket.gethostname() and not _process_alive(int(found["pid"])):
+            shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+            removed.append(os.path.join(model_dir, name))
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True

@@ -6,12 +6,13 @@ signatures (see :mod:`jointvae_tf.export`) and the local ``jvae-tf sample --run`
 A sample request has one row per image: ``seeds`` int64 ``[N]`` and ``categories`` int32
 ``[N, n_disc]`` (``-1`` = draw that discrete variable at random). Row ``n``'s latent depends on its own
 seed and categories only, never on ``N`` or on other rows, so a server that batches requests together
-returns the same images, and image ``k`` of ``--seed S`` is image 0 of ``--seed S+k``.
+returns the same images, and image ``k`` of ``--seed S`` is image 0 of ``--seed S+k``. A row with an
+out-of-range input is answered with a ``row_error`` message (see :func:`row_checks`), never by failing
+the whole batch.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,18 +23,21 @@ from jointvae_tf.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
 RANDOM_CATEGORY = -1
-SAMPLE_OUTPUTS = ("images", "z", "c", "categories", "png")
+SAMPLE_OUTPUTS = ("images", "z", "c", "categories", "png_bytes", "row_error")
+"""Outputs of :func:`sample`. String outputs whose name ends in ``_bytes`` are the ones TF-Serving's REST API
+base64-encodes (``{"b64": ...}``); ``row_error`` is plain text and comes back as a JSON string."""
 
 
-def request_rows(n: int, seed: int, category: Sequence[int], n_disc: int) -> dict[str, np.ndarray]:
-    """The rows of a sample request for ``n`` images.
+def request_rows(n: int, seed: int, category: Sequence[int], counts: Sequence[int | None]) -> dict[str, np.ndarray]:
+    """The rows of a sample request for ``n`` images, after checking ``category`` against ``counts``.
 
     Args:
       n: number of images, >= 1.
       seed: seed of the first image; image ``k`` gets ``seed + k``.
       category: one category per discrete variable, leading ones first; missing trailing entries and
-        ``-1`` mean random. The model checks that each is below its category count.
-      n_disc: the model's number of discrete variables.
+        ``-1`` mean random.
+      counts: the category count K_i of each discrete variable (``len(counts)`` = n_disc); ``None`` where
+        the caller does not know it (the graph still answers such a row with a ``row_error``).
 
     Returns:
       ``{"seed": int64 [n], "category": int32 [n, n_disc]}``, the ``sample`` signature's inputs.
@@ -41,24 +45,36 @@ def request_rows(n: int, seed: int, category: Sequence[int], n_disc: int) -> dic
     if int(n) != n or n < 1:
         raise JointVAEError(f"--n: expected an integer >= 1, got {n}")
     category = [int(c) for c in category]
-    if len(category) > n_disc or any(c < RANDOM_CATEGORY for c in category):
-        raise JointVAEError(f"--category: expected up to {n_disc} values (one per discrete variable), each -1 "
-                            f"(random) or a category id >= 0, got {category}")
-    category += [RANDOM_CATEGORY] * (n_disc - len(category))
+    in_range = [k is None or c < k for c, k in zip(category, counts)]
+    if len(category) > len(counts) or any(c < RANDOM_CATEGORY for c in category) or not all(in_range):
+        known = ", ".join("?" if k is None else str(k) for k in counts)
+        raise JointVAEError(f"--category: expected up to {len(counts)} values (one per discrete variable), each -1 "
+                            f"(random) or a category id below the variable's count [{known}], got {category}")
+    category += [RANDOM_CATEGORY] * (len(counts) - len(category))
     return {"seed": np.arange(n, dtype=np.int64) + np.int64(seed),
-            "category": np.tile(np.asarray(category, np.int32).reshape(1, n_disc), (n, 1))}
+            "category": np.tile(np.asarray(category, np.int32).reshape(1, len(counts)), (n, 1))}
+
+
+def raise_row_errors(outputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
+    """``outputs`` of ``sample`` / ``traverse``; JointVAEError naming ``what`` (e.g. ``--category [9]``) and the
+    first row's message when the graph refused a row (non-empty ``row_error``)."""
+    refused = [(row, message) for row, message in enumerate(np.ravel(outputs["row_error"])) if message]
+    if refused:
+        row, message = refused[0]
+        text = message.decode() if isinstance(message, bytes) else str(message)
+        raise JointVAEError(f"{what}: {text} ({len(refused)} of {outputs['row_error'].size} rows refused, "
+                            f"first: row {row})")
+    return outputs
 
 
 def run_sample(signature: Callable[..., dict[str, tf.Tensor]], rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Call a ``sample`` function (signature or :func:`sample` closure) on ``rows``; numpy outputs.
 
-    A category out of range (caught by the in-graph checks) becomes a JointVAEError.
+    A row the graph refused (see :func:`row_checks`) becomes a JointVAEError.
     """
-    try:
-        outputs = signature(seed=tf.constant(rows["seed"]), category=tf.constant(rows["category"]))
-    except tf.errors.InvalidArgumentError as error:
-        raise JointVAEError(f"--category {rows['category'][0].tolist()}: {check_message(error.message)}") from None
-    return {name: value.numpy() for name, value in outputs.items()}
+    outputs = signature(seed=tf.constant(rows["seed"]), category=tf.constant(rows["category"]))
+    outputs = {name: value.numpy() for name, value in outputs.items()}
+    return raise_row_errors(outputs, f"--category {rows['category'][0].tolist()}")
 
 
 class ModelSampler:
@@ -70,29 +86,30 @@ class ModelSampler:
 
     def sample(self, n: int, seed: int = 0, category: Sequence[int] = ()) -> dict[str, np.ndarray]:
         """Outputs of :func:`sample` as numpy for the request :func:`request_rows` builds."""
-        return run_sample(self._sample, request_rows(n, seed, category, len(self.spec.disc)))
+        return run_sample(self._sample, request_rows(n, seed, category, self.spec.disc))
 
 
-def check_message(message: str, limit: int = 300) -> str:
-    """One line for an error text: the message of a failed in-graph check of this module (e.g.
-    ``category: expected ...``) when it holds one, else the text on one line, cut at ``limit`` characters."""
-    found = re.search(r"\[((?:category|dim): [^\]]*)\]", message)
-    line = found.group(1) if found else " ".join(message.split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+def row_checks(checks: Sequence[tuple[tf.Tensor, str]]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-row validity without failing the batch: ``(ok bool [N], row_error string [N])``.
 
-
-def check_categories(categories: tf.Tensor, spec: LatentSpec, allow_random: bool) -> tf.Tensor:
-    """``categories`` int32 ``[N, n_disc]`` after in-graph range checks (InvalidArgumentError when out of range).
-
-    Column ``i`` must lie in ``0 .. K_i - 1``, or be ``-1`` when ``allow_random``.
+    ``checks``: ``(passed bool [N], message)`` pairs; a row's ``row_error`` is the message of its first
+    failed check, ``""`` when all pass. TF-Serving merges concurrent requests into one batch and fails
+    them all when the graph raises (batching/batching_session.cc, ProcessBatch), so the signatures answer
+    a bad row with a message and a blank image instead of an in-graph Assert.
     """
+    row_error = tf.fill(tf.shape(checks[0][0]), "")
+    for passed, message in reversed(checks):
+        row_error = tf.where(passed, row_error, message)
+    return tf.equal(row_error, ""), row_error
+
+
+def check_categories(categories: tf.Tensor, spec: LatentSpec, allow_random: bool) -> tuple[tf.Tensor, str]:
+    """``(passed bool [N], message)``: every column ``i`` of ``categories`` int32 ``[N, n_disc]`` lies in
+    ``0 .. K_i - 1`` (or is ``-1`` when ``allow_random``)."""
     low = RANDOM_CATEGORY if allow_random else 0
     limits = tf.constant(spec.disc, tf.int32, shape=[len(spec.disc)])
-    checks = [tf.debugging.assert_greater_equal(categories, low, message=f"category: expected values >= {low}"),
-              tf.debugging.assert_less(categories, limits,
-                                       message=f"category: expected column i below the counts {list(spec.disc)}")]
-    with tf.control_dependencies(checks):
-        return tf.identity(categories)
+    passed = tf.reduce_all((categories >= low) & (categories < limits), axis=-1)
+    return passed, f"category: expected column i in {low} .. K_i - 1 for the counts K = {list(spec.disc)}"
 
 
 def prior_latents(spec: LatentSpec, seeds: tf.Tensor, categories: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -102,13 +119,13 @@ def prior_latents(spec: LatentSpec, seeds: tf.Tensor, categories: tf.Tensor) -> 
       spec: the latent space.
       seeds: int64 ``[N]``; row ``n`` draws z with the stateless key ``(seeds[n], 0)`` and its random
         categories with ``(seeds[n], 1)``.
-      categories: int32 ``[N, n_disc]``, ``-1`` (random) or a category per discrete variable.
+      categories: int32 ``[N, n_disc]``, ``-1`` (random) or a category per discrete variable (in range:
+        see :func:`check_categories`).
 
     Returns:
       ``{"latent": [N, spec.size], "z": [N, cont], "c": [N, sum(disc)] one-hot, "categories": int32
       [N, n_disc] (the categories used)}``.
     """
-    categories = check_categories(categories, spec, allow_random=True)
     n_disc = len(spec.disc)
 
     def row_noise(seed):
@@ -128,18 +145,13 @@ def traversal_latents(spec: LatentSpec, dims: tf.Tensor, categories: tf.Tensor, 
     """One traversal per row: continuous dim ``dims[n]`` sweeps ``values``, every other dim stays at 0.
 
     Args:
-      dims: int32 ``[N]``, each in ``0 .. cont - 1`` (checked in the graph).
+      dims: int32 ``[N]``, each in ``0 .. cont - 1``.
       categories: int32 ``[N, n_disc]``, each in ``0 .. K_i - 1``, held fixed along the row.
       values: float ``[steps]``, e.g. ``traversals.prior_quantiles(steps)``.
 
     Returns:
       ``[N * steps, spec.size]``, row-major (traversal ``n`` is rows ``n * steps .. n * steps + steps - 1``).
     """
-    categories = check_categories(categories, spec, allow_random=False)
-    checks = [tf.debugging.assert_non_negative(dims, message="dim: expected >= 0"),
-              tf.debugging.assert_less(dims, spec.cont, message=f"dim: expected below cont = {spec.cont}")]
-    with tf.control_dependencies(checks):
-        dims = tf.identity(dims)
     steps = len(values)
     sweep = tf.one_hot(dims, spec.cont)[:, None, :] * tf.constant(values, tf.float32)[None, :, None]
     codes = tf.repeat(latents.one_hot_codes(categories, spec), steps, axis=0)
@@ -160,19 +172,30 @@ def sample(decode: Callable[[tf.Tensor], tf.Tensor], spec: LatentSpec, seeds: tf
 
     Args:
       decode: latents ``[N, spec.size]`` -> images float ``[N, H, W, C]`` in [0, 1] (``JointVAE.decode``).
-      seeds, categories: as :func:`prior_latents`.
+      seeds, categories: as :func:`prior_latents`; a row whose categories are out of range is refused.
 
     Returns:
-      ``{"images": [N, H, W, C], "z", "c", "categories" (as prior_latents), "png": string [N]}``.
+      ``{"images": [N, H, W, C], "z", "c", "categories" (as prior_latents), "png_bytes": string [N],
+      "row_error": string [N]}``; a refused row has a ``row_error`` message and a blank (zero) image.
     """
-    drawn = prior_latents(spec, seeds, categories)
-    images = decode(drawn.pop("latent"))
-    return {"images": images, **drawn, "png": encode_png(images)}
+    ok, row_error = row_checks([check_categories(categories, spec, allow_random=True)])
+    drawn = prior_latents(spec, seeds, tf.where(ok[:, None], categories, RANDOM_CATEGORY))
+    images = _blank_refused(decode(drawn.pop("latent")), ok)
+    return {"images": images, **drawn, "png_bytes": encode_png(images), "row_error": row_error}
 
 
 def traverse(decode: Callable[[tf.Tensor], tf.Tensor], spec: LatentSpec, dims: tf.Tensor, categories: tf.Tensor,
              values: np.ndarray) -> dict[str, tf.Tensor]:
-    """Traversal pictures: ``{"images": [N, steps, H, W, C], "png": string [N, steps]}`` (see traversal_latents)."""
-    images = decode(traversal_latents(spec, dims, categories, values))
-    images = tf.reshape(images, tf.concat([[-1, len(values)], tf.shape(images)[1:]], axis=0))
-    return {"images": images, "png": encode_png(images)}
+    """Traversal pictures: ``{"images": [N, steps, H, W, C], "png_bytes": string [N, steps], "row_error":
+    string [N]}`` (see traversal_latents); a row with ``dims`` or ``categories`` out of range is refused."""
+    ok, row_error = row_checks([check_categories(categories, spec, allow_random=False),
+                                ((dims >= 0) & (dims < spec.cont), f"dim: expected 0 .. {spec.cont - 1}")])
+    images = decode(traversal_latents(spec, tf.where(ok, dims, 0), tf.where(ok[:, None], categories, 0), values))
+    images = _blank_refused(tf.reshape(images, tf.concat([[-1, len(values)], tf.shape(images)[1:]], axis=0)), ok)
+    return {"images": images, "png_bytes": encode_png(images), "row_error": row_error}
+
+
+def _blank_refused(images: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
+    """``images`` ``[N, ...]`` with the rows where ``ok`` bool ``[N]`` is false set to 0."""
+    mask = tf.reshape(ok, tf.concat([tf.shape(ok), tf.ones([tf.rank(images) - 1], tf.int32)], axis=0))
+    return tf.where(mask, images, tf.zeros_like(images))

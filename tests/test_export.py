@@ -5,6 +5,8 @@ the server does) and a fresh Python process stand in for it in the slow tests.
 """
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
+from tensorflow.core.protobuf import saved_model_pb2
 from serving_stubs import make_run
 
 from jointvae_tf import export, pictures, traversals
@@ -43,7 +46,7 @@ def test_layout_signatures_and_config_round_trip(exported):
     assert export.ExportConfig.load(export_dir) == export.ExportConfig(
         latent=LatentSpec(3, (4,)), image_shape=(32, 32, 1), dataset="four_shapes",
         class_names=("circle", "square", "star", "triangle"), run_dir=os.path.abspath(run_dir), step=0,
-        jit_compile=False, traverse_steps=10, signatures=("serving_default", "sample", "encode", "traverse"))
+        traverse_steps=10, signatures=("serving_default", "sample", "encode", "traverse"))
 
 
 def test_decode_equals_the_in_memory_decoder(exported):
@@ -67,7 +70,7 @@ def test_sample_is_reproducible_per_row_and_honours_category(exported):
     assert first["categories"][0, 0] == 2 and np.argmax(first["c"][0]) == 2
     np.testing.assert_array_equal(np.argmax(first["c"], -1), first["categories"][:, 0])
     np.testing.assert_allclose(first["images"], model.decode(tf.concat([first["z"], first["c"]], -1)), atol=1e-5)
-    png = tf.io.decode_png(first["png"][0]).numpy()
+    png = tf.io.decode_png(first["png_bytes"][0]).numpy()
     np.testing.assert_array_equal(png, pictures.to_uint8(first["images"][0].numpy()))
     drawn = sample(loaded, np.arange(200), np.full((200, 1), -1))["categories"].numpy()
     assert set(drawn[:, 0]) == {0, 1, 2, 3}
@@ -86,24 +89,47 @@ def test_encode_agrees_with_the_model(exported):
 def test_traverse_sweeps_the_prior_quantiles(exported):
     *_, loaded, model = exported
     out = loaded.signatures["traverse"](dim=tf.constant([2], tf.int32), category=tf.constant([[1]], tf.int32))
-    assert out["images"].shape == (1, 10, 32, 32, 1) and out["png"].shape == (1, 10)
+    assert out["images"].shape == (1, 10, 32, 32, 1) and out["png_bytes"].shape == (1, 10)
+    assert out["row_error"].numpy().tolist() == [b""]
     z = np.zeros((10, 3))
     z[:, 2] = traversals.prior_quantiles(10)
     expected = model.decode(traversals.compose(LatentSpec(3, (4,)), z, np.ones((10, 1), int)))
     np.testing.assert_allclose(out["images"][0], expected, atol=1e-5)
 
 
-def test_wrong_shapes_dtypes_and_ranges_are_rejected(exported):
+def test_wrong_shapes_and_dtypes_are_rejected_and_bad_rows_refused_alone(exported):
     *_, loaded, _ = exported
-    rejected = (TypeError, ValueError, tf.errors.InvalidArgumentError)  # by the TensorSpec or the graph
+    rejected = (TypeError, ValueError, tf.errors.InvalidArgumentError)  # by the TensorSpec
     with pytest.raises(rejected):
         loaded.signatures["serving_default"](z=tf.zeros([2, 4]), c=tf.zeros([2, 4]))
     with pytest.raises(rejected):
         loaded.signatures["sample"](seed=tf.constant([1], tf.int32), category=tf.constant([[0]], tf.int32))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="category"):
-        sample(loaded, [1], [[4]])
-    with pytest.raises(tf.errors.InvalidArgumentError, match="dim"):
-        loaded.signatures["traverse"](dim=tf.constant([3], tf.int32), category=tf.constant([[0]], tf.int32))
+    # A batch that TF-Serving merged from several requests must not fail for one bad row.
+    drawn = sample(loaded, [1, 2, 3], [[4], [1], [-2]])
+    assert [m.decode()[:25] for m in drawn["row_error"].numpy()] == ["category: expected column", "",
+                                                                     "category: expected column"]
+    np.testing.assert_array_equal(drawn["images"].numpy()[[0, 2]], 0)
+    np.testing.assert_array_equal(drawn["images"][1], sample(loaded, [2], [[1]])["images"][0])
+    swept = loaded.signatures["traverse"](dim=tf.constant([3, 0, 1], tf.int32),
+                                          category=tf.constant([[0], [0], [-1]], tf.int32))
+    assert [m.decode() for m in swept["row_error"].numpy()] == [
+        "dim: expected 0 .. 2", "", "category: expected column i in 0 .. K_i - 1 for the counts K = [4]"]
+    assert np.max(swept["images"][1]) > 0 and np.max(swept["images"].numpy()[[0, 2]]) == 0
+
+
+def test_no_function_of_the_export_is_xla_compiled(exported):
+    """TF-Serving disables XLA unless --xla_cpu_compilation_enabled (model_servers/main.cc) and then fails
+    every request to a function marked for XLA, so no node or function may carry _XlaMustCompile."""
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(exported[1], "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    graph = saved_model.meta_graphs[0].graph_def
+    functions = list(graph.library.function)
+    nodes = list(graph.node) + [node for function in functions for node in function.node_def]
+    assert len(functions) > 10 and any(node.op == "StatefulPartitionedCall" for node in nodes)
+    marked = [node.name for node in nodes if node.attr["_XlaMustCompile"].b]
+    marked += [function.signature.name for function in functions if function.attr["_XlaMustCompile"].b]
+    assert marked == []
 
 
 def test_versions_count_up_never_overwrite_and_skip_temporary_folders(exported, tmp_path):
@@ -153,8 +179,22 @@ def test_local_run_and_export_sample_the_same_images(exported):
     from_run = ModelSampler(open_run(run_dir).model).sample(4, seed=3, category=[2])
     from_export = export.ExportSampler(export_dir).sample(4, seed=3, category=[2])
     np.testing.assert_allclose(from_run["images"], from_export["images"], atol=1e-5)
-    with pytest.raises(JointVAEError, match=r"--category \[9\]: category: expected"):
+    with pytest.raises(JointVAEError, match=r"--category: expected up to 1 values .* count \[4\], got \[9\]"):
         export.ExportSampler(export_dir).sample(1, category=[9])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--version", "0"], "--version: expected an integer >= 1, got 0"),
+    (["--version", "1"], "--version 1: "),
+    (["--jit"], "No such option '--jit'"),  # exports are never XLA-compiled
+])
+def test_cli_export_bad_arguments_are_one_line_and_exit_2(exported, tmp_path, arguments, message):
+    out = str(tmp_path / "sm")
+    export.export_run(exported[0], out=out)
+    result = CliRunner().invoke(main, ["export", exported[0], "--out", out, *arguments])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.output.strip().count("\n") == 0
+    assert os.listdir(os.path.join(out, "jointvae")) == ["1"]
 
 
 def test_cli_bad_run_dir_is_one_line_and_exit_2(tmp_path):
@@ -163,8 +203,57 @@ def test_cli_bad_run_dir_is_one_line_and_exit_2(tmp_path):
     assert result.output.strip().count("\n") == 0 and "no config.json" in result.output
 
 
+def _archive_writing_with(write_out):
+    """A ``build_archive`` whose archives write with ``write_out(path)`` instead."""
+    build = export.build_archive
+
+    def build_archive(*args, **kwargs):
+        archive = build(*args, **kwargs)
+        archive.write_out = lambda path, **_: write_out(path)
+        return archive
+
+    return build_archive
+
+
+def test_an_export_that_raises_leaves_no_folder(exported, tmp_path, monkeypatch):
+    def fail(path):
+        os.makedirs(os.path.join(path, "variables"))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "build_archive", _archive_writing_with(fail))
+    with pytest.raises(OSError, match="No space left"):
+        export.export_run(exported[0], out=str(tmp_path))
+    assert os.listdir(tmp_path / "jointvae") == []
+
+
+@pytest.mark.slow
+def test_an_export_killed_mid_write_is_never_served_and_is_cleaned_up_by_the_next(exported, tmp_path):
+    """A real process, killed while it writes; its .tmp-* folder stays until an export finds its writer gone."""
+    model_dir = tmp_path / "jointvae"
+    code = ("import os, sys, time; import test_export; from jointvae_tf import export\n"
+            "def slow(path):\n"
+            "    os.makedirs(os.path.join(path, 'variables')); print('writing', flush=True); time.sleep(600)\n"
+            "export.build_archive = test_export._archive_writing_with(slow)\n"
+            "export.export_run(sys.argv[1], out=sys.argv[2])\n")
+    process = subprocess.Popen([sys.executable, "-c", code, exported[0], str(tmp_path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": os.path.dirname(__file__)})
+    assert process.stdout.readline().strip() == "writing", process.stderr.read()[-2000:]
+    (left,) = os.listdir(model_dir)
+    assert left.startswith(f".tmp-1-{process.pid}@") and export.list_versions(str(model_dir)) == []
+    os.makedirs(model_dir / ".tmp-7-1@elsewhere.abcd1234")  # another host's writer: not ours to judge
+    assert export.remove_abandoned_exports(str(model_dir)) == []  # the writer is alive
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert export.export_run(exported[0], out=str(tmp_path)).endswith(os.path.join("jointvae", "1"))
+    assert sorted(os.listdir(model_dir)) == [".tmp-7-1@elsewhere.abcd1234", "1"]
+
+
 def _tool(name):
-    return os.path.join(os.path.dirname(sys.executable), name)
+    """A console script of the installed TensorFlow: beside this Python, else on PATH (a venv that uses
+    the system's site-packages)."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    return beside if os.path.exists(beside) else shutil.which(name)
 
 
 @pytest.mark.slow
@@ -172,7 +261,7 @@ def test_a_fresh_process_and_saved_model_cli_load_show_and_run_the_export(export
     _, export_dir, _, model = exported
     code = ("import tensorflow as tf, sys; m = tf.saved_model.load(sys.argv[1]); "
             "out = m.signatures['sample'](seed=tf.constant([1, 2], tf.int64), category=tf.constant([[3], [-1]])); "
-            "print(out['images'].shape, out['categories'].numpy()[0, 0], len(out['png'].numpy()[0]) > 0)")
+            "print(out['images'].shape, out['categories'].numpy()[0, 0], len(out['png_bytes'].numpy()[0]) > 0)")
     commands = {
         "python": [sys.executable, "-c", code, export_dir],
         "show": [_tool("saved_model_cli"), "show", "--all", "--dir", export_dir],
@@ -192,11 +281,3 @@ def test_a_fresh_process_and_saved_model_cli_load_show_and_run_the_export(export
     assert "inputs['seed'] tensor_info:\n        dtype: DT_INT64\n        shape: (-1)" in shown
     z_c = np.array([[0, 0, 0, 1, 0, 0, 0], [0.5, 0, 0, 0, 1, 0, 0]], np.float32)
     np.testing.assert_allclose(np.load(tmp_path / "images.npy"), model.decode(z_c), atol=1e-5)
-
-
-@pytest.mark.slow
-def test_xla_export_decodes_like_the_graph_export(exported, tmp_path):
-    xla = tf.saved_model.load(export.export_run(exported[0], out=str(tmp_path), jit_compile=True))
-    assert export.ExportConfig.load(str(tmp_path / "jointvae" / "1")).jit_compile
-    np.testing.assert_allclose(sample(xla, [4, 5], [[1], [-1]])["images"],
-                               sample(exported[2], [4, 5], [[1], [-1]])["images"], atol=1e-4)
