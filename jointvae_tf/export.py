@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from jointvae_tf import runs, sampling
 from jointvae_tf.config import LatentSpec, dataclass_from_dict
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 from jointvae_tf.latents import split_encoding
 from jointvae_tf.model import JointVAE
 from jointvae_tf.traversals import prior_quantiles
@@ -81,10 +81,12 @@ class ExportConfig:
         path = os.path.join(export_dir, EXPORT_CONFIG)
         try:
             with open(path) as f:
-                return dataclass_from_dict(cls, json.load(f), path)
+                return dataclass_from_dict(cls, json.load(f))
         except FileNotFoundError:
             raise JointVAEError(f"{export_dir}: no {EXPORT_CONFIG}; expected a version folder written by "
                                 "`jvae-tf export`") from None
+        except ConfigError as error:
+            raise JointVAEError(f"{path}: {error}; expected the file written by `jvae-tf export`") from None
 
 
 def list_versions(model_dir: str) -> list[int]:
