@@ -261,7 +261,7 @@ class RestClient(ServingClient):
 
     def _not_tf_serving(self, what: str, reason: str) -> RunFailure:
         return RunFailure(f"{self.servable}: the answer to the {what} request is not TF-Serving's JSON "
-                             f"({_one_line(reason)})")
+                             f"({sampling.check_message(reason)})")
 
 
 class GrpcClient(ServingClient):
@@ -322,7 +322,7 @@ class GrpcClient(ServingClient):
         try:
             return method(request, timeout=self.retry.timeout)
         except self._grpc.RpcError as error:
-            status, details = error.code(), _one_line(error.details() or "")
+            status, details = error.code(), sampling.check_message(error.details() or "")
             if status == code.UNAVAILABLE:
                 raise _Transient(details) from None
             if status == code.NOT_FOUND:
@@ -371,12 +371,7 @@ def _error_message(error: urllib.error.HTTPError) -> str:
     """The ``error`` field of TF-Serving's JSON error body, else the raw body."""
     body = error.read().decode(errors="replace")
     try:
-        return _one_line(str(json.loads(body)["error"]))
+        return sampling.check_message(str(json.loads(body)["error"]))
     except (ValueError, KeyError, TypeError):
-        return _one_line(body or str(error.reason))
+        return sampling.check_message(body or str(error.reason))
 
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """``text`` on one line, cut at ``limit`` characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."

@@ -89,6 +89,12 @@ class ModelSampler:
         return run_sample(self._sample, request_rows(n, seed, category, self.spec.disc))
 
 
+def check_message(message: str, limit: int = 300) -> str:
+    """An error text on one line, cut at ``limit`` characters (for one-line errors from a graph or a server)."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def row_checks(checks: Sequence[tuple[tf.Tensor, str]]) -> tuple[tf.Tensor, tf.Tensor]:
     """Per-row validity without failing the batch: ``(ok bool [N], row_error string [N])``.
 

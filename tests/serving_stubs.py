@@ -14,8 +14,8 @@ TensorFlow itself (not that repository) say so and are not verified against its 
 
 Deliberate differences: new versions are seen at once (TF-Serving polls every
 ``--file_system_poll_wait_seconds``); model status lists the versions being served as AVAILABLE (the
-real monitor also remembers unloaded ones as END); ``classify``/``regress`` and version labels are
-not served. Test knobs that are not TF-Serving rules: ``delay_seconds`` (a slow model) and
+real monitor also remembers unloaded ones as END); ``classify``/``regress`` are not served; no version
+labels are configured (as in ``serving/models.config``). Test knobs that are not TF-Serving rules: ``delay_seconds`` (a slow model) and
 ``unavailable_answers`` (the first N calls answer UNAVAILABLE, as a full batch queue does).
 :func:`make_run` writes a tiny untrained run folder to export.
 """
@@ -140,6 +140,9 @@ class Bundle:
     loaded: object
 
 
+_LOADED: dict[str, object] = {}
+
+
 class ServerCore:
     """The model server's core: which versions are served and what each call answers.
 
@@ -193,7 +196,9 @@ class ServerCore:
                 saved_model = saved_model_pb2.SavedModel()
                 with open(os.path.join(path, "saved_model.pb"), "rb") as f:
                     saved_model.ParseFromString(f.read())
-                self._bundles[name, chosen] = Bundle(chosen, saved_model.meta_graphs[0], tf.saved_model.load(path))
+                if path not in _LOADED:  # shared by the servers of one test session: versions never change
+                    _LOADED[path] = tf.saved_model.load(path)
+                self._bundles[name, chosen] = Bundle(chosen, saved_model.meta_graphs[0], _LOADED[path])
             return self._bundles[name, chosen]
 
     def admit(self) -> None:
@@ -748,9 +753,8 @@ def _dispatch(core: ServerCore, method: str, path: str, body: bytes) -> bytes:
         if int(version) >= 2 ** 63:
             raise Status(Code.INVALID_ARGUMENT, f"Failed to convert version: {version} to numeric.")
         version = int(version)
-    if label is not None:
-        raise Status(Code.INVALID_ARGUMENT, "ModelSpec has 'version_label' set, but it is not currently allowed "
-                                            "by the server.")  # labels are not configured here
+    if label is not None:  # server_core.cc, GetModelVersionForLabel: models.config defines no labels
+        raise Status(Code.INVALID_ARGUMENT, f"Unrecognized servable version label: {urllib.parse.unquote(label)}")
     if method == "POST":
         if action.lower() != "predict":
             raise Status(Code.UNIMPLEMENTED, f"the stand-in does not serve {action}")

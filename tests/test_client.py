@@ -100,7 +100,8 @@ def test_sample_splits_n_into_requests_of_max_batch_size(models):
         with pytest.raises(JointVAEError, match="Task size 4 is larger than maximum input batch size 3"):
             RestClient(address, retry=FAST, max_batch_size=4).sample(4)
     assert core.batcher.batch_sizes == [3, 3, 1]
-    np.testing.assert_array_equal(answer["images"], export.ExportSampler(models["jointvae"]).sample(7, seed=2)["images"])
+    local = export.ExportSampler(models["jointvae"]).sample(7, seed=2)["images"]
+    np.testing.assert_allclose(answer["images"], local, atol=1e-6)  # conv rounding may vary with the batch size
 
 
 def test_default_split_serves_more_than_max_batch_size(connect):

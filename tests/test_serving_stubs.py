@@ -19,7 +19,6 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from jointvae_tf import export
-from jointvae_tf.client import MAX_BATCH_SIZE
 from jointvae_tf.config import LatentSpec
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
@@ -80,6 +79,8 @@ REST_RULES = [
      None, 400, "Malformed request"),
     ("paths are case-insensitive", "http_rest_api_util.cc (?i)", "GET", "/V1/MODELS/jointvae", None, 200,
      '"version": "2"'),
+    ("no version labels are configured", "server_core.cc GetModelVersionForLabel", "GET",
+     "/v1/models/jointvae/labels/stable", None, 400, "Unrecognized servable version label: stable"),
     ("no model name", "http_rest_api_handler.cc ProcessModelStatusRequest", "GET", "/v1/models", None, 400,
      "Missing model name in request."),
     ("unknown model", "basic_manager.cc GetUntypedServableHandle", "POST", "/v1/models/nope:predict", SAMPLE, 404,
@@ -195,10 +196,6 @@ def test_status_follows_the_version_policy_of_models_config(core, models):
     every = ServerCore(models, num_versions={"jointvae": None})
     assert [s["version"] for s in json.loads(call(every, "GET", "/v1/models/jointvae")[1])["model_version_status"]] \
         == ["1", "2"]
-
-
-def test_batching_parameters_match_the_client():
-    assert BatchingParameters.load().max_batch_size == MAX_BATCH_SIZE
 
 
 def test_a_request_larger_than_max_batch_size_is_rejected(core):
