@@ -72,6 +72,16 @@ def parse_disc(ctx, param, value: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected category counts such as 10 or 10,3, got {value!r}") from None
 
 
+def parse_names(ctx, param, value: str | None) -> tuple[str, ...] | None:
+    """``--classes 0,1,2`` or ``--classes add,sub``: names separated by commas."""
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names:
+        raise click.BadParameter(f"expected class names separated by commas, such as 0,1,2, got {value!r}")
+    return names
+
+
 def parse_capacity(ctx, param, value: str | None) -> CapacitySchedule | None:
     """``--cont-capacity MIN,MAX,ITERS``."""
     if value is None:

@@ -6,7 +6,8 @@ import textwrap
 
 import click
 
-from cli.options import errors_as_flags, flag_of, parse_capacity, parse_disc, setting_option, settings_given
+from cli.options import (errors_as_flags, flag_of, parse_capacity, parse_disc, parse_names, setting_option,
+                         settings_given)
 from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
 
 
@@ -14,7 +15,11 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
 @setting_option("--dataset", "data.name", help="Dataset name (see `jvae-tf datasets`).")
 @setting_option("--data-dir", "data.data_dir", type=click.Path(),
                 help="Where the dataset's files are (TFDS data_dir for TFDS datasets).")
-@setting_option("--image-size", "model.image_size", per_dataset=True, type=int, help="Model image side in pixels: 32 or 64.")
+@setting_option("--classes", "data.classes", callback=parse_names, default_text="all",
+                help="Train on these classes only, e.g. 0,1,2,3,4; labels are renumbered in the dataset's order and "
+                     "--disc defaults to one category per class chosen.")
+@setting_option("--image-size", "model.image_size", per_dataset=True, type=int,
+                help="Model image side in pixels: 32 or 64.")
 @setting_option("--normalize", "data.normalize", per_dataset=True, type=click.Choice(NORMALIZATIONS),
                 help="Centre and rescale each image: by its ink's bounding box; by its centre of mass and RMS "
                      "radius; or also whitening its covariance (undoes stretch and shear).")
@@ -101,7 +106,9 @@ def default_run_dir(run) -> str:
 def describe_run(run, run_dir: str, stored=None) -> str:
     """The resolved configuration, one line per section, as printed when training starts; for a run resumed
     from ``stored`` (its config.json), also what the flags changed."""
-    lines = [f"{'Resuming' if stored else 'Training'} {run_dir} with:"]
+    classes = run.data.classes
+    lines = [f"{'Resuming' if stored else 'Training'} {run_dir} on {len(classes)} classes of {run.data.name} "
+             f"({', '.join(classes)}) with:"]
     sections: dict[str, list[str]] = {}
     for path, value in run.settings().items():
         section, _, name = path.partition(".")

@@ -186,15 +186,21 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Which dataset a run reads and how it is prepared (see ``jointvae_tf.data``)."""
+    """Which dataset a run reads and how it is prepared (see ``jointvae_tf.data``).
+
+    ``classes``: names of the classes read, in label order (label ``i`` is ``classes[i]``); empty reads
+    every class of the dataset.
+    """
 
     name: str = "four_shapes"
     data_dir: str | None = None
     normalize: str = "none"
     validation_fraction: float = 0.1
     max_examples: int | None = None
+    classes: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "classes", tuple(self.classes))
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError("normalize", f"expected one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
         if not 0 < self.validation_fraction < 0.5:
@@ -237,7 +243,8 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ConfigError("precision", f"expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.distribute not in DISTRIBUTE_STRATEGIES:
-            raise ConfigError("distribute", f"expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {self.distribute!r}")
+            raise ConfigError("distribute",
+                              f"expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {self.distribute!r}")
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """Epochs of ``steps_per_epoch`` steps the run trains: ``steps`` rounded up, or ``epochs``."""

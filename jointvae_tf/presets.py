@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jointvae_tf.config import RESUMABLE, RunConfig, plain_settings
-from jointvae_tf.data import class_names, get_dataset
+from jointvae_tf.config import RESUMABLE, DataConfig, RunConfig, plain_settings
+from jointvae_tf.data import get_dataset, resolve_classes
+from jointvae_tf.data.loading import choose_classes
 from jointvae_tf.errors import ConfigError
 
 Settings = Mapping[str, Any]
 """Settings by path, e.g. ``{"train.epochs": 5, "model.latent.disc": (4,)}`` (see ``RunConfig.from_settings``)."""
 
 
-
-def dataset_defaults(dataset: str, data_dir: str | None = None) -> Settings:
-    """What the dataset sets: its name, image size, channels, normalisation, and one categorical variable with
-    a category per class (for ``image_folder``, per class folder found in ``data_dir``)."""
+def dataset_defaults(dataset: str, data_dir: str | None = None, classes: tuple[str, ...] = ()) -> Settings:
+    """What the dataset sets: its name, image size, channels, normalisation, the classes read (``classes``, or
+    all, for folder datasets all class folders found in ``data_dir``) and one categorical variable with a
+    category per class read (none for a single class)."""
     info = get_dataset(dataset).info
+    chosen = resolve_classes(DataConfig(name=dataset, data_dir=data_dir, classes=classes))
     return {"data.name": dataset, "model.image_size": info.image_size, "model.channels": info.channels,
-            "data.normalize": info.normalization, "model.latent.disc": (len(class_names(dataset, data_dir)),)}
+            "data.normalize": info.normalization, "data.classes": chosen,
+            "model.latent.disc": (len(chosen),) if len(chosen) > 1 else ()}
 
 
 def length_settings(settings: Settings) -> Settings:
@@ -36,11 +39,15 @@ def length_settings(settings: Settings) -> Settings:
 
 def build_run_config(dataset: str | None = None, settings: Settings | None = None) -> RunConfig:
     """The RunConfig of ``dataset`` (None: ``DataConfig``'s default): the config defaults, then the dataset's
-    metadata and preset, then ``settings`` (paths as in ``RunConfig.from_settings``)."""
+    metadata and preset, then ``settings`` (paths as in ``RunConfig.from_settings``). With ``data.classes``
+    given, the discrete code defaults to one category per class chosen."""
     settings = length_settings(settings or {})
     dataset = dataset or RunConfig().data.name
-    defaults = dataset_defaults(dataset, settings.get("data.data_dir"))
-    return RunConfig.from_settings({**defaults, **get_dataset(dataset).preset, **settings})
+    defaults = dataset_defaults(dataset, settings.get("data.data_dir"), tuple(settings.get("data.classes", ())))
+    # Chosen classes size the discrete code whatever the preset's count (set for all of the dataset's classes).
+    chosen = {"model.latent.disc": defaults["model.latent.disc"]} if "data.classes" in settings else {}
+    return RunConfig.from_settings({**defaults, **get_dataset(dataset).preset, **chosen, **settings,
+                                    "data.classes": defaults["data.classes"]})
 
 
 def resume_run_config(stored: RunConfig, settings: Settings | None = None) -> RunConfig:
@@ -49,6 +56,12 @@ def resume_run_config(stored: RunConfig, settings: Settings | None = None) -> Ru
     one (ConfigError naming it otherwise), so nothing given is silently dropped."""
     settings = length_settings(settings or {})
     stored_values = stored.settings()
+    settings = dict(settings)
+    if "data.classes" in settings:  # the same classes in any order
+        try:
+            settings["data.classes"] = choose_classes(stored.data.classes, tuple(settings["data.classes"]))
+        except ConfigError as error:
+            raise error.within("data") from None
     for path, value in plain_settings(settings).items():
         if path not in RESUMABLE and stored_values.get(path) != value:
             raise ConfigError(path, f"the run was trained with {stored_values.get(path)!r}, not {value!r}; a resumed "

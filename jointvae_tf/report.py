@@ -121,7 +121,7 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
         loss=objective_terms(model, images, step, seed, batch_size),
         pixel_mse=float(np.mean(np.square(reconstruct(model, images) - images))),
         kl_cont_per_dim=summary.kl_cont.tolist(), kl_disc_per_variable=summary.kl_disc.tolist(),
-        active_dims=active.tolist(), num_classes=info.num_classes or int(examples.labels.max()) + 1)
+        active_dims=active.tolist(), num_classes=len(examples.class_names) or int(examples.labels.max()) + 1)
     if spec.disc:
         clusters, k = summary.categories[:, 0], spec.disc[0]
         scores = cluster_scores(examples.labels, clusters, k)

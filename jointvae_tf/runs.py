@@ -103,7 +103,7 @@ def open_run(run_dir: str) -> LoadedRun:
     model = JointVAE(run.model, seed=run.train.seed)
     model.build_all()
     step = folder.checkpointer(model).restore_latest(require=True)
-    return LoadedRun(config=run, model=model, step=step, class_names=_class_names(run.data.name))
+    return LoadedRun(config=run, model=model, step=step, class_names=run.data.classes or _class_names(run.data.name))
 
 
 def _class_names(dataset: str) -> tuple[str, ...]:

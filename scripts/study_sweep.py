@@ -2,8 +2,9 @@
 evaluate each, and write ``REPORT.md`` (metrics table, answers, downsized pictures) and ``results.json``.
 
     python scripts/study_sweep.py --grid quick --budget-minutes 12 --out runs/study --report-dir docs/study
+    python scripts/study_sweep.py --dataset math_symbols --data-dir DIR --classes 0,1,2,3,4,5,6,7,8,9,add,sub,mul,div
 
-Grids (K = the dataset's number of classes; the baseline is cont 5, disc K, bce):
+Grids (K = the number of classes: the dataset's, or of ``--classes``; the baseline is cont 5, disc K, bce):
   quick: baseline; disc K/2 and 2K; cont 10; mse and cauchy (c = 1): six runs, one axis moved at a time.
   axes:  one axis at a time over the whole study: disc {none, K/2, K, 2K}, cont {1, 5, 10, 20},
          losses bce, mse (c = 1), cauchy c in {0.5, 1, 2} (the bare penalty, as the study used it) and
@@ -37,7 +38,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from jointvae_tf import data, pictures  # noqa: E402
-from jointvae_tf.config import CapacitySchedule, RunConfig  # noqa: E402
+from jointvae_tf.config import CapacitySchedule, DataConfig, RunConfig  # noqa: E402
 from jointvae_tf.errors import JointVAEError  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.report import EvaluationReport, evaluate_model, load_split  # noqa: E402
@@ -149,6 +150,7 @@ def run_config(setting: Setting, args, planned_steps: int) -> RunConfig:
         "train.batch_size": args.batch_size, "train.learning_rate": args.lr, "model.loss.kind": setting.loss,
         "model.loss.scale": setting.scale, "model.loss.form": setting.form, "train.seed": args.seed,
         "train.checkpoint_every": 10**9, "train.eval_examples": args.eval_examples,
+        "data.classes": chosen_classes(args),
         **recipe_options(args, planned_steps, setting.disc)})
 
 
@@ -289,6 +291,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="four_shapes")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--classes", default=None,
+                        type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()), help="Only these classes, e.g. 0,1,2,3,4; K is their number [every class].")
     parser.add_argument("--grid", choices=("quick", "axes", "full"), default="quick")
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="Wall-clock budget for all runs.")
     parser.add_argument("--max-examples", type=int, default=4000, help="Training images per run.")
@@ -320,17 +324,23 @@ def rewrite_report(args) -> int:
     report_dir = args.report_dir or args.out
     with open(os.path.join(report_dir, "results.json")) as f:
         stored = json.load(f)
+    classes = stored.get("classes") or data.dataset_info(stored["dataset"]).class_names
     write_report(os.path.join(report_dir, "REPORT.md"), argparse.Namespace(**stored["flags"]), stored["runs"],
-                 data.dataset_info(stored["dataset"]).num_classes, stored["steps_per_second"], stored["seconds"],
-                 stored["command"])
+                 len(classes), stored["steps_per_second"], stored["seconds"], stored["command"])
     return 0
+
+
+def chosen_classes(args) -> tuple[str, ...]:
+    """The classes the sweep trains on, in label order: ``--classes`` or every class of the dataset."""
+    return data.resolve_classes(DataConfig(name=args.dataset, data_dir=args.data_dir, classes=args.classes or ()))
 
 
 def sweep(args) -> int:
     started = time.monotonic()
     budget = args.budget_minutes * 60
     info = data.dataset_info(args.dataset)
-    settings = study_grid(args.grid, info.num_classes)
+    classes = chosen_classes(args)
+    settings = study_grid(args.grid, len(classes))
     report_dir = args.report_dir or args.out
     picture_dir = os.path.join(report_dir, "pictures")
     shutil.rmtree(picture_dir, ignore_errors=True)
@@ -366,10 +376,10 @@ def sweep(args) -> int:
               f"MIG {_fmt(report.mig)} change {_fmt(report.class_change)} MSE {report.pixel_mse:.4f}", flush=True)
     os.makedirs(report_dir, exist_ok=True)
     with open(os.path.join(report_dir, "results.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "grid": args.grid, "steps_per_second": speed,
+        json.dump({"dataset": args.dataset, "classes": classes, "grid": args.grid, "steps_per_second": speed,
                    "seconds": time.monotonic() - started, "flags": vars(args), "command": " ".join(sys.argv[1:]),
                    "runs": results}, f, indent=1)
-    write_report(os.path.join(report_dir, "REPORT.md"), args, results, info.num_classes, speed,
+    write_report(os.path.join(report_dir, "REPORT.md"), args, results, len(classes), speed,
                  time.monotonic() - started, " ".join(sys.argv[1:]))
     print(f"Wrote {os.path.join(report_dir, 'REPORT.md')} ({len(results)} runs, "
           f"{(time.monotonic() - started) / 60:.1f} min)")

@@ -182,9 +182,11 @@ def test_math_symbols_reads_its_nineteen_classes_in_sorted_order(tmp_path):
     assert len(everything) == 30
 
 
-def test_math_symbols_requires_its_class_folders(tmp_path):
+def test_math_symbols_takes_any_of_its_class_folders_and_names_others(tmp_path):
     write_folder(tmp_path / "dataset", ["add", "sub"])
-    with pytest.raises(JointVAEError, match=r"dataset: found class folders \['add', 'sub'\]; expected .*div"):
+    assert load("math_symbols", tmp_path).class_names == ("add", "sub")
+    write_folder(tmp_path / "dataset", ["cat"])
+    with pytest.raises(JointVAEError, match=r"dataset: unknown class folders \['cat'\]; expected .*div"):
         load("math_symbols", tmp_path)
 
 

@@ -87,6 +87,10 @@ def _read_four_shapes(data_dir: str | None, selection: Selection, size: int, cha
     return image_folders.KAGGLE_SHAPES.read(data_dir, selection, size, channels)
 
 
+def _four_shapes_classes(data_dir: str | None) -> tuple[str, ...]:
+    return FOUR_SHAPES if data_dir is None else image_folders.KAGGLE_SHAPES.class_names(data_dir)
+
+
 HANDWRITING: Mapping[str, Any] = {
     "model.cont_capacity": CapacitySchedule(0.0, 2.0, 5_000),
     "model.disc_capacity": CapacitySchedule(0.0, 5.0, 10_000),  # reaches sum log K (its clip) by 4.6k steps at K 10
@@ -105,7 +109,7 @@ _ALL = (
                     FOUR_SHAPES, SHAPE_FACTORS, 24_000, normalization="affine"),
         Source(_read_four_shapes, lambda data_dir: True, ("all",),
                "built in (procedural); or the Kaggle download smeschke/four-shapes, --data-dir at the folder "
-               "holding shapes/", supersample=True),
+               "holding shapes/", found_classes=_four_shapes_classes, supersample=True),
         {"model.latent.cont": 5, "model.latent.disc": (8,),
          "model.cont_capacity": CapacitySchedule(0.0, 3.0, 6_000),
          "model.disc_capacity": CapacitySchedule(0.0, 2.1, 2_000),

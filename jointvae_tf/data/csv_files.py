@@ -76,9 +76,9 @@ def read_az_letters(data_dir: str | None, selection: Selection, size: int, chann
     path = find_az_csv(data_dir)
     rows = read_csv_rows(path, 1 + 28 * 28, 0, 255)
     labels = check_labels(rows[:, 0], 26, f"{path} (column 1)")
-    chosen = selection.indices(len(rows))
+    chosen = selection.pick(labels)
     images = rows[chosen, 1:].reshape(-1, 28, 28, 1)
-    return Examples(fit_images(images, size, channels), labels[chosen], None)
+    return Examples(fit_images(images, size, channels), selection.relabel(labels[chosen]), None)
 
 
 def find_ahcd_files(data_dir: str | None, pool: str) -> tuple[str, str]:
@@ -100,5 +100,5 @@ def read_arabic_chars(data_dir: str | None, selection: Selection, size: int, cha
     if len(images) != len(labels):
         raise JointVAEError(f"{label_path}: {len(labels)} labels for {len(images)} images in {image_path}; "
                             f"expected one label line per image line")
-    chosen = selection.indices(len(labels))
-    return Examples(fit_images(images[chosen, :, :, None], size, channels), labels[chosen], None)
+    chosen = selection.pick(labels)
+    return Examples(fit_images(images[chosen, :, :, None], size, channels), selection.relabel(labels[chosen]), None)

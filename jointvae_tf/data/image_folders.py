@@ -25,7 +25,7 @@ LAYOUT = "one subfolder per class holding .png/.jpg/.jpeg/.bmp images"
 @dataclasses.dataclass(frozen=True)
 class FolderLayout:
     """Where a folder dataset's class folders are: ``data_dir`` or its ``nested`` subfolder when that
-    exists; ``classes`` are the folder names required (empty: whatever is there)."""
+    exists; ``classes`` are the folder names it may hold (any non-empty subset of them; empty: any names)."""
 
     nested: str | None = None
     classes: tuple[str, ...] = ()
@@ -38,15 +38,18 @@ class FolderLayout:
 
     def describe(self) -> str:
         where = f"a folder (or its {self.nested}/ subfolder) with " if self.nested else "a folder with "
-        named = f" named {', '.join(self.classes)}" if self.classes else ""
+        named = f" named among {', '.join(self.classes)}" if self.classes else ""
         return where + LAYOUT + named
 
     def class_names(self, data_dir: str | None) -> tuple[str, ...]:
-        """The class folders in ``data_dir`` (or its nested folder), sorted."""
+        """The class folders in ``data_dir`` (or its nested folder), sorted; JointVAEError when there are none
+        or, for a layout with known ``classes``, naming the folders outside them."""
         root = self.root(data_dir)
         classes = tuple(sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))))
-        if not classes or (self.classes and classes != self.classes):
-            raise JointVAEError(f"{root}: found class folders {list(classes)}; expected {self.describe()}")
+        unknown = [name for name in classes if self.classes and name not in self.classes]
+        if not classes or unknown:
+            found = f"unknown class folders {unknown}" if unknown else "no class folders"
+            raise JointVAEError(f"{root}: {found}; expected {self.describe()}")
         return classes
 
     def list_files(self, data_dir: str | None) -> tuple[tuple[str, ...], list[str], np.ndarray]:
@@ -64,13 +67,15 @@ class FolderLayout:
         return classes, paths, np.array(labels, np.int32)
 
     def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
-        """The selected images, uint8 ``[N, size, size, channels]``, with their folder labels."""
+        """The selected images, uint8 ``[N, size, size, channels]``, with their folder labels (ids into the
+        sorted class folders found, renumbered by the selection's classes)."""
         classes, paths, labels = self.list_files(data_dir)
-        chosen = selection.indices(len(paths))
+        chosen = selection.pick(labels)
         with ThreadPoolExecutor() as pool:
             images = list(pool.map(lambda i: _decode(paths[i], size, channels), chosen))
         images = np.stack(images) if images else np.zeros((0, size, size, channels), np.uint8)
-        return Examples(images, labels[chosen], None, classes)
+        names = tuple(classes[i] for i in selection.classes) if selection.classes else classes
+        return Examples(images, selection.relabel(labels[chosen]), None, names)
 
     def available(self, data_dir: str | None) -> bool:
         try:

@@ -25,25 +25,38 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
     """
     dataset = get_dataset(config.name)
     source = dataset.source
-    selection = Selection(split, source.pools, config.validation_fraction, seed, config.max_examples)
     normalizing = config.normalize != "none"
     scale = 2 if normalizing and source.supersample else 1
     try:
+        available = dataset.class_names(config.data_dir)
+        names = choose_classes(available, config.classes)
+        ids = tuple(available.index(name) for name in names) if names != available else ()
+        selection = Selection(split, source.pools, config.validation_fraction, seed, config.max_examples, ids)
         examples = source.read(config.data_dir, selection, image_size * scale, channels)
-        class_names = examples.class_names or dataset.class_names(config.data_dir)
     except ConfigError as error:
         raise error.within("data") from None
     if normalizing:
         examples.images = normalize_images(examples.images, config.normalize)
     if scale == 2:
         examples.images = halve(examples.images)
-    return dataclasses.replace(examples, class_names=class_names)
+    return dataclasses.replace(examples, class_names=names)
 
 
-def class_names(name: str, data_dir: str | None) -> tuple[str, ...]:
-    """The classes of dataset ``name`` as read from ``data_dir`` (see ``Dataset.class_names``)."""
+def choose_classes(available: tuple[str, ...], requested: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``requested`` class names in ``available``'s order (all of ``available`` when none are
+    requested); ConfigError about ``classes`` listing the valid names when one is unknown."""
+    unknown = [name for name in requested if name not in available]
+    if unknown:
+        raise ConfigError("classes", f"unknown class{'es' if len(unknown) > 1 else ''} "
+                                     f"{', '.join(map(repr, unknown))}; expected names among {', '.join(available)}")
+    return tuple(name for name in available if name in requested) if requested else available
+
+
+def resolve_classes(config: DataConfig) -> tuple[str, ...]:
+    """The classes a run of ``config`` reads, in label order: ``config.classes`` or every class found (for
+    folder datasets, the class folders in ``config.data_dir``)."""
     try:
-        return get_dataset(name).class_names(data_dir)
+        return choose_classes(get_dataset(config.name).class_names(config.data_dir), config.classes)
     except ConfigError as error:
         raise error.within("data") from None
 

@@ -76,5 +76,5 @@ def _examples(images: np.ndarray, labels: np.ndarray, path: str, selection: Sele
         raise JointVAEError(f"{path}: images {images.shape} {images.dtype} with labels {labels.shape}; expected "
                             f"uint8 [N, H, W(, C)] images and one label each")
     labels = check_labels(labels, 10, path)
-    chosen = selection.indices(len(labels))
-    return Examples(fit_images(images[chosen], size, channels), labels[chosen], None)
+    chosen = selection.pick(labels)
+    return Examples(fit_images(images[chosen], size, channels), selection.relabel(labels[chosen]), None)

@@ -20,6 +20,8 @@ from jointvae_tf.data.splits import Selection
 
 SYMMETRY = (0, 4, 5, 3)
 """Rotational symmetry order of each shape (0: a circle, whose rotation is always 0)."""
+ALL_SHAPES = tuple(range(len(FOUR_SHAPES)))
+"""Label ids of every shape class."""
 SPLIT_SIZES = {"train": 20_000, "validation": 2_000, "test": 2_000}
 _SPLIT_STREAMS = {"train": 0, "validation": 1, "test": 2}
 _CHUNK = 64
@@ -36,9 +38,10 @@ class ShapeParams:
     Factors: ``scale`` is the circumradius (half-sides); ``rotation`` is in radians in
     ``[0, 2 pi / symmetry)``; ``x``, ``y`` the centre (half-sides).
     Nuisances: ``filled`` (1 for a filled shape, 0 for an outline; see :data:`FILLED_FRACTION`) and
-    ``thickness`` (the outline's stroke width in half-sides, 0 when filled), ``stretch`` (log aspect) and ``shear`` of the shape's frame, ``wobble`` (edge waviness as a
-    fraction of ``scale``) and its phase, ``star_inner`` (inner / outer radius of stars), ``brightness``
-    (stroke level in ``[0, 1]``) and ``noise`` (standard deviation of the additive pixel noise, ``[0, 1]``).
+    ``thickness`` (the outline's stroke width in half-sides, 0 when filled), ``stretch`` (log aspect) and
+    ``shear`` of the shape's frame, ``wobble`` (edge waviness as a fraction of ``scale``) and its phase,
+    ``star_inner`` (inner / outer radius of stars), ``brightness`` (stroke level in ``[0, 1]``) and ``noise``
+    (standard deviation of the additive pixel noise, ``[0, 1]``).
     """
 
     shape: np.ndarray
@@ -68,10 +71,11 @@ class ShapeParams:
         return np.stack([self.shape, self.scale, self.rotation, self.x, self.y], axis=1).astype(np.float32)
 
 
-def sample_shapes(num: int, rng: np.random.Generator) -> ShapeParams:
-    """Draw ``num`` shapes: classes exactly balanced (up to ``num % 4``) in random order, sizes from small
-    to filling most of the frame, anywhere they fit, most of them filled."""
-    shape = rng.permutation(np.arange(num) % len(FOUR_SHAPES))
+def sample_shapes(num: int, rng: np.random.Generator, shapes: tuple[int, ...] = ALL_SHAPES) -> ShapeParams:
+    """Draw ``num`` shapes of the classes ``shapes`` (ids into FOUR_SHAPES): classes exactly balanced (up
+    to ``num % len(shapes)``) in random order, sizes from small to filling most of the frame, anywhere
+    they fit, most of them filled."""
+    shape = rng.permutation(np.asarray(shapes)[np.arange(num) % len(shapes)])
     uniform = lambda low, high: rng.uniform(low, high, num).astype(np.float32)
     scale = uniform(0.25, 0.85)
     period = np.where(shape == 0, 0.0, 2 * np.pi / np.maximum(np.take(SYMMETRY, shape), 1))
@@ -105,24 +109,28 @@ def render_shapes(params: ShapeParams, image_size: int, seed: int = 0) -> np.nda
     return images
 
 
-def render_split(split: str, num: int | None, image_size: int, seed: int = 0) -> Examples:
-    """The procedural ``split`` ("train" | "validation" | "test"): disjoint random streams of one generator.
+def render_split(split: str, num: int | None, image_size: int, seed: int = 0,
+                 shapes: tuple[int, ...] = ALL_SHAPES) -> Examples:
+    """The procedural ``split`` ("train" | "validation" | "test") of the classes ``shapes``: disjoint random
+    streams of one generator. Labels are ids into FOUR_SHAPES.
 
-    ``num`` defaults to :data:`SPLIT_SIZES`; the same ``(split, num, seed)`` always gives the same images.
+    ``num`` defaults to :data:`SPLIT_SIZES`; the same ``(split, num, seed, shapes)`` always gives the same images.
     """
     rng = np.random.default_rng([seed, _SPLIT_STREAMS[split]])
-    params = sample_shapes(SPLIT_SIZES[split] if num is None else num, rng)
+    params = sample_shapes(SPLIT_SIZES[split] if num is None else num, rng, shapes)
     images = render_shapes(params, image_size, seed=int(rng.integers(2**31)))
     return Examples(images, params.shape.astype(np.int32), params.factors(), FOUR_SHAPES)
 
 
 def read_split(selection: Selection, image_size: int, channels: int) -> Examples:
-    """The rendered split of ``selection`` at ``image_size`` with ``channels``: ``max_examples`` sets the train
-    size (default :data:`SPLIT_SIZES`) and caps validation and test."""
+    """The rendered split of ``selection`` (of its classes) at ``image_size`` with ``channels``:
+    ``max_examples`` sets the train size (default :data:`SPLIT_SIZES`) and caps validation and test."""
     full = SPLIT_SIZES[selection.split]
     count = selection.max_examples if selection.split == "train" else min(selection.max_examples or full, full)
-    examples = render_split(selection.split, count, image_size, selection.seed)
+    examples = render_split(selection.split, count, image_size, selection.seed,
+                            selection.classes or ALL_SHAPES)
     examples.images = to_channels(examples.images, channels)
+    examples.labels = selection.relabel(examples.labels)
     return examples
 
 

@@ -4,6 +4,8 @@ A source has one or two *pools* of examples: ``("train", "test")`` when its file
 set, else ``("all",)``. The validation split (and, for one pool, the test split) is carved from a pool by
 a permutation with a fixed key, so splits never overlap and do not move when the run's seed changes.
 The run's seed only orders the chosen examples; ``max_examples`` keeps the first N of that order.
+When only some classes are chosen, the pool is first narrowed to their examples, and their labels are
+renumbered densely in the order the classes are given.
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ _PARTITION_KEY = 20_180_523  # fixed: the same examples are held out whatever th
 
 @dataclasses.dataclass(frozen=True)
 class Selection:
-    """Split ``split`` of a source with pools ``pools``: read pool :attr:`pool`, keep :meth:`indices`."""
+    """Split ``split`` of a source with pools ``pools``: read pool :attr:`pool`, keep :meth:`pick`.
+
+    ``classes``: the label ids of the classes to keep, in the order of their new labels (class
+    ``classes[i]`` becomes label ``i``); empty keeps every class with its label.
+    """
 
     split: str
     pools: tuple[str, ...]
     validation_fraction: float
     seed: int = 0
     max_examples: int | None = None
+    classes: tuple[int, ...] = ()
 
     def __post_init__(self):
         check_split(self.split)
@@ -47,6 +54,20 @@ class Selection:
             chosen = parts.get(self.split, order[len(carved) * held_out:])
         chosen = np.random.default_rng(self.seed).permutation(chosen)
         return chosen[:self.max_examples]
+
+    def pick(self, labels: np.ndarray) -> np.ndarray:
+        """Positions of the split's examples in a pool whose labels are ``labels`` (int ``[pool_size]``):
+        :meth:`indices` among the examples of the chosen classes."""
+        pool = np.flatnonzero(np.isin(labels, self.classes)) if self.classes else np.arange(len(labels))
+        return pool[self.indices(len(pool))]
+
+    def relabel(self, labels: np.ndarray) -> np.ndarray:
+        """int32 labels of chosen classes' examples, renumbered densely (``classes[i]`` -> ``i``)."""
+        if not self.classes:
+            return labels.astype(np.int32)
+        lookup = np.full(max(self.classes) + 1, -1, np.int32)
+        lookup[list(self.classes)] = np.arange(len(self.classes))
+        return lookup[labels]
 
 
 def check_split(split: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from jointvae_tf.data.info import Examples, check_labels
@@ -42,16 +43,18 @@ class TfdsSource:
         return tfds.builder(self.tfds_name, data_dir=data_dir).is_prepared()
 
     def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
-        """Stream the pool once in batches, keeping only the selected examples (in the selection's order)."""
+        """Stream the pool once in batches, keeping only the selected examples (in the selection's order);
+        with chosen classes, a first pass reads the labels alone to find their examples."""
         try:
             dataset = tfds.builder(self.tfds_name, data_dir=data_dir).as_dataset(split=selection.pool)
         except AssertionError:
-            raise ConfigError("data_dir", f"no prepared TFDS '{self.tfds_name}' in {data_dir or '~/tensorflow_datasets'}; "
+            raise ConfigError("data_dir", f"no prepared TFDS '{self.tfds_name}' in "
+                                          f"{data_dir or '~/tensorflow_datasets'}; "
                                 f"download it as {self.how_to_get()}") from None
         keys = ("image", self.label_key) + self.factor_keys
         dataset = dataset.map(lambda example: {k: example[k] for k in keys})
         pool_size = int(dataset.cardinality())
-        chosen = selection.indices(pool_size)
+        chosen = selection.pick(self._labels(dataset) if selection.classes else np.zeros(pool_size, np.int64))
         position = np.full(pool_size, -1)
         position[chosen] = np.arange(len(chosen))
         kept: dict[str, np.ndarray] = {}
@@ -60,15 +63,21 @@ class TfdsSource:
             for key, values in batch.items():
                 kept.setdefault(key, np.zeros((len(chosen),) + values.shape[1:], values.dtype))[rows[rows >= 0]] = \
                     values[rows >= 0]
-        return self._examples(kept, size, channels)
+        return self._examples(kept, selection, size, channels)
 
-    def _examples(self, kept: dict[str, np.ndarray], size: int, channels: int) -> Examples:
+    def _labels(self, dataset: tf.data.Dataset) -> np.ndarray:
+        """Every label of the pool, in order, ``[pool_size]``."""
+        labels = dataset.map(lambda example: example[self.label_key]).batch(_BATCH)
+        return np.concatenate([batch - self.label_offset for batch in tfds.as_numpy(labels)])
+
+    def _examples(self, kept: dict[str, np.ndarray], selection: Selection, size: int, channels: int) -> Examples:
         images = kept["image"]
         if self.transpose:
             images = images.transpose(0, 2, 1, 3)
         images = (images * self.pixel_scale).astype(np.uint8)
         labels = check_labels(kept[self.label_key] - self.label_offset, self.num_classes,
                               f"TFDS {self.tfds_name} ({self.label_key})")
+        labels = selection.relabel(labels)
         factors = np.stack([kept[k] for k in self.factor_keys], axis=1).astype(np.float32) if self.factor_keys \
             else None
         return Examples(fit_images(images, size, channels), labels, factors)
