@@ -88,9 +88,9 @@ HTTP_STATUS = {Code.CANCELLED: 499, Code.UNKNOWN: 500, Code.INVALID_ARGUMENT: 40
 def version_policy(path: str = os.path.join(SERVING_DIR, "models.config")) -> dict[str, int | None]:
     """``{model name: num_versions of its latest policy, or None for all}`` from a ModelServerConfig file.
 
-    config/model_server_config.proto; core/servable_state... ``latest`` is the default policy with
-    ``num_versions`` 1 (file_system_storage_path_source.proto, ``latest`` default); ``all`` serves every
-    version; ``specific`` is not used by this project and is refused here.
+    config/file_system_storage_path_source.proto, ServableVersionPolicy: ``latest`` is the default policy,
+    its ``num_versions`` 1 by default; ``all`` serves every version; ``specific`` is not used by this
+    project and is refused here.
     """
     config = text_format.Parse(open(path).read(), model_server_config_pb2.ModelServerConfig())
     policies = {}

@@ -258,7 +258,10 @@ def _tool(name):
 
 @pytest.mark.slow
 def test_a_fresh_process_and_saved_model_cli_load_show_and_run_the_export(exported, tmp_path):
-    _, export_dir, _, model = exported
+    run_dir, _, _, model = exported
+    result = CliRunner().invoke(main, ["export", run_dir, "--out", str(tmp_path / "sm")])
+    assert result.exit_code == 0, result.output
+    export_dir = str(tmp_path / "sm" / "jointvae" / "1")
     code = ("import tensorflow as tf, sys; m = tf.saved_model.load(sys.argv[1]); "
             "out = m.signatures['sample'](seed=tf.constant([1, 2], tf.int64), category=tf.constant([[3], [-1]])); "
             "print(out['images'].shape, out['categories'].numpy()[0, 0], len(out['png_bytes'].numpy()[0]) > 0)")
