@@ -100,7 +100,6 @@ class ServingClient:
         self.version = version
         self.retry = retry
         self.max_batch_size = max_batch_size
-        self.tls_ca = tls_ca
         self._signatures: dict[str, Signature] | None = None
 
     @property
