@@ -2,7 +2,8 @@
 
 Images come in as ``[N, height, width, channels]`` float in [0, 1] (what a decoder returns) or uint8;
 pictures go out as uint8 ``[height, width, channels]`` pixel arrays with 1 (grey), 3 (RGB) or 4 (RGBA)
-channels. Files are written to ``path + ".tmp"`` and renamed, so a reader never sees half a file.
+channels. Files are written by imageio (its Pillow plugin) to ``path + ".tmp"`` and renamed, so a reader
+never sees half a file.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence
 
+import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -142,8 +144,8 @@ def label_rows(grid, row_labels: Sequence[str], padding: int = 2,
 
 def save_png(path: str, image) -> None:
     """Write a uint8 ``[H, W]`` or ``[H, W, C]`` image (C in 1, 3, 4) as PNG, atomically."""
-    picture = _to_pil(image)
-    _write_atomic(path, lambda tmp: picture.save(tmp, format="PNG"))
+    pixels = _checked_pixels(image)
+    _write_atomic(path, lambda tmp: iio.imwrite(tmp, pixels, extension=".png"))
 
 
 def save_gif(path: str, frames: Sequence[np.ndarray], fps: float = 10.0) -> None:
@@ -155,19 +157,19 @@ def save_gif(path: str, frames: Sequence[np.ndarray], fps: float = 10.0) -> None
     if not len(frames) or len({np.shape(f) for f in frames}) != 1 or fps <= 0:
         raise JointVAEError(f"save_gif: expected at least one frame, all of one shape, and fps > 0; got "
                             f"{len(frames)} frames of shapes {sorted({np.shape(f) for f in frames})} at fps {fps}")
-    pictures = [_to_pil(frame) for frame in frames]
-    _write_atomic(path, lambda tmp: pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:],
-                                                     duration=round(1000 / fps), loop=0))
+    pixels = np.stack([_checked_pixels(frame) for frame in frames])
+    _write_atomic(path, lambda tmp: iio.imwrite(tmp, pixels, extension=".gif", is_batch=True,
+                                                duration=round(1000 / fps), loop=0))
 
 
-def _to_pil(image) -> Image.Image:
-    """PIL image of a uint8 ``[H, W]`` or ``[H, W, C]`` array, C in 1 (grey), 3 (RGB), 4 (RGBA)."""
+def _checked_pixels(image) -> np.ndarray:
+    """uint8 ``[H, W]`` (grey, also from ``[H, W, 1]``) or ``[H, W, 3|4]`` (RGB, RGBA) pixels of ``image``."""
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
         raise JointVAEError(f"image: expected uint8 [H, W] or [H, W, 1|3|4], got {image.dtype} {image.shape}")
-    return Image.fromarray(image)
+    return image
 
 
 def _write_atomic(path: str, write: Callable[[str], None]) -> None:
