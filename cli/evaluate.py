@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import click
 
@@ -18,5 +20,7 @@ def evaluate(run_dir, split, max_examples, class_change_examples, as_json):
     """Reconstruction, loss terms, KL per latent, cluster accuracy, NMI, MIG, FactorVAE score, class change."""
     from jointvae_tf.report import evaluate_run, format_report
 
-    report = evaluate_run(run_dir, split, max_examples, class_change_examples)
+    # The progress bar goes to stderr with --json, so stdout holds the JSON object alone.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        report = evaluate_run(run_dir, split, max_examples, class_change_examples, verbose=1)
     click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))

@@ -30,5 +30,5 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
     out = out or RunFolder(run_dir).pictures
     paths = write_pictures(loaded.model, out, to_unit_range(examples.images), steps=steps, factor=upscale,
                            category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed, labels=examples.labels,
-                           class_names=examples.class_names)
+                           class_names=examples.class_names, verbose=1)
     click.echo(f"Wrote {len(paths)} pictures to {out}: {', '.join(paths)}")

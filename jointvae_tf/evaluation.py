@@ -15,6 +15,7 @@ import tensorflow as tf
 from jointvae_tf import latents, losses, metrics
 from jointvae_tf.config import TrainConfig
 from jointvae_tf.model import JointVAE
+from jointvae_tf.progress import Progress, tracked
 
 
 @dataclasses.dataclass
@@ -36,10 +37,11 @@ class EncodedData:
     reconstruction: float
 
 
-def batches(array: np.ndarray, batch_size: int) -> Iterator[tf.Tensor]:
+def batches(array: np.ndarray, batch_size: int, progress: Progress | None = None) -> Iterator[tf.Tensor]:
     """Consecutive slices of ``array`` along its first axis, each a float32 tensor of up to ``batch_size``
-    rows. ``array``: images ``[N, H, W, C]`` already in [0, 1] (see ``pictures.to_unit_range``) or latents."""
-    for start in range(0, len(array), batch_size):
+    rows. ``array``: images ``[N, H, W, C]`` already in [0, 1] (see ``pictures.to_unit_range``) or latents.
+    ``progress`` advances by one per batch, once the caller has used it."""
+    for start in tracked(range(0, len(array), batch_size), progress):
         yield tf.convert_to_tensor(array[start:start + batch_size], tf.float32)
 
 
@@ -64,25 +66,28 @@ def _encode_batch_fn(model: JointVAE):
 
 
 def objective_terms(model: JointVAE, images: np.ndarray, step: int = 0, seed: int = 0,
-                    batch_size: int = TrainConfig.batch_size) -> dict[str, float]:
+                    batch_size: int = TrainConfig.batch_size, progress: Progress | None = None) -> dict[str, float]:
     """The training objective's terms (:meth:`JointVAE.compute_terms`, ``LOSS_TERMS``) on ``images``
     ``[N, H, W, C]`` (float in [0, 1]) at training step ``step``, averaged over batches of ``batch_size``
     (weighted by their length); batch ``i`` draws its latent sample and rotation with the seed ``[seed, i]``.
-    Use the run's batch size: the balance term is measured per batch. Nats per image."""
+    Use the run's batch size: the balance term is measured per batch. Nats per image. ``progress``: see
+    :func:`batches`."""
     compute = tf.function(lambda x, s: model.compute_terms(x, training=False, step=step, seed=s),
                           reduce_retracing=True)
     totals: dict[str, float] = {}
-    for i, batch in enumerate(batches(images, batch_size)):
+    for i, batch in enumerate(batches(images, batch_size, progress)):
         terms = compute(batch, tf.constant([seed, i], tf.int32))
         for name, value in terms.items():
             totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
     return {name: total / len(images) for name, total in totals.items()}
 
 
-def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256) -> EncodedData:
-    """Encode ``images`` ``[N, H, W, C]`` (float in [0, 1]) in batches and summarise."""
+def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256,
+                   progress: Progress | None = None) -> EncodedData:
+    """Encode ``images`` ``[N, H, W, C]`` (float in [0, 1]) in batches and summarise (``progress``: see
+    :func:`batches`)."""
     encode_batch = _encode_batch_fn(model)
-    parts = [encode_batch(batch) for batch in batches(images, batch_size)]
+    parts = [encode_batch(batch) for batch in batches(images, batch_size, progress)]
     mean = np.concatenate([p[0].numpy() for p in parts])
     log_var = np.concatenate([p[1].numpy() for p in parts])
     n_disc = len(model.config.latent.disc)
@@ -98,9 +103,11 @@ def cluster_scores(labels: np.ndarray, categories: np.ndarray, n_categories: int
     """How well one discrete variable's categories ``[N]`` find the classes ``labels`` ``[N]``.
 
     ``cluster_accuracy``: one-to-one (Hungarian) mapping when ``n_categories`` <= classes, else majority
-    (:func:`jointvae_tf.metrics.cluster_accuracy`); ``nmi``; ``classes_with_own_category``. Training's
-    held-out evaluation and ``jvae-tf evaluate`` both score with this function.
+    (:func:`jointvae_tf.metrics.cluster_accuracy`); ``nmi``; ``ari`` (adjusted Rand index);
+    ``classes_with_own_category``. Training's held-out evaluation and ``jvae-tf evaluate`` both score with
+    this function.
     """
     return {"cluster_accuracy": metrics.cluster_accuracy(labels, categories, n_clusters=n_categories),
             "nmi": metrics.normalized_mutual_info(labels, categories),
+            "ari": metrics.adjusted_rand_index(labels, categories),
             "classes_with_own_category": metrics.classes_with_own_category(labels, categories)}

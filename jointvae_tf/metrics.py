@@ -1,12 +1,14 @@
 """Clustering and disentanglement metrics on numpy arrays (no model, no TensorFlow).
 
 Clustering: how well the argmax of a discrete latent recovers the dataset's classes
-(:func:`cluster_accuracy`, :func:`normalized_mutual_info`, :func:`classes_with_own_category`).
+(:func:`cluster_accuracy`, :func:`normalized_mutual_info`, :func:`adjusted_rand_index`,
+:func:`classes_with_own_category`).
 Disentanglement: how well single code dimensions capture single known factors of variation
 (:func:`mutual_info_gap`, :func:`factor_vae_score`). Diagnostics of a trained latent space:
 :func:`class_change_fraction`, :func:`active_dimensions`, :func:`order_by_kl`.
 
-All information quantities are in nats.
+All information quantities are in nats. Where MIG and the FactorVAE score differ from
+disentanglement_lib's: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -157,6 +159,33 @@ def normalized_mutual_info(labels, clusters) -> float:
     if mean_entropy == 0:
         return 1.0
     return min(1.0, _mutual_info(table) / mean_entropy)
+
+
+def _pairs(counts):
+    """Number of unordered pairs ``m (m - 1) / 2`` among each of ``counts`` (float, any shape)."""
+    return counts * (counts - 1) / 2
+
+
+def adjusted_rand_index(labels, clusters) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) of two labelings, sklearn's ``adjusted_rand_score``.
+
+    With ``n_ij`` the :func:`contingency` table, ``a_i`` and ``b_j`` its row and column sums and
+    ``C(m) = m (m - 1) / 2`` the number of pairs among ``m``::
+
+        ARI = (sum_ij C(n_ij) - E) / ((sum_i C(a_i) + sum_j C(b_j)) / 2 - E),
+        E = sum_i C(a_i) * sum_j C(b_j) / C(N)
+
+    1 for identical partitions (whatever the ids), about 0 for independent ones (it can be negative).
+    Two identical trivial partitions (one group each, or every example alone) score 1, as does one example.
+    Args: ``[N]`` int class ids and cluster ids.
+    """
+    table = contingency(labels, clusters).astype(np.float64)
+    together = _pairs(table).sum()
+    rows, cols = _pairs(table.sum(axis=1)).sum(), _pairs(table.sum(axis=0)).sum()
+    all_pairs = _pairs(table.sum())
+    expected = rows * cols / all_pairs if all_pairs else 0.0
+    denominator = (rows + cols) / 2 - expected
+    return 1.0 if denominator == 0 else float((together - expected) / denominator)
 
 
 def classes_with_own_category(labels, clusters) -> int:

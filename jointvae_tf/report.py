@@ -18,10 +18,12 @@ from jointvae_tf import data, metrics, pictures, runs, traversals
 from jointvae_tf.config import RunConfig, TrainConfig
 from jointvae_tf.evaluation import batches, cluster_scores, encode_dataset, objective_terms
 from jointvae_tf.model import JointVAE
-from jointvae_tf.visualize import INACTIVE_KL, decode, reconstruct
+from jointvae_tf.progress import Progress
+from jointvae_tf.visualize import ENCODE_BATCH, INACTIVE_KL, decode, reconstruct
 
 CLASS_CHANGE_EXAMPLES = 100
 CLASS_CHANGE_STEPS = 10
+RECONSTRUCT_BATCH = 512
 
 
 @dataclasses.dataclass
@@ -35,7 +37,8 @@ class EvaluationReport:
     ``pixel_mse``: mean squared error per pixel (intensities in [0, 1]) of the deterministic reconstructions
     (z = mean, c = argmax), the one reconstruction error comparable across reconstruction losses.
     ``cluster_accuracy``: one-to-one (Hungarian) when categories <= classes, else majority
-    (``cluster_mapping``). ``mig`` and ``factor_vae_score`` use the codes ``[z mean, c argmax]``.
+    (``cluster_mapping``); ``nmi`` and ``ari`` (adjusted Rand index) compare the partitions without a
+    mapping. ``mig`` and ``factor_vae_score`` use the codes ``[z mean, c argmax]``.
     ``class_change``: fraction of traversal steps of an active continuous dim whose re-encoded category
     differs from the start's, averaged over dims (``class_change_per_dim``); lower is better.
     """
@@ -56,6 +59,7 @@ class EvaluationReport:
     cluster_accuracy: float | None = None
     cluster_mapping: str | None = None
     nmi: float | None = None
+    ari: float | None = None
     classes_with_own_category: int | None = None
     mig: float | None = None
     factor_vae_score: float | None = None
@@ -105,21 +109,26 @@ def class_change_per_dim(model: JointVAE, mean: np.ndarray, categories: np.ndarr
 def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetInfo, *, run_dir: str = "",
                    split: str = "test", step: int = 0, class_change_examples: int = CLASS_CHANGE_EXAMPLES,
                    class_change_steps: int = CLASS_CHANGE_STEPS, seed: int = 0,
-                   batch_size: int = TrainConfig.batch_size) -> EvaluationReport:
+                   batch_size: int = TrainConfig.batch_size, verbose: int = 0) -> EvaluationReport:
     """Measure ``model`` on ``examples`` (uint8 images, labels, optional factors) of dataset ``info``.
 
     ``step``: the checkpoint's training step (capacity schedules); ``batch_size``: the run's (the loss
     terms are measured per batch, as in training); ``seed``: of the loss terms' draws and FactorVAE's votes.
+    ``verbose=1`` shows a progress bar: a step per batch encoded, scored and reconstructed, then per score.
     """
     spec = model.config.latent
     images = pictures.to_unit_range(examples.images)
-    summary = encode_dataset(model, images)
+    with_factors = bool(info.factor_names) and examples.factors is not None
+    n_batches = sum(-(-len(images) // size) for size in (ENCODE_BATCH, batch_size, RECONSTRUCT_BATCH))
+    progress = Progress(f"Evaluating {len(images)} {split} images", n_batches + 1 + 3 * with_factors, "step",
+                        verbose)
+    summary = encode_dataset(model, images, ENCODE_BATCH, progress)
     active = np.flatnonzero(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL))
     report = EvaluationReport(
         run_dir=run_dir, dataset=info.name, split=split, examples=len(images), step=step, cont=spec.cont,
         disc=list(spec.disc),
-        loss=objective_terms(model, images, step, seed, batch_size),
-        pixel_mse=float(np.mean(np.square(reconstruct(model, images) - images))),
+        loss=objective_terms(model, images, step, seed, batch_size, progress),
+        pixel_mse=float(np.mean(np.square(reconstruct(model, images, RECONSTRUCT_BATCH, progress) - images))),
         kl_cont_per_dim=summary.kl_cont.tolist(), kl_disc_per_variable=summary.kl_disc.tolist(),
         active_dims=active.tolist(), num_classes=len(examples.class_names) or int(examples.labels.max()) + 1)
     if spec.disc:
@@ -128,18 +137,23 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
         report.cluster_accuracy = scores["cluster_accuracy"]
         report.cluster_mapping = "one_to_one" if k <= report.num_classes else "majority"
         report.nmi = scores["nmi"]
+        report.ari = scores["ari"]
         report.classes_with_own_category = scores["classes_with_own_category"]
-    if info.factor_names and examples.factors is not None:
+    progress.advance()
+    if with_factors:
         codes = np.concatenate([summary.mean, summary.categories.astype(np.float32)], axis=1)
         if codes.shape[1]:
             report.mig = metrics.mutual_info_gap(codes, examples.factors)
+            progress.advance()
             report.factor_vae_score = metrics.factor_vae_score(codes, examples.factors, seed=seed)
+            progress.advance()
         if spec.disc and active.size:
             m = min(class_change_examples, len(images))
             per_dim = class_change_per_dim(model, summary.mean[:m], summary.categories[:m], active,
                                            class_change_steps)
             report.class_change_per_dim = {f"z{d}": v for d, v in per_dim.items()}
             report.class_change = float(np.mean(list(per_dim.values())))
+    progress.finish()
     return report
 
 
@@ -150,14 +164,15 @@ def load_split(run: RunConfig, split: str, max_examples: int | None) -> data.Exa
 
 
 def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = None,
-                 class_change_examples: int = CLASS_CHANGE_EXAMPLES) -> EvaluationReport:
-    """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset."""
+                 class_change_examples: int = CLASS_CHANGE_EXAMPLES, verbose: int = 0) -> EvaluationReport:
+    """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset
+    (``verbose=1``: with a progress bar)."""
     loaded = runs.open_run(run_dir)
     run = loaded.config
     examples = load_split(run, split, max_examples)
     return evaluate_model(loaded.model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,
                           step=loaded.step, class_change_examples=class_change_examples, seed=run.train.seed,
-                          batch_size=run.train.batch_size)
+                          batch_size=run.train.batch_size, verbose=verbose)
 
 
 def _number(value, digits: int = 3) -> str:
@@ -180,6 +195,7 @@ def format_report(report: EvaluationReport) -> str:
     own = "-" if report.classes_with_own_category is None else \
         f"{report.classes_with_own_category} of {report.num_classes}"
     rows += [(f"cluster accuracy{mapping}", _number(report.cluster_accuracy)), ("NMI", _number(report.nmi)),
+             ("ARI", _number(report.ari)),
              ("classes with own category", own), ("MIG", _number(report.mig)),
              ("FactorVAE score", _number(report.factor_vae_score)),
              ("class change under traversals", _number(report.class_change))]

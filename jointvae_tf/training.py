@@ -124,7 +124,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if chief:
         save_model_file(model, folder.model_file)
         write_pictures(model, folder.pictures, eval_images, labels=held_out.labels[:n_eval],
-                       class_names=held_out.class_names)
+                       class_names=held_out.class_names, verbose=1 if verbose else 0)
     return TrainingResult(run_dir, final_step, logs)
 
 

@@ -19,8 +19,10 @@ Latent grids come from :mod:`jointvae_tf.traversals`, pixels and files from :mod
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -29,9 +31,11 @@ from PIL import Image
 from jointvae_tf import metrics, pictures, traversals
 from jointvae_tf.evaluation import batches, encode_dataset
 from jointvae_tf.model import JointVAE
+from jointvae_tf.progress import Progress, tracked
 
 INACTIVE_KL = 0.01
 """Nats: continuous dims whose mean held-out KL is at or below this carry no information (greyed)."""
+ENCODE_BATCH = 256
 
 
 def default_upscale(image_size: int) -> int:
@@ -138,9 +142,11 @@ def traversal_gif_frames(model: JointVAE, cont_dim: int, n_frames: int = 20, dis
     return [plain_grid(frame, rows, n_per_category, factor) for frame in images]
 
 
-def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Deterministic reconstructions (z = mean, c = argmax) of ``images`` ``[N, H, W, C]`` in [0, 1]."""
-    return np.concatenate([model(batch).numpy() for batch in batches(images, batch_size)])
+def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = 512,
+                progress: Progress | None = None) -> np.ndarray:
+    """Deterministic reconstructions (z = mean, c = argmax) of ``images`` ``[N, H, W, C]`` in [0, 1]
+    (``progress``: see ``evaluation.batches``)."""
+    return np.concatenate([model(batch).numpy() for batch in batches(images, batch_size, progress)])
 
 
 def reconstruction_picture(model: JointVAE, images: np.ndarray, cols: int = 10, factor: int = 2) -> np.ndarray:
@@ -176,7 +182,8 @@ def samples_per_category_picture(model: JointVAE, disc_index: int = 0, n_per_cat
 
 def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int = 10, factor: int | None = None,
                    category_dims: list[int] | None = None, gif_dims: int = 3, gif_frames: int = 20,
-                   seed: int = 0, labels: np.ndarray | None = None, class_names=()) -> dict[str, str]:
+                   seed: int = 0, labels: np.ndarray | None = None, class_names=(),
+                   verbose: int = 0) -> dict[str, str]:
     """Write every picture listed in the module docstring into ``out_dir``.
 
     Args:
@@ -187,6 +194,7 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
       gif_dims: animate the ``gif_dims`` dims of largest KL (only active ones, but at least one).
       labels, class_names: ``[N]`` class ids of ``images`` and their names; when given, rows of c0's
         categories also show the majority class of the images in each category.
+      verbose: 1 shows a progress bar (one step per picture, after encoding ``images``).
 
     Returns:
       ``{file name: path}`` of what was written.
@@ -194,29 +202,34 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
     spec = model.config.latent
     factor = factor or default_upscale(model.config.image_size)
     os.makedirs(out_dir, exist_ok=True)
-    summary = encode_dataset(model, images)
+    progress = Progress(f"Drawing pictures into {out_dir}", -(-len(images) // ENCODE_BATCH), "step", verbose)
+    summary = encode_dataset(model, images, ENCODE_BATCH, progress)
     order = metrics.order_by_kl(summary.kl_cont)
     n_active = int(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL).sum())
     names = majority_class_names(summary.categories[:, 0], labels, class_names, spec.disc[0]) \
         if spec.disc and labels is not None and len(class_names) else None
-    written: dict[str, np.ndarray | list[np.ndarray]] = {
-        "all_traversals.png": traversal_picture(
+    drawers: dict[str, Callable[[], np.ndarray | list[np.ndarray]]] = {
+        "all_traversals.png": lambda: traversal_picture(
             model, summary.kl_cont, summary.kl_disc, steps, factor,
             base_categories=([most_changing_category(model, int(order[0]), steps)] + [0] * (len(spec.disc) - 1)
                              if spec.disc and spec.cont else None)),
-        "reconstructions.png": reconstruction_picture(model, images[:20], 10, factor),
-        "samples.png": samples_picture(model, 8, 8, factor, seed),
-        "samples_per_category.png": samples_per_category_picture(model, 0, 10, factor, seed, names),
+        "reconstructions.png": lambda: reconstruction_picture(model, images[:20], 10, factor),
+        "samples.png": lambda: samples_picture(model, 8, 8, factor, seed),
+        "samples_per_category.png": lambda: samples_per_category_picture(model, 0, 10, factor, seed, names),
     }
     if spec.cont:
         for d in (category_dims if category_dims is not None else order[:1]):
             for i in range(len(spec.disc)):
                 name = f"category_traversal_z{d}.png" if i == 0 else f"category_traversal_c{i}_z{d}.png"
-                written[name] = category_traversal_picture(model, int(d), i, steps, factor, names if i == 0 else None)
+                drawers[name] = functools.partial(category_traversal_picture, model, int(d), i, steps, factor,
+                                                  names if i == 0 else None)
         for d in order[:min(gif_dims, max(1, n_active))]:
-            written[f"traversal_z{d}.gif"] = traversal_gif_frames(model, int(d), gif_frames, factor=factor, seed=seed)
+            drawers[f"traversal_z{d}.gif"] = functools.partial(traversal_gif_frames, model, int(d), gif_frames,
+                                                               factor=factor, seed=seed)
+    progress.extend(len(drawers))
     paths = {}
-    for name, picture in written.items():
+    for name, draw in tracked(drawers.items(), progress):
+        picture = draw()
         paths[name] = os.path.join(out_dir, name)
         if name.endswith(".gif"):
             pictures.save_gif(paths[name], picture, fps=10)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.metrics import (active_dimensions, class_change_fraction, classes_with_own_category, discretize,
-                                 cluster_accuracy, contingency, factor_vae_score, hungarian,
-                                 mutual_info_gap, normalized_mutual_info, order_by_kl)
+from jointvae_tf.metrics import (active_dimensions, adjusted_rand_index, class_change_fraction,
+                                 classes_with_own_category, cluster_accuracy, contingency, discretize,
+                                 factor_vae_score, hungarian, mutual_info_gap, normalized_mutual_info, order_by_kl)
 
 
 def brute_force_min_cost(cost):
@@ -72,6 +72,25 @@ def test_auto_decides_on_the_number_of_categories_when_given():
 def test_nmi_of_independent_labelings_is_near_zero():
     rng = np.random.default_rng(3)
     assert normalized_mutual_info(rng.integers(0, 10, 20000), rng.integers(0, 10, 20000)) < 0.01
+
+
+@pytest.mark.parametrize("labels,clusters,expected", [
+    # sklearn's adjusted_rand_score documentation examples, and the pair counts by hand for the third:
+    # pairs together in both 1, in labels 2, in clusters 1, of 6: (1 - 2/6) / (1.5 - 2/6) = 4/7.
+    ([0, 0, 1, 1], [1, 1, 0, 0], 1.0),
+    ([0, 0, 1, 1], [0, 0, 1, 2], 4 / 7),
+    ([0, 0, 1, 2], [0, 0, 1, 1], 4 / 7),
+    ([0, 0, 0, 0], [0, 1, 2, 3], 0.0),
+    ([0, 0, 1, 1], [0, 1, 0, 1], -0.5),
+    ([3, 3, 3], [1, 1, 1], 1.0),
+])
+def test_adjusted_rand_index_of_hand_computed_cases(labels, clusters, expected):
+    assert adjusted_rand_index(labels, clusters) == pytest.approx(expected)
+
+
+def test_adjusted_rand_index_of_independent_labelings_is_near_zero():
+    rng = np.random.default_rng(3)
+    assert abs(adjusted_rand_index(rng.integers(0, 10, 20000), rng.integers(0, 10, 20000))) < 0.005
 
 
 def test_classes_with_own_category_counts_majority_classes():
@@ -262,3 +281,54 @@ def test_kl_thresholds_and_ties():
     with pytest.raises(JointVAEError, match=r"^expected start_classes \[M\] and traversed_classes \[M, S\], "
                                             r"got \(2,\) and \(2,\)"):
         class_change_fraction([1, 2], [1, 2])
+
+
+def disentanglement_lib_mig(codes, factors, num_bins=20):
+    """disentanglement_lib's ``mig._compute_mig`` transcribed (codes and factors as [N, D], not transposed):
+    every code column histogram-discretised into ``num_bins`` (``np.digitize`` on the bin edges but the
+    last), factors taken as the dataset's discrete ids, MI and entropy by explicit sums (its
+    ``sklearn.metrics.mutual_info_score``), mean over factors of (top MI - second MI) / H(factor)."""
+    discretized = np.stack([np.digitize(c, np.histogram(c, num_bins)[1][:-1]) for c in codes.T], axis=1)
+
+    def mutual_info(a, b):
+        total = 0.0
+        for x in np.unique(a):
+            for y in np.unique(b):
+                p_xy = np.mean((a == x) & (b == y))
+                if p_xy:
+                    total += p_xy * np.log(p_xy / (np.mean(a == x) * np.mean(b == y)))
+        return total
+
+    m = np.array([[mutual_info(c, f) for f in factors.T] for c in discretized.T])
+    entropy = np.array([mutual_info(f, f) for f in factors.T])
+    sorted_m = np.sort(m, axis=0)[::-1]
+    return np.mean((sorted_m[0] - sorted_m[1]) / entropy)
+
+
+def test_mig_equals_disentanglement_lib_s_formula_on_a_known_case():
+    # Two uniform factors of 4 values; z0 copies f0, z1 holds f0 // 2 (log 2 of its log 4 nats), z2 copies
+    # f1. Published formula: f0 gap (log 4 - log 2) / log 4 = 1/2, f1 gap log 4 / log 4 = 1; MIG 3/4.
+    f0, f1 = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    factors = np.tile(np.column_stack([f0.ravel(), f1.ravel()]), (25, 1))
+    codes = np.column_stack([factors[:, 0], factors[:, 0] // 2, factors[:, 1]]).astype(float)
+    assert disentanglement_lib_mig(codes, factors) == pytest.approx(0.75)
+    assert mutual_info_gap(codes, factors) == pytest.approx(0.75)
+
+
+def test_mig_equals_disentanglement_lib_s_formula_on_continuous_codes(factors):
+    # Continuous codes are binned alike; discrete factors of <= 20 values keep their ids in both.
+    rng = np.random.default_rng(8)
+    discrete = factors[:, :3].astype(int)
+    codes = np.column_stack([discrete[:, 0] + rng.normal(scale=0.5, size=4000), rng.normal(size=4000),
+                             discrete[:, 1] * discrete[:, 2] + rng.normal(size=4000)])
+    assert mutual_info_gap(codes, discrete) == pytest.approx(disentanglement_lib_mig(codes, discrete), abs=1e-12)
+
+
+def test_factor_vae_score_follows_disentanglement_lib_s_majority_vote():
+    # Three factors, only f0 and f1 encoded (one dim each). A batch with f2 fixed has no dim of low variance:
+    # its votes fall on z0 or z1, whose majority factors are f0 and f1, so every f2 vote is wrong and the
+    # published accuracy is P(factor != f2) = 2/3 (binomial spread over 400 held-out votes: 0.024).
+    rng = np.random.default_rng(9)
+    factors = rng.integers(0, 5, size=(6000, 3))
+    codes = factors[:, :2] + 1e-3 * rng.normal(size=(6000, 2))
+    assert factor_vae_score(codes, factors) == pytest.approx(2 / 3, abs=0.07)

@@ -91,7 +91,8 @@ def test_a_perfect_clusterer_scores_one_and_its_kl_terms_are_their_closed_forms(
     report = evaluate_model(model, examples, data.dataset_info("four_shapes"), step=50, batch_size=40)
 
     assert report.cluster_accuracy == 1.0 and report.cluster_mapping == "one_to_one"
-    assert report.nmi == pytest.approx(1.0) and report.classes_with_own_category == 4
+    assert report.nmi == pytest.approx(1.0) and report.ari == pytest.approx(1.0)
+    assert report.classes_with_own_category == 4
     # KL(N(1, 1) || N(0, 1)) = 1/2 per dim; a certain category against the uniform prior: log 4.
     np.testing.assert_allclose(report.kl_cont_per_dim, [0.5] * 3, rtol=1e-6)
     np.testing.assert_allclose(report.kl_disc_per_variable, [np.log(4)], rtol=1e-6)
@@ -114,7 +115,8 @@ def test_more_categories_than_classes_use_majority_mapping(examples):
 
 def test_without_a_discrete_code_clustering_scores_are_absent(examples):
     report = evaluate_model(tiny_model(LatentSpec(2, ())), examples, data.dataset_info("four_shapes"))
-    assert report.cluster_accuracy is None and report.nmi is None and report.class_change is None
+    assert report.cluster_accuracy is None and report.nmi is None and report.ari is None
+    assert report.class_change is None
     assert report.mig is not None
     assert "cluster accuracy" in format_report(report)
 
@@ -136,6 +138,6 @@ def test_nan_becomes_null_in_json(examples):
 def test_table_names_each_quantity(examples):
     report = evaluate_model(tiny_model(LatentSpec(2, (4,))), examples, data.dataset_info("four_shapes"))
     table = format_report(report)
-    for name in ("reconstruction", "KL z0", "KL c0", "cluster accuracy (one-to-one)", "NMI",
+    for name in ("reconstruction", "KL z0", "KL c0", "cluster accuracy (one-to-one)", "NMI", "ARI",
                  "classes with own category", "MIG", "FactorVAE score", "class change"):
         assert name in table

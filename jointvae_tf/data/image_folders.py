@@ -17,6 +17,7 @@ from jointvae_tf.data.info import FOUR_SHAPES, MATH_SYMBOLS, Examples
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import ConfigError, JointVAEError
+from jointvae_tf.progress import Progress, tracked
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 LAYOUT = "one subfolder per class holding .png/.jpg/.jpeg/.bmp images"
@@ -71,8 +72,9 @@ class FolderLayout:
         sorted class folders found, renumbered by the selection's classes)."""
         classes, paths, labels = self.list_files(data_dir)
         chosen = selection.pick(labels)
+        progress = Progress(f"Decoding {len(chosen)} images of {data_dir}", len(chosen), "image")
         with ThreadPoolExecutor() as pool:
-            images = list(pool.map(lambda i: _decode(paths[i], size, channels), chosen))
+            images = list(tracked(pool.map(lambda i: _decode(paths[i], size, channels), chosen), progress))
         images = np.stack(images) if images else np.zeros((0, size, size, channels), np.uint8)
         names = tuple(classes[i] for i in selection.classes) if selection.classes else classes
         return Examples(images, selection.relabel(labels[chosen]), None, names)

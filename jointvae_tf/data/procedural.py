@@ -17,6 +17,7 @@ import numpy as np
 from jointvae_tf.data.info import FOUR_SHAPES, Examples
 from jointvae_tf.data.resize import to_channels
 from jointvae_tf.data.splits import Selection
+from jointvae_tf.progress import Progress, tracked
 
 SYMMETRY = (0, 4, 5, 3)
 """Rotational symmetry order of each shape (0: a circle, whose rotation is always 0)."""
@@ -95,7 +96,9 @@ def render_shapes(params: ShapeParams, image_size: int, seed: int = 0) -> np.nda
     """Draw ``params`` as uint8 ``[N, image_size, image_size, 1]``; ``seed`` drives the pixel noise only."""
     images = np.empty((len(params), image_size, image_size, 1), np.uint8)
     noise_rng = np.random.default_rng(seed)
-    for start in range(0, len(params), _CHUNK):
+    progress = Progress(f"Rendering {len(params)} shapes at {image_size}x{image_size}", len(params), "image")
+    starts = range(0, len(params), _CHUNK)
+    for start in tracked(starts, progress, units=lambda start: min(_CHUNK, len(params) - start)):
         index = np.arange(start, min(start + _CHUNK, len(params)))
         chunk = params.take(index)
         coverage = np.empty((len(index), image_size, image_size), np.float32)

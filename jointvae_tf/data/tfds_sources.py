@@ -13,6 +13,7 @@ from jointvae_tf.data.info import Examples, check_labels
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import ConfigError
+from jointvae_tf.progress import Progress, tracked
 
 _BATCH = 4096
 
@@ -58,7 +59,10 @@ class TfdsSource:
         position = np.full(pool_size, -1)
         position[chosen] = np.arange(len(chosen))
         kept: dict[str, np.ndarray] = {}
-        for start, batch in zip(range(0, len(position), _BATCH), tfds.as_numpy(dataset.batch(_BATCH))):
+        progress = Progress(f"Reading {len(chosen)} {selection.split} images of TFDS {self.tfds_name} "
+                            f"({pool_size} in {selection.pool})", pool_size, "image")
+        batches = tracked(tfds.as_numpy(dataset.batch(_BATCH)), progress, units=lambda batch: len(batch["image"]))
+        for start, batch in zip(range(0, len(position), _BATCH), batches):
             rows = position[start:start + len(batch["image"])]
             for key, values in batch.items():
                 kept.setdefault(key, np.zeros((len(chosen),) + values.shape[1:], values.dtype))[rows[rows >= 0]] = \
