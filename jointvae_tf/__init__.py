@@ -12,6 +12,7 @@ from jointvae_tf.data import load_examples, make_dataset
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import encode_dataset
 from jointvae_tf.model import JointVAE
+from jointvae_tf.runs import LoadedRun, open_run
 from jointvae_tf.traversals import compose
 from jointvae_tf.training import TrainingResult, train
 from jointvae_tf.visualize import write_pictures
@@ -22,5 +23,5 @@ except metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = ["CapacitySchedule", "DataConfig", "InvarianceConfig", "JointVAE", "JointVAEError", "LatentSpec",
-           "LossConfig", "ModelConfig", "RunConfig", "TrainConfig", "TrainingResult", "compose", "encode_dataset",
-           "load_examples", "make_dataset", "train", "write_pictures"]
+           "LoadedRun", "LossConfig", "ModelConfig", "RunConfig", "TrainConfig", "TrainingResult", "compose",
+           "encode_dataset", "load_examples", "make_dataset", "open_run", "train", "write_pictures"]
