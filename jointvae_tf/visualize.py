@@ -11,6 +11,7 @@ Latent grids come from :mod:`jointvae_tf.traversals`, pixels and files from :mod
     reconstructions.png         held-out originals above their reconstructions
     samples.png                 random prior samples
     samples_per_category.png    one row of prior samples per category of c0
+    category_members.png        one row per category of c0: held-out images the encoder put in it
 
 :class:`ProgressPictures` draws the traversal grid whenever the held-out evaluation runs into
 ``pictures/progress/`` and ``pictures/training_progress.gif``, and the pictures into TensorBoard
@@ -180,6 +181,18 @@ def samples_per_category_picture(model: JointVAE, disc_index: int = 0, n_per_cat
     return labelled_grid(decode(model, latent), labels, n_per_category, factor)
 
 
+def category_members_picture(images: np.ndarray, categories: np.ndarray, k: int, n_per_category: int = 10,
+                             factor: int = 2, names: list[str] | None = None) -> np.ndarray:
+    """uint8 picture of what each category holds: row j shows the first ``n_per_category`` of ``images``
+    ``[N, H, W, C]`` (float in [0, 1]) whose category ``categories`` ``[N]`` is j, blank where fewer;
+    rows labelled ``c0=j`` and, when given, the majority class ``names[j]``."""
+    cells = np.ones((k, n_per_category, *images.shape[1:]), np.float32)
+    for j in range(k):
+        members = images[categories == j][:n_per_category]
+        cells[j, :len(members)] = members
+    return labelled_grid(cells.reshape(-1, *images.shape[1:]), category_labels(0, k, names), n_per_category, factor)
+
+
 def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int = 10, factor: int | None = None,
                    category_dims: list[int] | None = None, gif_dims: int = 3, gif_frames: int = 20,
                    seed: int = 0, labels: np.ndarray | None = None, class_names=(),
@@ -217,6 +230,9 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
         "samples.png": lambda: samples_picture(model, 8, 8, factor, seed),
         "samples_per_category.png": lambda: samples_per_category_picture(model, 0, 10, factor, seed, names),
     }
+    if spec.disc:
+        drawers["category_members.png"] = lambda: category_members_picture(
+            images, summary.categories[:, 0], spec.disc[0], 10, factor, names)
     if spec.cont:
         for d in (category_dims if category_dims is not None else order[:1]):
             for i in range(len(spec.disc)):

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jointvae_tf import pictures
 from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.training import build_model
-from jointvae_tf.visualize import (INACTIVE_KL, ProgressPictures, category_labels, category_traversal_picture,
-                                   majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture,
+from jointvae_tf.visualize import (INACTIVE_KL, ProgressPictures, category_labels, category_members_picture,
+                                   category_traversal_picture, majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture,
                                    traversal_gif_frames, traversal_picture, traversal_rows, write_pictures)
 
 SIZE, FACTOR, STEPS = 32, 2, 10
@@ -105,7 +106,7 @@ def test_write_pictures_writes_every_file(model, images, tmp_path):
     paths = write_pictures(model, str(tmp_path), images, steps=STEPS, factor=FACTOR, category_dims=[0, 2],
                            gif_dims=2, gif_frames=8, labels=labels, class_names=("a", "b", "c", "d"))
     expected = {"all_traversals.png", "reconstructions.png", "samples.png", "samples_per_category.png",
-                "category_traversal_z0.png", "category_traversal_z2.png"}
+                "category_members.png", "category_traversal_z0.png", "category_traversal_z2.png"}
     assert expected <= set(paths) and sorted(os.listdir(tmp_path)) == sorted(paths)
     kl = closed_form_kl_per_dim(model, images)
     animated = np.argsort(-kl)[:min(2, max(1, int((kl > INACTIVE_KL).sum())))]  # largest KL, active ones
@@ -125,6 +126,20 @@ def test_write_pictures_without_discrete_code(tmp_path, images):
     assert not any(name.startswith("category_traversal") for name in paths)
     largest = int(np.argmax(closed_form_kl_per_dim(model, images)))
     assert {"all_traversals.png", "samples_per_category.png", f"traversal_z{largest}.gif"} <= set(paths)
+
+
+def test_category_members_show_each_categorys_own_images_in_order():
+    # Image i is filled with the grey level i / 10; categories 0, 1, 0, 2, 0 (category 1 holds one image).
+    images = (np.arange(5, dtype=np.float32)[:, None, None, None] / 10) * np.ones((5, 2, 2, 1), np.float32)
+    grid = category_members_picture(images, np.array([0, 1, 0, 2, 0]), k=3, n_per_category=3, factor=1)
+    cells = pictures.image_grid(np.ones((9, 2, 2, 1), np.float32), 3, 3)
+    unlabelled = grid[:, grid.shape[1] - cells.shape[1]:]  # labels are added at the left
+
+    def cell(row, col):
+        return unlabelled[2 + row * 4, 2 + col * 4, 0]  # padding 2, cells of 2 pixels
+
+    expected = [[0, 0.2, 0.4], [0.1, 1, 1], [0.3, 1, 1]]  # blank (white) where a category has fewer images
+    assert [[cell(r, c) for c in range(3)] for r in range(3)] == pictures.to_uint8(np.array(expected)).tolist()
 
 
 def test_category_rows_are_named_after_their_majority_class():
