@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cli.options import errors_as_flags, parse_names, setting_option, settings_given
+
 
 @click.command("traverse")
 @click.argument("run_dir", type=click.Path())
@@ -18,7 +20,9 @@ import click
 @click.option("--max-examples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Validation images that measure each dim's KL and give the reconstructions.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random samples.")
-def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
+@setting_option("--classes", "data.classes", callback=parse_names, default_text="the run's",
+                help="Draw reconstructions and per-category names from these of the run's classes only.")
+def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed, **options):
     """Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures."""
     from jointvae_tf.pictures import to_unit_range
     from jointvae_tf.report import load_split
@@ -26,7 +30,9 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed):
     from jointvae_tf.visualize import write_pictures
 
     loaded = open_run(run_dir)
-    examples = load_split(loaded.config, "validation", max_examples)
+    with errors_as_flags():
+        classes = settings_given(options).get("data.classes", ())
+        examples = load_split(loaded.config, "validation", max_examples, classes)
     out = out or RunFolder(run_dir).pictures
     paths = write_pictures(loaded.model, out, to_unit_range(examples.images), steps=steps, factor=upscale,
                            category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed, labels=examples.labels,

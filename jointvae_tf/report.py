@@ -157,19 +157,21 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
     return report
 
 
-def load_split(run: RunConfig, split: str, max_examples: int | None) -> data.Examples:
-    """Up to ``max_examples`` images of ``split`` of the run's dataset, at the model's size."""
-    data_config = dataclasses.replace(run.data, max_examples=max_examples)
+def load_split(run: RunConfig, split: str, max_examples: int | None, classes: tuple[str, ...] = ()) -> data.Examples:
+    """Up to ``max_examples`` images of ``split`` of the run's dataset, at the model's size; only ``classes``
+    of the run's classes when given."""
+    data_config = dataclasses.replace(data.narrow_classes(run.data, classes), max_examples=max_examples)
     return data.load_examples(data_config, split, run.model.image_size, run.model.channels, seed=run.train.seed)
 
 
 def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = None,
-                 class_change_examples: int = CLASS_CHANGE_EXAMPLES, verbose: int = 0) -> EvaluationReport:
-    """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset
-    (``verbose=1``: with a progress bar)."""
+                 class_change_examples: int = CLASS_CHANGE_EXAMPLES, verbose: int = 0,
+                 classes: tuple[str, ...] = ()) -> EvaluationReport:
+    """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset, only on
+    ``classes`` of the run's classes when given (``verbose=1``: with a progress bar)."""
     loaded = runs.open_run(run_dir)
     run = loaded.config
-    examples = load_split(run, split, max_examples)
+    examples = load_split(run, split, max_examples, classes)
     return evaluate_model(loaded.model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,
                           step=loaded.step, class_change_examples=class_change_examples, seed=run.train.seed,
                           batch_size=run.train.batch_size, verbose=verbose)

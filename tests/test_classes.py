@@ -13,7 +13,7 @@ from PIL import Image
 
 from cli.main import main
 from jointvae_tf.config import DataConfig
-from jointvae_tf.data import load_examples
+from jointvae_tf.data import load_examples, narrow_classes
 from jointvae_tf.data.info import MATH_SYMBOLS
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.errors import ConfigError, JointVAEError
@@ -104,6 +104,15 @@ def test_math_symbols_reads_the_folders_found_and_names_unknown_ones(tmp_path):
         build_run_config("math_symbols", {"data.data_dir": str(tmp_path)})
 
 
+def test_a_run_can_be_looked_at_on_some_of_its_classes(tmp_path):
+    write_npz(tmp_path / "mnist.npz")
+    run = DataConfig(name="npz", data_dir=str(tmp_path), classes=("2", "5", "7"))
+    assert narrow_classes(run, ("7", "2")).classes == ("2", "7")
+    assert narrow_classes(run, ()) == run
+    with pytest.raises(ConfigError, match=r"^data.classes: unknown class '3'; expected names among 2, 5, 7$"):
+        narrow_classes(run, ("3",))
+
+
 def test_procedural_shapes_render_only_the_chosen_ones():
     examples = load_examples(DataConfig(classes=("triangle", "circle"), max_examples=40), "train", 32, 1)
     assert examples.class_names == ("circle", "triangle") and np.bincount(examples.labels).tolist() == [20, 20]
@@ -139,6 +148,12 @@ def test_a_14_symbol_math_folder_trains_and_evaluates_with_k_14(tmp_path):
     assert code == 0, err
     report = json.loads(out)
     assert report["num_classes"] == 14 and report["disc"] == [14]
+    code, out, err = cli("evaluate", run_dir, "--split", "validation", "--json", "--class-change-examples", 4,
+                         "--classes", "sub,add")
+    assert code == 0, err
+    assert json.loads(out)["num_classes"] == 2
+    code, out, err = cli("evaluate", run_dir, "--classes", "pi")
+    assert code == 2 and err[0].startswith("Error: --classes: unknown class 'pi'; expected names among 0, 1, 2")
     code, out, err = cli("train", "--out", run_dir, "--resume", "--classes", "sub,add,0,1,2,3,4,5,6,7,8,9,mul,div")
     assert code == 0, err
     code, out, err = cli("train", "--out", run_dir, "--resume", "--classes", "0,1")

@@ -61,6 +61,17 @@ def resolve_classes(config: DataConfig) -> tuple[str, ...]:
         raise error.within("data") from None
 
 
+def narrow_classes(config: DataConfig, classes: tuple[str, ...]) -> DataConfig:
+    """``config`` reading only ``classes`` (in any order) of the classes it reads; ConfigError about
+    ``data.classes`` listing those when one is not among them. No ``classes``: ``config`` unchanged."""
+    if not classes:
+        return config
+    try:
+        return dataclasses.replace(config, classes=choose_classes(resolve_classes(config), classes))
+    except ConfigError as error:
+        raise error.within("data") from None
+
+
 def describe_datasets(data_dir: str | None) -> list[dict]:
     """One row per dataset for ``jvae-tf datasets``: name, source, size (approx. examples), classes,
     available (bool: readable now from ``data_dir``), where (how to get it)."""
