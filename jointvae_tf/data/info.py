@@ -37,7 +37,7 @@ class Examples:
 
     ``images``: uint8 ``[N, size, size, channels]``; ``labels``: int32 ``[N]`` in ``[0, num_classes)``;
     ``factors``: float32 ``[N, F]`` ordered as ``DatasetInfo.factor_names``, or None when unknown;
-    ``class_names``: names of the label ids (for ``image_folder``, the subfolders read).
+    ``class_names``: names of the label ids (label ``i`` is ``class_names[i]``).
     """
 
     images: np.ndarray
