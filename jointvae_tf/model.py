@@ -56,11 +56,13 @@ def check_images(images, image_shape: tuple[int, int, int]) -> tf.Tensor:
         raise JointVAEError(f"images: expected shape {expected} (this model's image size and channels), got "
                             f"{shape.as_list() if shape.rank is not None else 'unknown rank'}; resize or pad first")
     if images.dtype == tf.uint8:
-        return tf.cast(images, tf.float32) / 255.0
-    if not images.dtype.is_floating:
+        images, in_range = tf.cast(images, tf.float32) / 255.0, tf.constant(True)
+    elif images.dtype.is_floating:
+        images = tf.cast(images, tf.float32)
+        in_range = tf.logical_and(tf.reduce_all(images >= -RANGE_TOLERANCE),
+                                  tf.reduce_all(images <= 1 + RANGE_TOLERANCE))
+    else:
         raise JointVAEError(f"images: expected uint8 or float pixels of shape {expected}, got {images.dtype.name}")
-    images = tf.cast(images, tf.float32)
-    in_range = tf.logical_and(tf.reduce_all(images >= -RANGE_TOLERANCE), tf.reduce_all(images <= 1 + RANGE_TOLERANCE))
     if tf.executing_eagerly():
         if not bool(in_range):
             raise JointVAEError(f"{_RANGE_MESSAGE}, got values from {float(tf.reduce_min(images)):.4g} to "

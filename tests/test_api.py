@@ -78,6 +78,14 @@ def test_bad_batches_of_a_dataset_stop_fit_with_the_expected_shape(model, images
         model.fit(dataset, epochs=1, verbose=0, shuffle=False)
 
 
+def test_batches_of_unknown_shape_are_checked_when_they_arrive(model):
+    images = _pixels(8, size=28)
+    unknown = tf.data.Dataset.from_generator(lambda: (images[i:i + 4] for i in (0, 4)),
+                                             output_signature=tf.TensorSpec([None, None, None, 1], tf.uint8))
+    with pytest.raises(JointVAEError, match=r"\[batch, 32, 32, 1\].*got a batch of shape \[4, 28, 28, 1\]"):
+        model.fit(unknown, epochs=1, verbose=0, shuffle=False)
+
+
 def test_compile_rejects_a_loss():
     with pytest.raises(JointVAEError, match="compile.*loss"):
         JointVAE(ModelConfig(latent=SPEC)).compile(loss="mse")
