@@ -8,7 +8,8 @@ import pytest
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.metrics import (active_dimensions, adjusted_rand_index, class_change_fraction,
                                  classes_with_own_category, cluster_accuracy, contingency, discretize,
-                                 factor_vae_score, hungarian, mutual_info_gap, normalized_mutual_info, order_by_kl)
+                                 factor_vae_score, hungarian, mutual_info_gap, mutual_info_gaps, mutual_info_matrix,
+                                 normalized_mutual_info, order_by_kl)
 
 
 def brute_force_min_cost(cost):
@@ -332,3 +333,40 @@ def test_factor_vae_score_follows_disentanglement_lib_s_majority_vote():
     factors = rng.integers(0, 5, size=(6000, 3))
     codes = factors[:, :2] + 1e-3 * rng.normal(size=(6000, 2))
     assert factor_vae_score(codes, factors) == pytest.approx(2 / 3, abs=0.07)
+
+
+def test_auto_mapping_is_one_to_one_when_categories_do_not_outnumber_classes():
+    # classes x clusters [[2, 2], [1, 0], [0, 1]]: majority sends both clusters to class 0 (4/6),
+    # one-to-one can give class 0 only one of them (3/6).
+    labels, clusters = np.array([0, 0, 0, 0, 1, 2]), np.array([0, 0, 1, 1, 0, 1])
+    assert cluster_accuracy(labels, clusters) == cluster_accuracy(labels, clusters, "one_to_one") == 0.5
+    assert cluster_accuracy(labels, clusters, "majority") == pytest.approx(4 / 6)
+
+
+def test_binary_factor_and_default_bins():
+    binary = np.array([0, 1] * 50, float)[:, None]  # entropy log 2 < 1 nat
+    assert mutual_info_gap(binary, binary) == pytest.approx(1.0)
+    ramp = np.arange(21.0)[:, None]  # 21 values: more than the default 20 bins, so binned (19 and 20 share one)
+    assert discretize(ramp).max() == 19 and discretize(ramp, bins=21).max() == 20
+    assert mutual_info_matrix(ramp, ramp)[0, 0] == pytest.approx(mutual_info_matrix(ramp, ramp, bins=20)[0, 0])
+    assert mutual_info_matrix(ramp, ramp)[0, 0] < np.log(21) - 0.01
+    squares = ramp ** 2  # binned, squares lose the order of small values
+    assert mutual_info_gaps(squares, ramp)[0] == mutual_info_gaps(squares, ramp, bins=20)[0] < 0.99
+    assert mutual_info_gaps(squares, ramp, bins=21)[0] == pytest.approx(1.0)
+    rng = np.random.default_rng(10)
+    noise = rng.normal(size=(21 * 20, 2))
+    factor = np.column_stack([np.repeat(np.arange(21.0), 20), rng.integers(0, 2, 21 * 20)])
+    assert factor_vae_score(noise, factor) == factor_vae_score(noise, factor, bins=20)
+    assert factor_vae_score(noise, factor, bins=21) != factor_vae_score(noise, factor, bins=20)
+
+
+def test_factor_vae_votes_use_distinct_examples_and_values_held_by_two():
+    # Four examples, every value held by exactly two: a batch is both examples of a value. Drawn with
+    # replacement, half the batches would repeat one example and vote for dim 0 whatever the factor.
+    factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    assert factor_vae_score(factors.astype(float), factors) == 1.0
+
+
+def test_order_by_kl_is_stable_where_numpy_quicksort_is_not():
+    order = order_by_kl(np.tile([0.0, 1.0], 20))
+    np.testing.assert_array_equal(order, np.r_[np.arange(1, 40, 2), np.arange(0, 40, 2)])
