@@ -1,13 +1,16 @@
 """Atomic, resumable checkpoints of a model and its optimizer in one folder (``RUN_DIR/checkpoints``).
 
-Each checkpoint is one ``.npz`` file ``ckpt-STEP.npz`` holding every model and optimizer variable by its
-position (weights, Adam moments, iteration count, latent sampling seed state). It is written to a temporary
-file, flushed to disk and renamed into place, so a kill at any moment leaves the previous checkpoint
-intact; the newest ``keep`` are kept.
+Each checkpoint is one ``.npz`` file ``ckpt-STEP.npz`` holding every model and optimizer variable under
+a name (weights, Adam moments, iteration count, latent sampling seed state; :func:`named_variables`), so
+variables created in another order still load into the right place. It is written to a temporary file,
+flushed to disk and renamed into place, so a kill at any moment leaves the previous checkpoint intact;
+the newest ``keep`` are kept. Checkpoints written before names were used (keys ``model/0000``, by
+position) still load.
 """
 
 from __future__ import annotations
 
+import collections
 import glob
 import os
 import re
@@ -18,6 +21,56 @@ import numpy as np
 from jointvae_tf.errors import JointVAEError
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
+_FORMAT_KEY = "__format__"
+_FORMAT = "by-name-1"
+
+
+def model_variables(layer: keras.Layer, prefix: str = "model/") -> dict[str, keras.Variable]:
+    """Every variable of ``layer`` by its place in the layer tree: ``model/encoder/conv0/kernel``,
+    ``model/log_scale``, ... (layer and variable names, not the process-wide unique paths Keras makes)."""
+    named: dict[str, keras.Variable] = {}
+    inside = set()
+    for sublayer in getattr(layer, "layers", ()):
+        for key, variable in model_variables(sublayer, f"{prefix}{sublayer.name}/").items():
+            _add(named, key, variable)
+            inside.add(id(variable))
+    for variable in layer.variables:
+        if id(variable) not in inside:
+            _add(named, prefix + variable.name, variable)
+    return named
+
+
+def optimizer_variables(optimizer: keras.optimizers.Optimizer,
+                        model_names: dict[str, keras.Variable]) -> dict[str, keras.Variable]:
+    """The optimizer's variables by name: a slot (e.g. Adam's ``momentum``) under the name of the model
+    variable it follows, ``optimizer/model/encoder/conv0/kernel/momentum``; the others (``iteration``,
+    ``learning_rate``) as ``optimizer/NAME``.
+
+    Keras names a slot ``{reference path with / as _}_{slot}`` and makes each kind of slot in the order of
+    the variables it was built with; the k-th slot of one kind whose name fits several model variables
+    (equal paths in encoder and decoder) follows the k-th of them.
+    """
+    references = [(key, v) for key, v in model_names.items() if v.trainable]
+    seen: collections.Counter = collections.Counter()
+    named: dict[str, keras.Variable] = {}
+    for variable in optimizer.variables:
+        fits = [(key, ref) for key, ref in references if tuple(ref.shape) == tuple(variable.shape)
+                and variable.name.startswith(ref.path.replace("/", "_") + "_")]
+        if not fits:
+            _add(named, f"optimizer/{variable.name}", variable)
+            continue
+        slot = variable.name[len(fits[0][1].path.replace("/", "_")) + 1:]
+        kind = (fits[0][1].path, slot)
+        key, _ = fits[min(seen[kind], len(fits) - 1)]
+        seen[kind] += 1
+        _add(named, f"optimizer/{key}/{slot}", variable)
+    return named
+
+
+def _add(named: dict, key: str, variable) -> None:
+    if key in named and named[key] is not variable:
+        raise JointVAEError(f"checkpoint: two variables are named {key!r}; give the layers distinct names")
+    named[key] = variable
 
 
 class Checkpointer:
@@ -33,8 +86,17 @@ class Checkpointer:
         self.keep = keep
 
     def _variables(self) -> dict[str, keras.Variable]:
-        """Variables by a stable key ``owner/index`` (paths repeat across sub-models and get ``_1`` suffixes
-        when several models live in one process; the creation order is fixed by the config)."""
+        """The model's and its optimizer's variables by name (:func:`model_variables`,
+        :func:`optimizer_variables`)."""
+        named = model_variables(self.model)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            named.update(optimizer_variables(optimizer, named))
+        return named
+
+    def _positional_variables(self) -> dict[str, keras.Variable]:
+        """Variables by the keys of checkpoints written before names were used: ``model/0000``, ... in
+        creation order."""
         owners = [("model", self.model.variables)]
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
@@ -56,7 +118,8 @@ class Checkpointer:
         path = os.path.join(self.directory, f"ckpt-{step:09d}.npz")
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:
-            np.savez(f, **{name: np.asarray(keras.ops.convert_to_numpy(v)) for name, v in self._variables().items()})
+            np.savez(f, **{_FORMAT_KEY: np.array(_FORMAT)},
+                     **{name: np.asarray(keras.ops.convert_to_numpy(v)) for name, v in self._variables().items()})
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -76,11 +139,16 @@ class Checkpointer:
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         with np.load(path) as stored:
-            for name, variable in self._variables().items():
-                if name.startswith("optimizer/") and name not in stored:
-                    continue
-                if name not in stored or stored[name].shape != tuple(variable.shape):
-                    raise JointVAEError(
-                        f"{path}: checkpoint does not match the model ({name}); was config.json edited?")
-                variable.assign(stored[name])
+            variables = self._variables() if _FORMAT_KEY in stored.files else self._positional_variables()
+            # Model variables must all be there; optimizer state may be missing (then it starts afresh).
+            mismatched = [name for name, variable in variables.items()
+                          if (name in stored.files or name.startswith("model/"))
+                          and (name not in stored.files or stored[name].shape != tuple(variable.shape))]
+            mismatched += [name for name in stored.files if name.startswith("model/") and name not in variables]
+            if mismatched:
+                raise JointVAEError(
+                    f"{path}: checkpoint does not match the model ({mismatched[0]}); was config.json edited?")
+            for name, variable in variables.items():
+                if name in stored.files:
+                    variable.assign(stored[name])
         return step
