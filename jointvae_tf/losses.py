@@ -10,13 +10,11 @@ losses. ``targets`` are images in [0, 1], ``[batch, height, width, channels]``; 
   with ``alpha = 2`` (L2, ``0.5 (r/c)^2``), ``alpha = 0`` (Cauchy, ``log(0.5 (r/c)^2 + 1)``) or any
   ``alpha`` (``general``).
 
-Why the robust losses fail as the study used them: with pixel residuals ``r`` in [0, 1] and ``c = 1``,
-``rho`` is at most ~0.5 a pixel and its gradient ``r / c^2`` is tiny, so a well reconstructed 32x32 image
-costs a few nats while the capacity terms cost ``gamma * |KL - C|`` with gamma 30: the model buys capacity
-matching with blurry reconstructions. The ``nll`` form fixes the scale: it learns ``log c`` and adds the
-normaliser ``log c + log Z(alpha)`` per pixel, so the term is a true NLL in nats (like BCE) and ``c``
-shrinks to the residuals' size. It exists for ``alpha >= 0`` only (for ``alpha < 0`` ``exp(-rho)``
-does not integrate).
+The robust losses come in two forms (``LossConfig.form``): ``rho``, the bare penalty with a fixed scale
+``c``; and ``nll``, which learns ``log c`` and adds the normaliser ``log c + log Z(alpha)`` per pixel, so the
+term is a negative log-likelihood in nats like BCE. ``nll`` exists for ``alpha >= 0`` only (for
+``alpha < 0`` ``exp(-rho)`` does not integrate). Why the ``rho`` form reconstructs blurry images against
+the capacity terms, with measurements: README, "Reconstruction losses".
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def gpu_available() -> bool:
 
 
 def resolve_jit(jit_compile: bool | None) -> bool:
-    """XLA on by default with a GPU; off on CPU, where plain graph mode measured as fast or faster."""
+    """XLA on by default with a GPU, off on CPU (``jit_compile`` None); measurements in docs/performance.md."""
     return gpu_available() if jit_compile is None else jit_compile
 
 
