@@ -24,14 +24,14 @@ def test_train_export_serve_and_sample_give_the_local_pictures(tmp_path):
     _invoke("train", "--dataset", "four_shapes", "--max-examples", 64, "--batch-size", 32, "--epochs", 1,
             "--cont", 2, "--disc", 4, "--out", run_dir)
     assert "to " + str(models / "jointvae" / "1") in _invoke("export", run_dir, "--out", models)
-    core = ServerCore({"jointvae": str(models / "jointvae")})
+    core = ServerCore({"jointvae": str(models / "jointvae")}, rest_timeout_seconds=600)  # shared cores: no time bound
     pictures = {}
     with serve_rest(core) as rest, serve_grpc(core) as grpc_address:
         for name, source in (("export", ["--export", models / "jointvae"]), ("rest", ["--server", rest]),
                              ("grpc", ["--grpc", grpc_address])):
             out, out_dir = tmp_path / f"{name}.png", tmp_path / name
             output = _invoke("sample", *source, "--n", 6, "--seed", 40, "--category", 2, "--out", out,
-                             "--out-dir", out_dir)
+                             "--out-dir", out_dir, "--timeout", 600)
             assert output.startswith("Wrote 6 samples") and "[2]" in output
             pictures[name] = [out.read_bytes()] + [(out_dir / f).read_bytes() for f in sorted(os.listdir(out_dir))]
     assert len(pictures["export"]) == 7 and sorted(os.listdir(tmp_path / "rest"))[0] == "sample-000040.png"
