@@ -79,6 +79,12 @@ def mode_latent(encoding: Encoding) -> tf.Tensor:
     return tf.concat(parts, axis=-1)
 
 
+def compose(z, categories, spec: LatentSpec) -> tf.Tensor:
+    """Latent vectors ``[N, spec.size]`` float32: ``z`` ``[N, cont]`` followed by the one-hot codes of
+    ``categories`` int ``[N, n_disc]`` (:func:`one_hot_codes`); the one place a latent is put together."""
+    return tf.concat([tf.cast(z, tf.float32), one_hot_codes(categories, spec)], axis=-1)
+
+
 def one_hot_codes(categories: tf.Tensor, spec: LatentSpec, dtype=tf.float32) -> tf.Tensor:
     """Concatenated one-hot discrete code ``[batch, sum(disc)]`` from ``categories`` int ``[batch, n_disc]``."""
     parts = [tf.one_hot(categories[:, i], k, dtype=dtype) for i, k in enumerate(spec.disc)]

@@ -143,8 +143,8 @@ def prior_latents(spec: LatentSpec, seeds: tf.Tensor, categories: tf.Tensor) -> 
     counts = tf.constant(spec.disc, tf.float32, shape=[n_disc])
     drawn = tf.minimum(tf.cast(tf.floor(uniform * counts), tf.int32), tf.cast(counts, tf.int32) - 1)
     categories = tf.where(categories == RANDOM_CATEGORY, drawn, categories)
-    c = latents.one_hot_codes(categories, spec)
-    return {"latent": tf.concat([z, c], axis=-1), "z": z, "c": c, "categories": categories}
+    latent = latents.compose(z, categories, spec)
+    return {"latent": latent, "z": z, "c": latent[:, spec.cont:], "categories": categories}
 
 
 def traversal_latents(spec: LatentSpec, dims: tf.Tensor, categories: tf.Tensor, values: np.ndarray) -> tf.Tensor:
@@ -160,8 +160,7 @@ def traversal_latents(spec: LatentSpec, dims: tf.Tensor, categories: tf.Tensor, 
     """
     steps = len(values)
     sweep = tf.one_hot(dims, spec.cont)[:, None, :] * tf.constant(values, tf.float32)[None, :, None]
-    codes = tf.repeat(latents.one_hot_codes(categories, spec), steps, axis=0)
-    return tf.concat([tf.reshape(sweep, [-1, spec.cont]), codes], axis=-1)
+    return latents.compose(tf.reshape(sweep, [-1, spec.cont]), tf.repeat(categories, steps, axis=0), spec)
 
 
 def encode_png(images: tf.Tensor) -> tf.Tensor:

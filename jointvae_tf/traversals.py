@@ -1,4 +1,7 @@
-"""Latent vectors for pictures: traversals, per-category samples and GIF frames (numpy only).
+"""Latent vectors for pictures: traversals, per-category samples and GIF frames, as numpy arrays.
+
+They are put together by :func:`jointvae_tf.latents.compose` and drawn from the prior by
+:func:`jointvae_tf.sampling.prior_latents`, as the exported signatures do.
 
 Every builder returns latents laid out as :class:`~jointvae_tf.config.LatentSpec` describes,
 ``[z (cont), one-hot c_1 (disc[0]), c_2, ...]``, one row of the picture after another (row-major), so
@@ -14,7 +17,9 @@ import statistics
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from jointvae_tf import latents, sampling
 from jointvae_tf.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
@@ -49,12 +54,10 @@ def compose(spec: LatentSpec, z, categories) -> np.ndarray:
             or len(z) != len(categories):
         raise JointVAEError(f"compose: expected z [N, {spec.cont}] and categories [N, {len(spec.disc)}], "
                             f"got {z.shape} and {categories.shape}")
-    blocks = [z]
     for i, k in enumerate(spec.disc):
         if categories.size and (categories[:, i].min() < 0 or categories[:, i].max() >= k):
             raise JointVAEError(f"categories: discrete variable {i} has {k} categories, got ids {np.unique(categories[:, i])}")
-        blocks.append(np.eye(k, dtype=np.float32)[categories[:, i]])
-    return np.concatenate(blocks, axis=1)
+    return latents.compose(z, categories, spec).numpy()
 
 
 def all_traversals(spec: LatentSpec, steps: int, base_z=None, base_categories=None,
@@ -111,13 +114,13 @@ def category_traversal(spec: LatentSpec, cont_dim: int, steps: int, disc_index: 
     return compose(spec, z, categories)
 
 
-def samples_per_category(spec: LatentSpec, disc_index: int, n_per_category: int,
-                         rng: np.random.Generator) -> np.ndarray:
+def samples_per_category(spec: LatentSpec, disc_index: int, n_per_category: int, seed: int = 0) -> np.ndarray:
     """Random latents, one row per category of discrete variable ``disc_index``.
 
     Each cell has ``z ~ N(0, I)`` and every other discrete variable uniform at random; the row fixes
     variable ``disc_index``'s category. A spec without discrete variables gives a single row
-    (``disc_index`` is then ignored).
+    (``disc_index`` is then ignored). Cell ``n`` (row-major) is drawn as :func:`sampling.prior_latents`
+    draws seed ``seed + n``.
 
     Returns:
       ``[K * n_per_category, spec.size]`` with ``K = spec.disc[disc_index]`` (1 without discrete variables).
@@ -125,11 +128,20 @@ def samples_per_category(spec: LatentSpec, disc_index: int, n_per_category: int,
     _check_positive(n_per_category, "n_per_category")
     k = spec.disc[_check_disc_index(spec, disc_index)] if spec.disc else 1
     n = k * n_per_category
-    z = rng.standard_normal((n, spec.cont))
-    categories = np.zeros((n, len(spec.disc)), dtype=np.int64)
-    for i, size in enumerate(spec.disc):
-        categories[:, i] = np.repeat(np.arange(k), n_per_category) if i == disc_index else rng.integers(0, size, n)
-    return compose(spec, z, categories)
+    categories = np.full((n, len(spec.disc)), sampling.RANDOM_CATEGORY, np.int32)
+    if spec.disc:
+        categories[:, disc_index] = np.repeat(np.arange(k), n_per_category)
+    return prior_samples(spec, n, seed, categories)
+
+
+def prior_samples(spec: LatentSpec, n: int, seed: int = 0, categories=None) -> np.ndarray:
+    """``[n, spec.size]`` latents from the prior (:func:`sampling.prior_latents`, row ``i`` with seed
+    ``seed + i``, as ``jvae-tf sample`` draws them); ``categories`` int ``[n, n_disc]``, -1 = random
+    (default all random)."""
+    if categories is None:
+        categories = np.full((n, len(spec.disc)), sampling.RANDOM_CATEGORY, np.int32)
+    seeds = tf.constant(seed + np.arange(n), tf.int64)
+    return sampling.prior_latents(spec, seeds, tf.constant(categories, tf.int32))["latent"].numpy()
 
 
 def traversal_frames(spec: LatentSpec, cont_dim: int, n_frames: int, disc_index: int = 0,
@@ -146,7 +158,7 @@ def traversal_frames(spec: LatentSpec, cont_dim: int, n_frames: int, disc_index:
     """
     _check_dims(spec, [cont_dim])
     _check_positive(n_frames, "n_frames")
-    grid = samples_per_category(spec, disc_index, n_per_category, np.random.default_rng(seed))
+    grid = samples_per_category(spec, disc_index, n_per_category, seed)
     triangle = 1 - np.abs(1 - 2 * np.arange(n_frames) / n_frames)  # 0 -> 1 -> back towards 0
     low, high = QUANTILE_RANGE
     frames = np.repeat(grid[None], n_frames, axis=0)

@@ -156,19 +156,10 @@ def reconstruction_picture(model: JointVAE, images: np.ndarray, cols: int = 10, 
     return pictures.upscale(grid, factor)
 
 
-def prior_samples(model: JointVAE, n: int, seed: int = 0) -> np.ndarray:
-    """Latents ``[n, size]`` from the prior: z ~ N(0, I), every category uniform."""
-    spec = model.config.latent
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, spec.cont))
-    categories = np.stack([rng.integers(0, k, n) for k in spec.disc], axis=1) if spec.disc \
-        else np.zeros((n, 0), np.int64)
-    return traversals.compose(spec, z, categories)
-
-
 def samples_picture(model: JointVAE, rows: int = 8, cols: int = 8, factor: int = 2, seed: int = 0) -> np.ndarray:
     """``rows x cols`` random prior samples."""
-    return plain_grid(decode(model, prior_samples(model, rows * cols, seed)), rows, cols, factor)
+    return plain_grid(decode(model, traversals.prior_samples(model.config.latent, rows * cols, seed)), rows, cols,
+                      factor)
 
 
 def samples_per_category_picture(model: JointVAE, disc_index: int = 0, n_per_category: int = 10, factor: int = 2,
@@ -176,7 +167,7 @@ def samples_per_category_picture(model: JointVAE, disc_index: int = 0, n_per_cat
     """One row per category of discrete variable ``disc_index`` (labelled ``c0=k`` and ``names[k]``), random
     z along it; a single row of prior samples without discrete variables."""
     spec = model.config.latent
-    latent = traversals.samples_per_category(spec, disc_index, n_per_category, np.random.default_rng(seed))
+    latent = traversals.samples_per_category(spec, disc_index, n_per_category, seed)
     labels = category_labels(disc_index, spec.disc[disc_index], names) if spec.disc else ["z ~ N(0, I)"]
     return labelled_grid(decode(model, latent), labels, n_per_category, factor)
 

@@ -79,13 +79,13 @@ def test_category_traversal_rows_are_categories_and_columns_sweep_one_dim():
 
 
 def test_samples_per_category_fix_one_variable_per_row():
-    latents = samples_per_category(SPEC, disc_index=1, n_per_category=50, rng=np.random.default_rng(0))
+    latents = samples_per_category(SPEC, disc_index=1, n_per_category=50, seed=0)
     assert latents.shape == (2 * 50, SPEC.size)
     z, categories = split(SPEC, latents)
     np.testing.assert_array_equal(categories[:, 1], np.repeat([0, 1], 50))
     assert set(categories[:, 0]) == {0, 1, 2, 3}
     assert abs(z.mean()) < 0.3 and 0.7 < z.std() < 1.3
-    assert samples_per_category(LatentSpec(2, ()), 0, 5, np.random.default_rng(0)).shape == (5, 2)
+    assert samples_per_category(LatentSpec(2, ()), 0, 5, seed=0).shape == (5, 2)
 
 
 def test_traversal_frames_sweep_one_dim_forward_and_back():
