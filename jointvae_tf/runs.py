@@ -16,9 +16,9 @@ import os
 
 import keras
 
-from jointvae_tf.data import dataset_info
 from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import RunConfig
+from jointvae_tf.config import DataConfig, RunConfig
+from jointvae_tf.data import resolve_classes
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
 
@@ -66,7 +66,7 @@ class RunFolder:
 @dataclasses.dataclass
 class LoadedRun:
     """A trained run: its config, its model at the latest checkpoint, that checkpoint's step, and the
-    label names of its dataset (empty when the dataset registry does not know them)."""
+    label names of its dataset (for an image folder, its class folders; empty when unknown)."""
 
     config: RunConfig
     model: JointVAE
@@ -103,11 +103,12 @@ def open_run(run_dir: str) -> LoadedRun:
     model = JointVAE(run.model, seed=run.train.seed)
     model.build_all()
     step = folder.checkpointer(model).restore_latest(require=True)
-    return LoadedRun(config=run, model=model, step=step, class_names=run.data.classes or _class_names(run.data.name))
+    return LoadedRun(config=run, model=model, step=step, class_names=_class_names(run.data))
 
 
-def _class_names(dataset: str) -> tuple[str, ...]:
+def _class_names(data: DataConfig) -> tuple[str, ...]:
+    """The label names of the run's classes (``data.resolve_classes``), empty when its files are gone."""
     try:
-        return tuple(dataset_info(dataset).class_names)
+        return tuple(resolve_classes(data))
     except JointVAEError:
         return ()
