@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 
 from jointvae_tf import data, metrics, pictures, selection  # noqa: E402
 from jointvae_tf.config import CapacitySchedule  # noqa: E402
+from jointvae_tf.errors import JointVAEError, RunFailure  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.runs import open_run  # noqa: E402
@@ -155,17 +156,23 @@ def benchmark(args) -> None:
                 run = run_config(dataset, settings, args.overrides, seed)
                 run_dir = tempfile.mkdtemp(prefix=f"{recipe}-{parse_dataset(dataset)[0]}-s{seed}-", dir=root)
                 curve = AccuracyCurve(f"{recipe} on {dataset}, seed {seed}")
-                start = time.perf_counter()
-                result = train(run, run_dir, verbose=0, extra_callbacks=[curve])
                 row = {"recipe": recipe, "dataset": dataset, "seed": seed, "settings": settings + args.overrides,
-                       "train_seconds": round(time.perf_counter() - start, 1), "steps": result.step,
-                       **evaluate_run(run_dir), "curve": curve.points, "run_dir": run_dir}
-                append_row(args.results, row)
+                       "run_dir": run_dir}
+                start = time.perf_counter()
+                try:
+                    result = train(run, run_dir, verbose=0, extra_callbacks=[curve])
+                except RunFailure as e:  # a diverged run is a result: recorded, and the sweep goes on
+                    append_row(args.results, {**row, "failed": str(e), "curve": curve.points})
+                    continue
+                append_row(args.results, {**row, "train_seconds": round(time.perf_counter() - start, 1),
+                                          "steps": result.step, **evaluate_run(run_dir), "curve": curve.points})
 
 
 def rescore(path: str) -> None:
     """Evaluate the run folder of each row of ``path`` again and append the updated rows."""
     for row in read_rows(path):
+        if "failed" in row:
+            continue
         if not os.path.isdir(row["run_dir"]):
             print(f"{row['recipe']} on {row['dataset']}, seed {row['seed']}: {row['run_dir']} is gone, kept as it was")
             continue
@@ -227,29 +234,34 @@ def table(header: list[str], rows: list[list]) -> str:
 
 
 def report(rows: list[dict]) -> str:
-    if not rows:
-        return "no runs recorded yet"
-    rows = sorted(rows, key=lambda r: (r["dataset"], r["recipe"], r["seed"]))
+    """The Markdown tables of the latest rows: runs, mean and worst seed per recipe and dataset (failed runs
+    counted apart, never averaged in), and the rank correlations of the score with accuracy."""
+    failures = [f"- {r['recipe']} on {r['dataset']}, seed {r['seed']}: {r['failed']}" for r in rows if "failed" in r]
+    finished = sorted((r for r in rows if "failed" not in r), key=lambda r: (r["dataset"], r["recipe"], r["seed"]))
+    if not finished:
+        return "\n".join(["no finished runs recorded yet", *failures])
     runs = table(["recipe", "dataset", "seed", "test accuracy", "NMI", "own cat.", *SCORE_PARTS, "train min", "steps"],
                  [[r["recipe"], r["dataset"], r["seed"], r["test_accuracy"], r["test_nmi"],
                    r["classes_with_own_category"], *(r[p] for p in SCORE_PARTS), r["train_seconds"] / 60, r["steps"]]
-                  for r in rows])
+                  for r in finished])
     groups: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
+    for r in finished:
         groups.setdefault((r["recipe"], r["dataset"]), []).append(r)
-    summary = table(["recipe", "dataset", "seeds", "mean accuracy", "worst accuracy", "mean NMI", "mean score",
-                     "mean train min"],
-                    [[recipe, dataset, len(g), float(np.mean([r["test_accuracy"] for r in g])),
+    failed = {key: sum(1 for r in rows if "failed" in r and (r["recipe"], r["dataset"]) == key) for key in groups}
+    summary = table(["recipe", "dataset", "seeds", "failed", "mean accuracy", "worst accuracy", "mean NMI",
+                     "mean score", "mean train min"],
+                    [[recipe, dataset, len(g), failed[recipe, dataset], float(np.mean([r["test_accuracy"] for r in g])),
                       float(min(r["test_accuracy"] for r in g)), float(np.mean([r["test_nmi"] for r in g])),
                       float(np.mean([r["score"] for r in g])), float(np.mean([r["train_seconds"] for r in g]) / 60)]
                      for (recipe, dataset), g in groups.items()])
-    datasets = sorted({r["dataset"] for r in rows})
-    scopes = {"all runs": rows, **{d: [r for r in rows if r["dataset"] == d] for d in datasets}}
+    datasets = sorted({r["dataset"] for r in finished})
+    scopes = {"all runs": finished, **{d: [r for r in finished if r["dataset"] == d] for d in datasets}}
     correlation = table(["runs", "n", *(f"rho({p}, accuracy)" for p in SCORE_PARTS)],
                         [[scope, len(rs), *(spearman([r[p] for r in rs], [r["test_accuracy"] for r in rs])
                                              for p in SCORE_PARTS)] for scope, rs in scopes.items()])
+    failed_runs = "\n\n## Failed runs\n\n" + "\n".join(failures) if failures else ""
     return (f"## Runs\n\n{runs}\n\n## Per recipe and dataset (worst = lowest seed)\n\n{summary}\n\n"
-            f"## Spearman rank correlation with test accuracy\n\n{correlation}\n")
+            f"## Spearman rank correlation with test accuracy\n\n{correlation}{failed_runs}\n")
 
 
 def main():
@@ -269,11 +281,14 @@ def main():
     parser.add_argument("--rescore", action="store_true",
                         help="evaluate the run folders of --results again (no training), then report")
     args = parser.parse_args()
-    if args.rescore:
-        rescore(args.results)
-    elif not args.report_only:
-        args.recipe, args.data = args.recipe or ["defaults"], args.data or ["four_shapes"]
-        benchmark(args)
+    try:
+        if args.rescore:
+            rescore(args.results)
+        elif not args.report_only:
+            args.recipe, args.data = args.recipe or ["defaults"], args.data or ["four_shapes"]
+            benchmark(args)
+    except JointVAEError as e:
+        raise SystemExit(f"error: {e}") from None
     print(report(read_rows(args.results)))
 
 
