@@ -25,6 +25,7 @@ COMMANDS = {
     "export": "Export RUN_DIR's latest checkpoint to OUT/NAME/VERSION with signatures serving_default (decode), "
               "sample, encode and traverse.",
     "sample": "Sample N images (one of --server, --grpc, --run, --export) into a grid PNG.",
+    "explore": "Serve a page that moves the latents of a model and shows the decoded image, live.",
 }
 """Each command, in the order ``--help`` lists it, with the first sentence of its help (the function
 ``NAME`` of module ``cli.NAME``; tests check the sentence against the command's own)."""
