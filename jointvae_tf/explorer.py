@@ -15,8 +15,9 @@ Endpoints (JSON in and out; a code is ``"z"``: ``[cont]`` floats and ``"c"``: ``
 - ``GET /`` the page, ``GET /static/NAME`` its script and style;
 - ``GET /api/model``: latent layout, continuous dims ordered by held-out KL (nats) with their labels,
   category names per discrete variable (see :meth:`Explorer.model_info`);
-- ``POST /api/view`` ``{"z", "c", "dim", "strip"}`` -> the decoded image, the strip of ``dim`` and the
-  rows of categories, as PNG data URLs (:meth:`Explorer.view`);
+- ``POST /api/decode`` ``{"z", "c"}`` -> the decoded image as a PNG data URL (:meth:`Explorer.decode`);
+- ``POST /api/views`` ``{"z", "c", "dim", "strip"}`` -> the strip of ``dim`` and the rows of categories
+  (:meth:`Explorer.views`);
 - ``POST /api/sample`` ``{"seed"}`` -> a code drawn from the prior (:meth:`Explorer.sample`);
 - ``POST /api/encode``, body the bytes of a PNG or JPEG of any size -> its code (:meth:`Explorer.encode`).
 
@@ -253,16 +254,22 @@ class Explorer:
                 "strip_modes": list(self.strip_modes),
                 "normalize": self.normalize, "max_upload_bytes": MAX_UPLOAD_BYTES}
 
-    def view(self, request: dict) -> dict:
-        """The pictures of one code.
+    def decode(self, request: dict) -> dict:
+        """The picture of one code: request ``{"z": [cont], "c": [n_disc]}`` -> ``{"image": PNG data URL}``."""
+        z, c = self._code(request)
+        return {"image": _data_url(self._decode(z[None], c[None])[0])}
+
+    def views(self, request: dict) -> dict:
+        """The pictures around one code.
 
         Request: ``{"z": [cont], "c": [n_disc], "dim": continuous dim of the strip (optional), "strip":
         "code" | "prior" (default "code")}``.
 
         Returns:
-          ``{"image": PNG data URL, "strip": {"dim", "mode", "values", "images": [steps]} or null,
-          "categories": [[K_i images] per discrete variable]}``; the strip sweeps ``dim`` over the prior's
-          quantiles 5 % .. 95 %, row ``i`` shows the code with ``c[i]`` set to each category in turn.
+          ``{"strip": {"dim", "mode", "values", "images": [steps]} or null, "categories": [[K_i images] per
+          discrete variable]}`` as PNG data URLs: the strip sweeps ``dim`` over the prior's quantiles 5 % ..
+          95 % (with the rest of the code, or around the prior mean: see :data:`STRIP_MODES`); row ``i``
+          shows the code with ``c[i]`` set to each category in turn.
         """
         z, c = self._code(request)
         dim, mode = request.get("dim"), request.get("strip", "code")
@@ -271,18 +278,18 @@ class Explorer:
         if mode not in self.strip_modes:
             raise BadRequest(f"strip: expected one of {list(self.strip_modes)}, got {_shown(mode)}")
         values = self._strip_values()
-        rows_z, rows_c = [z[None]], [c[None]]
+        rows_z, rows_c = [], []
         if dim is not None and mode == "code":
-            swept = np.repeat(z[None], len(values), axis=0)
-            swept[:, dim] = values
-            rows_z.append(swept)
+            rows_z.append(np.repeat(z[None], len(values), axis=0))
+            rows_z[-1][:, dim] = values
             rows_c.append(np.repeat(c[None], len(values), axis=0))
         for i, k in enumerate(self.spec.disc):
             rows_z.append(np.repeat(z[None], k, axis=0))
             rows_c.append(np.repeat(c[None], k, axis=0))
             rows_c[-1][:, i] = np.arange(k)
-        images = [_data_url(image) for image in self._decode(np.concatenate(rows_z), np.concatenate(rows_c))]
-        answer = {"image": images.pop(0), "strip": None, "categories": []}
+        images = [_data_url(image) for image in self._decode(np.concatenate(rows_z), np.concatenate(rows_c))] \
+            if rows_z else []
+        answer = {"strip": None, "categories": []}
         if dim is not None:
             if mode == "code":
                 strip, images = images[:len(values)], images[len(values):]
@@ -495,7 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
         explorer = self.server.explorer
         if path == "/api/encode":
             return explorer.encode(self._body(MAX_UPLOAD_BYTES, "upload"))
-        handlers = {"/api/view": explorer.view, "/api/sample": explorer.sample}
+        handlers = {"/api/decode": explorer.decode, "/api/views": explorer.views, "/api/sample": explorer.sample}
         if path not in handlers:
             raise _NotFound(path)
         body = self._body(MAX_JSON_BYTES, "request body")

@@ -1,11 +1,13 @@
 """Per-update latency of `jvae-tf explore` (target: at most 100 ms for a local export on 2 CPU cores).
 
-Two figures, both for one slider move (the decoded image, the strip of that dim and the row of every
-category, one ``/api/view`` request):
+An update is what a slider move asks: the decoded image (``/api/decode``); once the slider rests, the
+page also asks for the strip of that dim and the row of every category (``/api/views``).
 
-- ``http``: the request's round trip from Python to the explorer's server, what any page waits for;
+- ``http``: each request's round trip from Python to the explorer's server, what any page waits for;
 - ``browser``: in headless Chromium, from the slider's ``input`` event until the new image is decoded
-  and ready to paint (the page's debounce, fetch, JSON and image decoding included).
+  and ready to paint (the page's debounce, fetch, JSON and image decoding included), and the CPU time
+  Chromium (with chromedriver) and this process (the server) spend per update, which does not depend on
+  how busy the machine is.
 
     python scripts/benchmark_explorer.py --export saved_models/jointvae --requests 200 --browser
     python scripts/benchmark_explorer.py runs/four_shapes-c5-d8-s0 --browser --screenshot docs/explorer.png
@@ -39,12 +41,63 @@ const start = performance.now();
 const observer = new MutationObserver(() => {
   if (Math.abs(JSON.parse(image.dataset.code).z[dim] - value) > 1e-9) return;
   observer.disconnect();
-  image.decode().then(() => done(performance.now() - start));
+  const requests = performance.getEntriesByName(new URL("/api/decode", location.href).href);
+  const fetched = requests[requests.length - 1];
+  performance.clearResourceTimings();
+  image.decode().then(() => done([performance.now() - start, fetched.responseEnd - fetched.startTime]));
 });
 observer.observe(image, {attributes: true, attributeFilter: ["data-code"]});
 input.value = value;
 input.dispatchEvent(new Event("input"));
 """
+
+MEASURE_DRAG = """
+const [dim, values, interval, done] = arguments;
+const input = document.getElementById("z" + dim);
+const image = document.getElementById("image");
+const moved = new Map();
+const lags = [];
+let last = null;
+const observer = new MutationObserver(() => {
+  const shown = JSON.parse(image.dataset.code).z[dim];
+  const start = moved.get(shown);
+  if (start === undefined) return;
+  image.decode().then(() => {
+    lags.push(performance.now() - start);
+    if (shown === last) {
+      observer.disconnect();
+      done(lags);
+    }
+  });
+});
+observer.observe(image, {attributes: true, attributeFilter: ["data-code"]});
+values.forEach((value, k) => setTimeout(() => {
+  moved.set(value, performance.now());
+  if (k === values.length - 1) last = value;
+  input.value = value;
+  input.dispatchEvent(new Event("input"));
+}, k * interval));
+"""
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of process ``root`` and all its descendants so far (Linux /proc)."""
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack += [child for child, parent in parents.items() if parent == pid]
+    return total
 
 
 def summary(name: str, milliseconds: list[float]) -> str:
@@ -60,7 +113,9 @@ def slider_values(n: int, rng: np.random.Generator) -> np.ndarray:
     return values
 
 
-def http_latency(url: str, info: dict, n: int, rng: np.random.Generator) -> list[float]:
+def http_latency(url: str, info: dict, n: int, rng: np.random.Generator, path: str) -> list[float]:
+    """Milliseconds of ``n`` requests to ``path`` (``api/decode`` or ``api/views``) for random codes, the top
+    dims in turn moving over the slider's range."""
     dims = [d["dim"] for d in info["dims"]] or [None]
     times = []
     for i, value in enumerate(slider_values(n, rng)):
@@ -69,7 +124,7 @@ def http_latency(url: str, info: dict, n: int, rng: np.random.Generator) -> list
         if dim is not None:
             z[dim] = value
         body = json.dumps({"z": z.tolist(), "c": [int(rng.integers(k)) for k in info["disc"]], "dim": dim}).encode()
-        request = urllib.request.Request(url + "api/view", data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url + path, data=body, headers={"Content-Type": "application/json"})
         start = time.perf_counter()
         with urllib.request.urlopen(request) as response:
             response.read()
@@ -77,7 +132,8 @@ def http_latency(url: str, info: dict, n: int, rng: np.random.Generator) -> list
     return times
 
 
-def browser_session(url: str, info: dict, args, rng: np.random.Generator) -> list[float]:
+def browser_session(url: str, info: dict, args, rng: np.random.Generator) -> None:
+    """Time updates in headless Chromium and print them; save the screenshot if asked."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
@@ -91,11 +147,25 @@ def browser_session(url: str, info: dict, args, rng: np.random.Generator) -> lis
     try:
         driver.get(url)
         WebDriverWait(driver, 60).until(lambda d: d.find_element("id", "image").get_attribute("data-code"))
-        times = []
         if info["dims"]:
+            times = []
             top = info["dims"][0]["dim"]
+            browser_cpu, server_cpu = tree_cpu_seconds(driver.service.process.pid), time.process_time()
             for value in slider_values(args.requests, rng):
                 times.append(driver.execute_async_script(MEASURE_IN_PAGE, top, float(value)))
+                time.sleep(0.3)  # the strip and the categories follow once the slider rests
+            browser_cpu = tree_cpu_seconds(driver.service.process.pid) - browser_cpu
+            server_cpu = time.process_time() - server_cpu
+            print(summary("browser, one slider move: input event to new image", [t[0] for t in times]))
+            print(summary("  of which the /api/decode request, as the browser sees it", [t[1] for t in times]))
+            print(f"  CPU time per move (image, then strip and categories): Chromium with chromedriver "
+                  f"{1000 * browser_cpu / len(times):.1f} ms, the explorer's server (this process) "
+                  f"{1000 * server_cpu / len(times):.1f} ms")
+            sweep = np.round(np.linspace(-2.5, 2.5, args.drag_seconds * 60), 2)
+            driver.set_script_timeout(60 + args.drag_seconds)
+            lags = driver.execute_async_script(MEASURE_DRAG, top, [float(v) for v in sweep], 1000 / 60)
+            print(summary(f"browser, dragging ({len(sweep)} input events at 60 Hz): input event to its image on show",
+                          lags) + f" ({len(lags)} images shown)")
         if args.screenshot:
             driver.find_element("id", "seed").clear()
             driver.find_element("id", "seed").send_keys(str(args.seed))
@@ -104,7 +174,6 @@ def browser_session(url: str, info: dict, args, rng: np.random.Generator) -> lis
             time.sleep(1.0)
             driver.save_screenshot(args.screenshot)
             print(f"screenshot: {args.screenshot}")
-        return times
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -115,6 +184,7 @@ def main() -> None:
     parser.add_argument("run_dir", nargs="?", help="a run folder (exported to a temporary folder first)")
     parser.add_argument("--export", help="saved_models/NAME[/VERSION]")
     parser.add_argument("--requests", type=int, default=200, help="updates to time, each way")
+    parser.add_argument("--drag-seconds", type=int, default=3, help="length of the simulated drag")
     parser.add_argument("--browser", action="store_true", help="also time updates in headless Chromium")
     parser.add_argument("--screenshot", help="save the page (a prior sample of --seed) as this PNG; needs --browser")
     parser.add_argument("--seed", type=int, default=3)
@@ -129,10 +199,11 @@ def main() -> None:
     try:
         print(f"{explorer.title}: cont {info['cont']}, disc {info['disc']}, images {info['image_shape']}, "
               f"{len(info['strip_values'])}-step strip; cores {os.sched_getaffinity(0)}")
-        http_latency(url, info, 20, rng)  # warm up
-        print(summary("http round trip", http_latency(url, info, args.requests, rng)))
+        for path in ("api/decode", "api/views"):
+            http_latency(url, info, 20, rng, path)  # warm up
+            print(summary(f"http round trip, {path}", http_latency(url, info, args.requests, rng, path)))
         if args.browser:
-            print(summary("browser, slider input to new image", browser_session(url, info, args, rng)))
+            browser_session(url, info, args, rng)
     finally:
         server.shutdown()
         server.server_close()

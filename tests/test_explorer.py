@@ -50,11 +50,17 @@ def test_model_info_orders_sliders_by_held_out_kl_and_names_categories_by_majori
     np.testing.assert_allclose(info["strip_values"], traversals.prior_quantiles(10), atol=1e-4)
 
 
-def test_view_is_the_exports_decode_of_the_code_its_strip_and_its_categories(explored):
+def test_decode_is_the_exports_decode_of_the_code(explored):
+    z, c = [0.7, -1.2, 2.5], [2]
+    status, answer = call(explored.url + "api/decode", {"z": z, "c": c})
+    assert status == 200 and set(answer) == {"image"}
+    np.testing.assert_allclose(pixels(answer["image"]), explored.decode([z], [c])[0], atol=1)
+
+
+def test_views_are_the_strip_and_the_categories_of_the_code(explored):
     z, c, dim = [0.7, -1.2, 2.5], [2], 1
-    status, view = call(explored.url + "api/view", {"z": z, "c": c, "dim": dim})
+    status, view = call(explored.url + "api/views", {"z": z, "c": c, "dim": dim})
     assert status == 200
-    np.testing.assert_allclose(pixels(view["image"]), explored.decode([z], [c])[0], atol=1)
     values = traversals.prior_quantiles(10)
     swept = np.repeat([z], 10, axis=0)
     swept[:, dim] = values
@@ -70,7 +76,7 @@ def test_view_is_the_exports_decode_of_the_code_its_strip_and_its_categories(exp
 
 
 def test_prior_strip_is_the_traverse_signature(explored):
-    status, view = call(explored.url + "api/view", {"z": [0.7, -1.2, 2.5], "c": [3], "dim": 2, "strip": "prior"})
+    status, view = call(explored.url + "api/views", {"z": [0.7, -1.2, 2.5], "c": [3], "dim": 2, "strip": "prior"})
     assert status == 200
     import tensorflow as tf
 
@@ -117,13 +123,14 @@ def test_uploads_get_the_runs_normalisation(explored, tmp_path):
 
 
 @pytest.mark.parametrize("path, body, message", [
-    ("api/view", {"z": [0, 0], "c": [0]}, "z: expected 3 finite numbers"),
-    ("api/view", {"z": [0, 0, "a"], "c": [0]}, "z: expected 3 finite numbers"),
-    ("api/view", {"z": [0, 0, 0], "c": [4]}, "c: expected 1 category ids"),
-    ("api/view", {"z": [0, 0, 0], "c": [0], "dim": 3}, "dim: expected a continuous dim 0 .. 2"),
-    ("api/view", {"z": [0, 0, 0], "c": [0], "dim": 0, "strip": "sideways"}, "strip: expected one of"),
-    ("api/view", b"{not json", "request body: expected JSON"),
-    ("api/view", b"[1, 2]", "request body: expected a JSON object"),
+    ("api/decode", {"z": [0, 0], "c": [0]}, "z: expected 3 finite numbers"),
+    ("api/decode", {"z": [0, 0, "a"], "c": [0]}, "z: expected 3 finite numbers"),
+    ("api/decode", {"z": [0, 0, 0], "c": [4]}, "c: expected 1 category ids"),
+    ("api/views", {"z": [0, 0, 0, 0], "c": [0]}, "z: expected 3 finite numbers"),
+    ("api/views", {"z": [0, 0, 0], "c": [0], "dim": 3}, "dim: expected a continuous dim 0 .. 2"),
+    ("api/views", {"z": [0, 0, 0], "c": [0], "dim": 0, "strip": "sideways"}, "strip: expected one of"),
+    ("api/decode", b"{not json", "request body: expected JSON"),
+    ("api/decode", b"[1, 2]", "request body: expected a JSON object"),
     ("api/sample", {"seed": "seven"}, "seed: expected an integer"),
     ("api/encode", b"plain text, not a picture", "upload: not an image file; expected a PNG or JPEG"),
     ("api/encode", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "upload: "),
@@ -161,7 +168,8 @@ def test_page_is_served_from_the_package_and_fetches_nothing_elsewhere(explored)
         page = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
-    assert set(assets) == {"/static/explorer.css", "/static/explorer.js", "data:,"}
+    assert {"/static/explorer.css", "/static/explorer.js"} <= set(assets)
+    assert all(a.startswith("/static/") or a in ("#", "data:,") for a in assets), assets
     for asset in ("/static/explorer.css", "/static/explorer.js"):
         with urllib.request.urlopen(explored.url + asset[1:]) as response:
             text = response.read().decode()
@@ -186,10 +194,13 @@ def test_a_served_model_answers_as_the_local_export(explored, transport):
         try:
             assert explorer.model_info()["dims"] == explored.explorer.model_info()["dims"]
             with serving(explorer) as url:
-                status, view = call(url + "api/view", {"z": [0.3, 1.0, -2.0], "c": [1], "dim": 0})
+                status, answer = call(url + "api/decode", {"z": [0.3, 1.0, -2.0], "c": [1]})
                 assert status == 200
-                np.testing.assert_allclose(pixels(view["image"]), explored.decode([[0.3, 1.0, -2.0]], [[1]])[0], atol=1)
-                assert call(url + "api/view", {"z": [0.3], "c": [1]})[0] == 400
+                np.testing.assert_allclose(pixels(answer["image"]), explored.decode([[0.3, 1.0, -2.0]], [[1]])[0],
+                                           atol=1)
+                status, view = call(url + "api/views", {"z": [0.3, 1.0, -2.0], "c": [1], "dim": 2, "strip": "prior"})
+                assert status == 200 and len(view["strip"]["images"]) == 10
+                assert call(url + "api/decode", {"z": [0.3], "c": [1]})[0] == 400
         finally:
             explorer.close()
 
@@ -237,7 +248,8 @@ def test_command_prints_its_address_answers_and_stops_on_ctrl_c(explored):
     command = os.path.join(os.path.dirname(sys.executable), "jvae-tf")
     process = subprocess.Popen([command, "explore", "--export",
                                 explored.export_dir, "--port", "0", "--no-open", "--max-examples", "50"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
         line = process.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line)

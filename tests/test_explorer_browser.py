@@ -46,9 +46,12 @@ def browser(tmp_path):
         driver.quit()
 
 
-def page_state(driver) -> dict:
-    """The code in the URL (what the page shares) and the code of the image on show."""
-    fields = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).fragment)
+def page_state(driver) -> dict | None:
+    """The code in the URL (what the page shares) and the code of the image on show; None before the page
+    has written its URL."""
+    fields = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).fragment, keep_blank_values=True)
+    if "z" not in fields:
+        return None
     shown = driver.find_element("id", "image").get_attribute("data-code")
     return {"z": [float(v) for v in fields["z"][0].split(",")], "c": [int(v) for v in fields["c"][0].split(",")],
             "shown": json.loads(shown) if shown else None, "image": driver.find_element("id", "image").get_attribute("src")}
@@ -60,7 +63,7 @@ def settled(driver, condition):
 
     def ready(driver):
         state = page_state(driver)
-        done = state["shown"] == {"z": state["z"], "c": state["c"]} and condition(state)
+        done = state is not None and state["shown"] == {"z": state["z"], "c": state["c"]} and condition(state)
         return state if done else False
 
     return WebDriverWait(driver, WAIT_SECONDS).until(ready)

@@ -1,19 +1,18 @@
 // jvae-tf explore: the page's controls. Talks only to the server that served it (see jointvae_tf/explorer.py).
 //
 // The state is one code (z: a value per continuous dim, c: a category per discrete variable), the dim of
-// the traversal strip and what the strip sweeps around. Every change asks /api/view for its pictures; at
-// most one request is in flight, and changes made meanwhile are merged into the next one, so the picture
-// follows a moving slider as fast as the model answers.
+// the traversal strip and what the strip sweeps around. A change asks /api/decode for the picture of the
+// code at once, and /api/views for the strip and the rows of categories once the code has rested for
+// VIEWS_DEBOUNCE_MS. Each channel has at most one request in flight; changes made meanwhile are merged
+// into its next request, so the picture follows a moving slider as fast as the model answers.
 "use strict";
 
 (() => {
-  const DEBOUNCE_MS = 10;
+  const IMAGE_DEBOUNCE_MS = 5;
+  const VIEWS_DEBOUNCE_MS = 120;
   const $ = (id) => document.getElementById(id);
   const state = { z: [], c: [], dim: null, strip: "code" };
   let model = null;
-  let inFlight = false;
-  let pending = false;
-  let timer = null;
   let sliders = {};  // dim -> {row, input, output}
   let pickers = [];  // variable -> select
 
@@ -88,9 +87,13 @@
                                        [element("label", { for: select.id, text: variable.label }), select]));
     }
     $("pickers-title").hidden = !model.variables.length;
+    for (const variable of model.variables) {
+      $("categories").appendChild(element("div", { class: "variable" }, [
+        element("div", { text: variable.label }), element("div", { class: "row", id: `categories-c${variable.index}` })]));
+    }
     const modes = { code: "around this code", prior: "around the prior mean (traverse signature)" };
     for (const mode of model.strip_modes) $("strip-mode").appendChild(element("option", { value: mode, text: modes[mode] }));
-    $("strip-mode").addEventListener("change", () => { state.strip = $("strip-mode").value; schedule(); });
+    $("strip-mode").addEventListener("change", () => { state.strip = $("strip-mode").value; schedule(views); });
     $("strip-panel").hidden = !model.dims.length;
     $("categories-panel").hidden = !model.variables.length;
   }
@@ -115,71 +118,88 @@
     if (state.dim === dim) return;
     state.dim = dim;
     syncControls();
-    schedule();
+    schedule(views);
   }
 
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(update, DEBOUNCE_MS);
+  // A kind of request: built from the state when sent, shown when answered, debounced and coalesced.
+  function channel(path, debounce, build, show) {
+    return { path, debounce, build, show, inFlight: false, pending: false, timer: null };
   }
 
-  async function update() {
-    if (inFlight) {
-      pending = true;
+  const image = channel("/api/decode", IMAGE_DEBOUNCE_MS, () => ({ z: state.z.slice(), c: state.c.slice() }),
+                        showImage);
+  const views = channel("/api/views", VIEWS_DEBOUNCE_MS, () => {
+    writeUrl();  // once the code rests: browsers throttle history.replaceState
+    return { z: state.z.slice(), c: state.c.slice(), dim: state.dim, strip: state.strip };
+  }, showViews);
+
+  // Asks again for the pictures of the state: both kinds unless one is named.
+  function schedule(only) {
+    for (const kind of only ? [only] : [image, views]) {
+      clearTimeout(kind.timer);
+      kind.timer = setTimeout(() => send(kind), kind.debounce);
+    }
+  }
+
+  async function send(kind) {
+    if (kind.inFlight) {
+      kind.pending = true;
       return;
     }
-    inFlight = true;
-    pending = false;
-    const request = { z: state.z.slice(), c: state.c.slice(), dim: state.dim, strip: state.strip };
-    writeUrl();
+    kind.inFlight = true;
+    kind.pending = false;
+    const request = kind.build();
     try {
-      show(await api("/api/view", request), request);
+      kind.show(await api(kind.path, request), request);
       if ($("status").classList.contains("error")) status("");
     } catch (error) {
       status(error.message, true);
     } finally {
-      inFlight = false;
-      if (pending) update();
+      kind.inFlight = false;
+      if (kind.pending) send(kind);
     }
   }
 
-  function cell(src, label, current, onClick) {
-    const node = element("div", { class: "cell" + (current ? " current" : ""), title: label },
-                         [element("img", { src, alt: label }), element("span", { text: label })]);
-    node.addEventListener("click", onClick);
-    return node;
+  // Fills a row of clickable pictures, reusing its cells (a moving slider refills it many times a second).
+  function fillRow(row, sources, labels, current, onPick) {
+    while (row.children.length > sources.length) row.lastChild.remove();
+    sources.forEach((src, j) => {
+      let node = row.children[j];
+      if (!node) {
+        node = element("div", { class: "cell" }, [element("img"), element("span")]);
+        row.appendChild(node);
+      }
+      node.firstChild.src = src;
+      node.firstChild.alt = node.title = node.lastChild.textContent = labels[j];
+      node.classList.toggle("current", j === current);
+      node.onclick = () => onPick(j);
+    });
   }
 
-  function show(view, request) {
-    const image = $("image");
-    image.src = view.image;
-    image.dataset.code = JSON.stringify({ z: request.z, c: request.c });
-    const strip = $("strip");
-    strip.replaceChildren();
+  function showImage(answer, request) {
+    $("image").src = answer.image;
+    $("image").dataset.code = JSON.stringify(request);
+  }
+
+  function showViews(view, request) {
     if (view.strip) {
-      const info = model.dims.find((d) => d.dim === view.strip.dim);
-      const around = view.strip.mode === "code" ? "the other values of this code" : "0 for the other dims";
-      $("strip-title").textContent = `${info.label}: 5 % to 95 % of its prior, ${around}`;
+      const dim = view.strip.dim;
       const values = view.strip.values;
-      const nearest = values.reduce((best, v, j) => (Math.abs(v - request.z[view.strip.dim]) <
-                                                     Math.abs(values[best] - request.z[view.strip.dim]) ? j : best), 0);
-      view.strip.images.forEach((src, j) => strip.appendChild(cell(src, values[j].toFixed(2), j === nearest, () => {
-        state.z[view.strip.dim] = round(values[j]);
-        syncControls();
-        schedule();
-      })));
+      $("strip-title").textContent = `${model.dims.find((d) => d.dim === dim).label}: 5 % to 95 % of its prior`;
+      const distance = values.map((v) => Math.abs(v - request.z[dim]));
+      fillRow($("strip"), view.strip.images, values.map((v) => v.toFixed(2)), distance.indexOf(Math.min(...distance)),
+              (j) => {
+                state.z[dim] = round(values[j]);
+                syncControls();
+                schedule();
+              });
     }
-    const rows = $("categories");
-    rows.replaceChildren();
     view.categories.forEach((images, i) => {
-      const variable = model.variables[i];
-      const row = element("div", { class: "row" }, images.map((src, j) => cell(src, variable.categories[j],
-                                                                                  j === request.c[i], () => {
+      fillRow($(`categories-c${i}`), images, model.variables[i].categories, request.c[i], (j) => {
         state.c[i] = j;
         syncControls();
         schedule();
-      })));
-      rows.appendChild(element("div", { class: "variable" }, [element("div", { text: variable.label }), row]));
+      });
     });
   }
 
@@ -292,7 +312,7 @@
     bindActions();
     readUrl();
     syncControls();
-    update();
+    schedule();
   }
 
   start();
