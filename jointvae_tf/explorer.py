@@ -53,6 +53,7 @@ from jointvae_tf.config import LatentSpec, RunConfig
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import JointVAEError
+from jointvae_tf.runs import RunFolder
 from jointvae_tf.visualize import INACTIVE_KL, majority_class_names, traversal_rows
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -409,7 +410,7 @@ def open_explorer(run_dir: str | None = None, *, export_dir: str | None = None, 
             export_dir = export.export_run(run_dir, out=cleanup)
         export_dir = export.resolve_export_dir(export_dir)
         config = export.ExportConfig.load(export_dir)
-        if run is None and os.path.isfile(os.path.join(config.run_dir, "config.json")):
+        if run is None and os.path.isfile(RunFolder(config.run_dir).config):
             run_dir, run = config.run_dir, _load_run(config.run_dir)
         predictor = SavedModelPredictor(export_dir)
         known_spec = config.latent
@@ -435,7 +436,7 @@ def open_explorer(run_dir: str | None = None, *, export_dir: str | None = None, 
 def _load_run(run_dir: str) -> RunConfig:
     if not os.path.isdir(run_dir):
         raise JointVAEError(f"RUN_DIR {run_dir}: no such folder; expected a run folder written by `jvae-tf train`")
-    return RunConfig.load(os.path.join(run_dir, "config.json"))
+    return RunConfig.load(RunFolder(run_dir).config)
 
 
 def _held_out(predictor, spec: LatentSpec, run: RunConfig | None, run_dir: str | None, max_examples: int) -> HeldOut:
