@@ -25,9 +25,13 @@ from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import encode_dataset
 from jointvae_tf.explorer import (MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, make_server, model_input,
                                   open_explorer)
-from jointvae_tf.model import JointVAE
 from jointvae_tf.report import load_split
+from jointvae_tf.runs import open_run
 from jointvae_tf.visualize import majority_class_names
+
+
+SERVED_HELD_OUT = 32
+"""Held-out images measured through the TF-Serving stand-ins (JSON of floats: kept small)."""
 
 
 def test_model_info_orders_sliders_by_held_out_kl_and_names_categories_by_majority_class(explored):
@@ -36,7 +40,7 @@ def test_model_info_orders_sliders_by_held_out_kl_and_names_categories_by_majori
     assert (info["cont"], info["disc"], info["image_shape"]) == (3, [4], [32, 32, 1])
     run = RunConfig.load(os.path.join(explored.run_dir, "config.json"))
     examples = load_split(run, "validation", HELD_OUT)
-    summary = encode_dataset(JointVAE.from_run(explored.run_dir), examples.images.astype(np.float32) / 255.0)
+    summary = encode_dataset(open_run(explored.run_dir).model, examples.images.astype(np.float32) / 255.0)
     kl = [d["kl"] for d in info["dims"]]
     assert [d["dim"] for d in info["dims"]] == list(np.argsort(-summary.kl_cont, kind="stable"))
     np.testing.assert_allclose(kl, summary.kl_cont[[d["dim"] for d in info["dims"]]], rtol=1e-3, atol=1e-6)
@@ -188,11 +192,14 @@ def test_server_binds_to_loopback_by_default(explored):
 def test_a_served_model_answers_as_the_local_export(explored, transport):
     models = {"jointvae": os.path.dirname(explored.export_dir)}
     stub = serve_rest if transport == "rest" else serve_grpc
+    local = open_explorer(export_dir=explored.export_dir, max_examples=SERVED_HELD_OUT)
     with stub(models) as where:
         kwargs = {"server": where} if transport == "rest" else {"grpc": where}
-        explorer = open_explorer(explored.run_dir, max_examples=HELD_OUT, **kwargs)
+        explorer = open_explorer(explored.run_dir, max_examples=SERVED_HELD_OUT, **kwargs)
         try:
-            assert explorer.model_info()["dims"] == explored.explorer.model_info()["dims"]
+            served_dims, local_dims = explorer.model_info()["dims"], local.model_info()["dims"]
+            assert [d["dim"] for d in served_dims] == [d["dim"] for d in local_dims]
+            np.testing.assert_allclose([d["kl"] for d in served_dims], [d["kl"] for d in local_dims], rtol=1e-4)
             with serving(explorer) as url:
                 status, answer = call(url + "api/decode", {"z": [0.3, 1.0, -2.0], "c": [1]})
                 assert status == 200
@@ -256,7 +263,7 @@ def test_command_prints_its_address_answers_and_stops_on_ctrl_c(explored):
         assert url, line + process.stderr.read()
         assert call(url.group(0) + "api/model")[1]["cont"] == 3
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=300)
     finally:
         process.kill()
     assert process.returncode == 0 and "Stopped." in out and "Traceback" not in err
