@@ -295,8 +295,8 @@ class Explorer:
             if mode == "code":
                 strip, images = images[:len(values)], images[len(values):]
             else:
-                traversal = self.predictor.predict({"dim": np.array([dim], np.int32),
-                                                    "category": c[None].astype(np.int32)}, "traverse")
+                traversal = sampling.raise_row_errors(self.predictor.predict(
+                    {"dim": np.array([dim], np.int32), "category": c[None].astype(np.int32)}, "traverse"), f"dim {dim}")
                 strip = [_data_url(image) for image in traversal["images"][0]]
             answer["strip"] = {"dim": dim, "mode": mode, "values": values.round(CODE_DECIMALS).tolist(),
                                "images": strip}
@@ -316,8 +316,8 @@ class Explorer:
         seed = request.get("seed")
         if not _is_int(seed) or not -2 ** 63 <= seed < 2 ** 63:
             raise BadRequest(f"seed: expected an integer, got {_shown(seed)}")
-        rows = sampling.request_rows(1, seed, [], len(self.spec.disc))
-        outputs = self.predictor.predict(rows, "sample")
+        rows = sampling.request_rows(1, seed, [], self.spec.disc)
+        outputs = sampling.raise_row_errors(self.predictor.predict(rows, "sample"), f"seed {seed}")
         return {"seed": seed, "z": _rounded(outputs["z"][0]), "c": outputs["categories"][0].tolist()}
 
     def encode(self, data: bytes) -> dict:
