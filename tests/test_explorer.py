@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from explorer_fixtures import HELD_OUT, call, explored, pixels, serving, shape_file  # noqa: F401 (fixture)
-from serving_stubs import serve_grpc, serve_rest
+from serving_stubs import ServerCore, serve_grpc, serve_rest
 
 from jointvae_tf import export, traversals
 from cli.main import main
@@ -190,10 +190,10 @@ def test_server_binds_to_loopback_by_default(explored):
 
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 def test_a_served_model_answers_as_the_local_export(explored, transport):
-    models = {"jointvae": os.path.dirname(explored.export_dir)}
+    core = ServerCore({"jointvae": os.path.dirname(explored.export_dir)})
     stub = serve_rest if transport == "rest" else serve_grpc
     local = open_explorer(export_dir=explored.export_dir, max_examples=SERVED_HELD_OUT)
-    with stub(models) as where:
+    with stub(core) as where:
         kwargs = {"server": where} if transport == "rest" else {"grpc": where}
         explorer = open_explorer(explored.run_dir, max_examples=SERVED_HELD_OUT, **kwargs)
         try:
@@ -213,7 +213,7 @@ def test_a_served_model_answers_as_the_local_export(explored, transport):
 
 
 def test_served_model_without_run_folder_reads_its_layout_from_the_signatures(explored):
-    with serve_rest({"jointvae": os.path.dirname(explored.export_dir)}) as where:
+    with serve_rest(ServerCore({"jointvae": os.path.dirname(explored.export_dir)})) as where:
         explorer = open_explorer(server=where)
     info = explorer.model_info()
     assert (info["cont"], info["disc"]) == (3, [4]) and [d["dim"] for d in info["dims"]] == [0, 1, 2]
