@@ -186,7 +186,7 @@ def test_local_run_and_export_sample_the_same_images(exported):
 @pytest.mark.parametrize("arguments, message", [
     (["--version", "0"], "--version: expected an integer >= 1, got 0"),
     (["--version", "1"], "--version 1: "),
-    (["--jit"], "No such option '--jit'"),  # exports are never XLA-compiled
+    (["--jit"], "--jit"),  # exports are never XLA-compiled; click 8.2.0 and later word the error differently
 ])
 def test_cli_export_bad_arguments_are_one_line_and_exit_2(exported, tmp_path, arguments, message):
     out = str(tmp_path / "sm")
