@@ -258,9 +258,14 @@ def test_command_prints_its_address_answers_and_stops_on_ctrl_c(explored):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
-        line = process.stdout.readline()
-        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert url, line + process.stderr.read()
+        printed = []  # progress lines (reading the held-out images) may come before the address
+        url = None
+        while url is None and len(printed) < 50:
+            printed.append(process.stdout.readline())
+            url = re.search(r"http://127\.0\.0\.1:\d+/", printed[-1])
+            if not printed[-1]:
+                break
+        assert url, "".join(printed)
         assert call(url.group(0) + "api/model")[1]["cont"] == 3
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=300)
