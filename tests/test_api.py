@@ -97,7 +97,8 @@ def test_sample_matches_the_exported_sampler_and_fixes_the_category(model):
     expected = ModelSampler(model).sample(3, seed=5, category=[2])
     np.testing.assert_array_equal(images, expected["images"])
     assert (expected["categories"][:, 0] == 2).all()
-    np.testing.assert_array_equal(model.sample(1, category=2, seed=7)[0], images[2])
+    # A row depends on its own seed only: the same image in a batch of 1 (up to float rounding of batched kernels).
+    np.testing.assert_allclose(model.sample(1, category=2, seed=7)[0], images[2], atol=1e-6)
     with pytest.raises(JointVAEError, match="category"):
         model.sample(1, category=4)
 
