@@ -17,7 +17,7 @@ import os
 import keras
 
 from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import DataConfig, RunConfig
+from jointvae_tf.config import RESUMABLE, DataConfig, RunConfig
 from jointvae_tf.data import resolve_classes
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.model import JointVAE
@@ -78,14 +78,14 @@ def prepare_run(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
     """Create the run folder and its config.json, or reload the config for ``resume``.
 
     A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
-    On resume, the stored config wins, except for the length (epochs, steps: to train further) and the
-    distribution strategy (a checkpoint resumes on any number of devices).
+    On resume, the stored config wins, except for the settings a resume may change
+    (:data:`~jointvae_tf.config.RESUMABLE`: the length, to train further, and the devices).
     """
     folder = RunFolder(run_dir)
     if resume:
         stored = RunConfig.load(folder.config)
-        return dataclasses.replace(stored, train=dataclasses.replace(
-            stored.train, epochs=run.train.epochs, steps=run.train.steps, distribute=run.train.distribute))
+        given = run.settings()
+        return RunConfig.from_settings({**stored.settings(), **{path: given[path] for path in RESUMABLE}})
     if os.path.isdir(run_dir) and folder.checkpointer(None).checkpoints():
         raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
                             "or choose another --out")
