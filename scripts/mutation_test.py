@@ -22,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRATCH = os.path.join(os.environ.get("TMPDIR", "/tmp"), "jointvae-mutation")
 COPIED = ("jointvae_tf", "cli", "tests", "pyproject.toml")  # "cli" only while it exists
-LOCAL_FILES = ("tests/test_data_local_files.py", "tests/test_data_loading.py")
+LOCAL_FILES = ("tests/test_data_local_files.py", "tests/test_data_loading.py", "tests/test_classes.py")
 MODULES = {
     "metrics": ("jointvae_tf/metrics.py", ("tests/test_metrics.py",)),
     "capacity": ("jointvae_tf/capacity.py", ("tests/test_capacity.py",)),

@@ -48,6 +48,15 @@ def test_splits_partition_the_pools_whatever_the_seed(pools):
     assert len(Selection("train", pools, 0.1, 0, max_examples=7).indices(1000)) == 7
 
 
+@pytest.mark.parametrize("pools", [("all",), ("train", "test")])
+def test_the_seed_picks_the_training_subset_and_never_moves_the_held_out_examples(pools):
+    subset = {seed: Selection("train", pools, 0.1, seed, max_examples=100).indices(1000) for seed in (3, 4)}
+    np.testing.assert_array_equal(Selection("train", pools, 0.1, 3, max_examples=100).indices(1000), subset[3])
+    assert len(np.intersect1d(subset[3], subset[4])) < 50  # another seed: another subset (about 11 shared)
+    held_out = [Selection("validation", pools, 0.1, seed).indices(1000) for seed in (3, 4)]
+    assert not np.array_equal(*held_out) and sorted(held_out[0]) == sorted(held_out[1])  # reordered, same set
+
+
 def test_fit_pads_28_to_32_and_resamples_otherwise():
     image = np.zeros((1, 28, 28, 1), np.uint8)
     image[0, 0, 0] = 255
