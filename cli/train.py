@@ -50,6 +50,16 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
                 help="Pixels: the discrete code should not change under shifts up to this along each axis.")
 @setting_option("--invariant-thickness", "model.invariance.thickness", per_dataset=True, type=float,
                 help="Fraction of a pixel: the discrete code should not change when strokes thicken or thin so much.")
+@setting_option("--invariant-outline", "model.invariance.outline", per_dataset=True, type=float,
+                help="Probability: the discrete code should not change when a drawing becomes its outline.")
+@setting_option("--invariant-hatch", "model.invariance.hatch", per_dataset=True, type=float,
+                help="Probability: the discrete code should not change when a drawing's fill becomes stripes.")
+@setting_option("--invariant-contrast", "model.invariance.contrast", per_dataset=True, type=float,
+                help="Fraction of full scale: the discrete code should not change when the ground is raised and "
+                     "the ink dimmed by up to this.")
+@setting_option("--invariant-noise", "model.invariance.noise", per_dataset=True, type=float,
+                help="Fraction of full scale: the discrete code should not change under pixel noise of a standard "
+                     "deviation up to this.")
 @setting_option("--invariance-weight", "model.invariance.weight", per_dataset=True, type=float,
                 help="Weight of the disagreement between q(c|x) and q(c|transformed x), nats.")
 @setting_option("--cont-capacity", "model.cont_capacity", per_dataset=True, callback=parse_capacity,

@@ -123,8 +123,11 @@ class LossConfig:
 @dataclasses.dataclass(frozen=True)
 class InvarianceConfig:
     """What the discrete code should not see: random rotations up to ``rotation`` degrees either way,
-    scalings by up to a factor ``1 + scale`` either way, shifts up to ``shift`` pixels along each axis, and
-    strokes thickened or thinned by up to ``thickness`` of a pixel.
+    scalings by up to a factor ``1 + scale`` either way, shifts up to ``shift`` pixels along each axis,
+    strokes thickened or thinned by up to ``thickness`` of a pixel, and the drawing style: with probability
+    ``outline`` a drawing replaced by its outline, with probability ``hatch`` its fill by stripes (the two
+    sum to at most 1), ink dimmed and ground raised by up to ``contrast`` of full scale, and pixel noise of
+    standard deviation up to ``noise`` of full scale.
 
     ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | transformed x); 0 turns it off
     and skips the second encoder pass (see ``jointvae_tf.invariance``).
@@ -135,6 +138,10 @@ class InvarianceConfig:
     scale: float = 0.0
     shift: float = 0.0
     thickness: float = 0.0
+    outline: float = 0.0
+    hatch: float = 0.0
+    contrast: float = 0.0
+    noise: float = 0.0
 
     def __post_init__(self):
         if not 0 <= self.rotation <= 180:
@@ -147,10 +154,21 @@ class InvarianceConfig:
             raise ConfigError("shift", f"expected pixels >= 0, got {self.shift}")
         if not 0 <= self.thickness <= 1:
             raise ConfigError("thickness", f"expected a fraction of a pixel in [0, 1], got {self.thickness}")
+        if not 0 <= self.outline <= 1:
+            raise ConfigError("outline", f"expected a probability in [0, 1], got {self.outline}")
+        if self.hatch < 0 or self.outline + self.hatch > 1:
+            raise ConfigError("hatch", f"expected a probability >= 0 with outline + hatch <= 1, got {self.hatch} "
+                                       f"(outline {self.outline})")
+        if not 0 <= self.contrast < 1:
+            raise ConfigError("contrast", f"expected a fraction in [0, 1), got {self.contrast}")
+        if not 0 <= self.noise <= 1:
+            raise ConfigError("noise", f"expected a standard deviation in [0, 1], got {self.noise}")
 
     @property
     def active(self) -> bool:
-        return self.weight > 0 and (self.rotation > 0 or self.scale > 0 or self.shift > 0 or self.thickness > 0)
+        transforms = (self.rotation, self.scale, self.shift, self.thickness, self.outline, self.hatch,
+                      self.contrast, self.noise)
+        return self.weight > 0 and any(amount > 0 for amount in transforms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,6 +330,24 @@ def plain_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         else:
             plain[path] = tuple(value) if isinstance(value, list) else value
     return plain
+
+
+def overlay(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings ``layers`` merged, later ones winning, field by field: a section given whole in one layer and
+    in part in a later one (a preset's ``model.invariance`` and a flag's ``model.invariance.outline``) is
+    split into its fields first; a section given whole replaces what earlier layers set inside it."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for path, value in layer.items():
+            sections = path.split(".")
+            for depth in range(1, len(sections)):
+                section = ".".join(sections[:depth])
+                if dataclasses.is_dataclass(merged.get(section)):
+                    merged.update(plain_settings({section: merged.pop(section)}))
+            if dataclasses.is_dataclass(value):
+                merged = {p: v for p, v in merged.items() if not p.startswith(f"{path}.")}
+            merged[path] = value
+    return merged
 
 
 def nest(settings: Mapping[str, Any]) -> dict[str, Any]:

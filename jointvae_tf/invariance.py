@@ -1,11 +1,12 @@
-"""Invariance of the discrete code to nuisance transforms (random rotation, scaling and shifts).
+"""Invariance of the discrete code to nuisance transforms (random moves, stroke width and drawing style).
 
 The JointVAE objective alone lets the discrete code carry whatever splits the data best, and for shapes
 seen at every angle that is often orientation: a Gaussian dimension cannot wrap around a periodic angle,
 so a category takes a range of angles instead of a shape; handwriting splits by slant, size and position
 as easily as by digit. When the classes are known to be unchanged by a transform, the objective can say
 so: each batch is also encoded through a random transform t (a rotation, a scaling and a shift about the
-image centre, see :class:`jointvae_tf.config.InvarianceConfig`), and
+image centre, thicker or thinner strokes, an outline or hatching instead of a fill, another contrast, pixel
+noise; see :class:`jointvae_tf.config.InvarianceConfig`), and
 
     disc_disagreement = - mean_x log sum_k q(c = k | x) q(c = k | t(x))        (nats, per variable)
 
@@ -70,20 +71,59 @@ def change_thickness(images: tf.Tensor, amounts: tf.Tensor) -> tf.Tensor:
     ``images``: ``[batch, H, W, C]`` bright ink on a dark ground; ``amounts``: ``[batch]`` in [-1, 1], the
     blend towards the 3x3 grey-level dilation (max filter) or erosion (min filter) of each image.
     """
-    dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
-    eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
     amounts = tf.cast(amounts, images.dtype)[:, None, None, None]
-    target = tf.where(amounts > 0, dilated, eroded)
+    target = tf.where(amounts > 0, _dilate(images), _erode(images))
     return images + tf.abs(amounts) * (target - images)
 
 
+def outline(images: tf.Tensor) -> tf.Tensor:
+    """The morphological edge of each drawing: its 3x3 grey-level dilation minus its erosion.
+
+    ``images``: ``[batch, H, W, C]`` bright ink on a dark ground, levels in [0, 1]; the result has the same
+    shape and range. A filled shape becomes its outline, a ring two pixels wide along its edge (one pixel
+    inside, one outside) around an empty centre; a stroke one or two pixels wide becomes a stroke two pixels
+    wider.
+    """
+    return _dilate(images) - _erode(images)
+
+
+def hatch(images: tf.Tensor, angles: tf.Tensor, periods: tf.Tensor, phases: tf.Tensor) -> tf.Tensor:
+    """Each drawing's fill replaced by parallel stripes inside its outline (:func:`outline`).
+
+    ``images``: ``[batch, H, W, C]`` bright ink on a dark ground, levels in [0, 1]; ``angles``: ``[batch]``
+    radians, the direction across the stripes (0: vertical stripes); ``periods``: ``[batch]`` pixels from
+    one stripe to the next, half of it ink; ``phases``: ``[batch]`` in [0, 1), the fraction of a period by
+    which the stripes are moved. The result has the shape and range of ``images``.
+    """
+    shape, dtype = tf.shape(images), images.dtype
+    rows = tf.cast(tf.range(shape[1]), dtype)[None, :, None]
+    cols = tf.cast(tf.range(shape[2]), dtype)[None, None, :]
+    per_image = lambda values: tf.cast(values, dtype)[:, None, None]
+    across = (cols * tf.cos(per_image(angles)) + rows * tf.sin(per_image(angles))) / per_image(periods)
+    across += per_image(phases)
+    stripes = tf.cast(across - tf.floor(across) < 0.5, dtype)[..., None]
+    return tf.maximum(outline(images), images * stripes)
+
+
+def change_contrast(images: tf.Tensor, grounds: tf.Tensor, gains: tf.Tensor) -> tf.Tensor:
+    """``grounds + gains * (1 - grounds) * images``: the dark ground raised to ``grounds`` and the ink's
+    departure from it scaled by ``gains``.
+
+    ``images``: ``[batch, H, W, C]`` levels in [0, 1]; ``grounds``, ``gains``: ``[batch]`` in [0, 1]. The
+    result stays in [0, 1]; full ink ends ``gains * (1 - grounds)`` above the ground.
+    """
+    grounds = tf.cast(grounds, images.dtype)[:, None, None, None]
+    gains = tf.cast(gains, images.dtype)[:, None, None, None]
+    return grounds + gains * (1.0 - grounds) * images
+
+
 def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
-    """``images`` ``[batch, H, W, C]`` each warped by a random transform drawn from ``config``.
+    """``images`` ``[batch, H, W, C]`` (levels in [0, 1]) each moved and restyled at random by ``config``.
 
     ``config``: an :class:`jointvae_tf.config.InvarianceConfig`: angle uniform in +-``rotation`` degrees,
     log-scale uniform in +-log(1 + ``scale``), shift uniform in +-``shift`` pixels along each axis, and
-    strokes thickened or thinned by an amount uniform in +-``thickness`` (:func:`change_thickness`).
-    ``seed``: a stateless seed, int32 ``[2]``.
+    strokes thickened or thinned by an amount uniform in +-``thickness`` (:func:`change_thickness`); then
+    :func:`restyle`. ``seed``: a stateless seed, int32 ``[2]``.
     """
     batch = tf.shape(images)[:1]
     angle_seed, scale_seed, shift_seed, thickness_seed = tf.unstack(
@@ -94,11 +134,58 @@ def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
     scales = tf.exp(tf.random.stateless_uniform(batch, scale_seed, minval=-log_limit, maxval=log_limit))
     shifts = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), shift_seed, minval=-config.shift,
                                          maxval=config.shift)
-    warped = warp(images, angles, scales, shifts)
-    if not config.thickness:
-        return warped
-    amounts = tf.random.stateless_uniform(batch, thickness_seed, minval=-config.thickness, maxval=config.thickness)
-    return change_thickness(warped, amounts)
+    transformed = warp(images, angles, scales, shifts)
+    if config.thickness:
+        amounts = tf.random.stateless_uniform(batch, thickness_seed, minval=-config.thickness,
+                                              maxval=config.thickness)
+        transformed = change_thickness(transformed, amounts)
+    # The style's draws come from a seed of their own, so the moves above draw what they drew before it.
+    return restyle(transformed, config, tf.random.experimental.stateless_fold_in(seed, 4))
+
+
+def restyle(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
+    """``images`` ``[batch, H, W, C]`` (bright ink on a dark ground, levels in [0, 1]) each drawn in a
+    random style by ``config`` (an :class:`jointvae_tf.config.InvarianceConfig`); same shape and range.
+
+    With probability ``outline`` an image becomes its :func:`outline`, else with probability ``hatch`` it
+    is :func:`hatch`-ed (stripes at any angle, every 3 to 6 pixels); then its ground is raised by up to
+    ``contrast`` and its ink dimmed by a gain down to 1 - ``contrast`` (:func:`change_contrast`, both
+    uniform); then Gaussian pixel noise of a standard deviation uniform up to ``noise`` is added and the
+    levels clipped to [0, 1]. A setting of 0 leaves its step out. ``seed``: a stateless seed, int32 ``[2]``.
+    """
+    batch = tf.shape(images)[:1]
+    style_seed, stripe_seed, contrast_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    if config.outline or config.hatch:
+        choice = tf.random.stateless_uniform(batch, style_seed)[:, None, None, None]
+        styled = tf.where(choice < config.outline, outline(images), images)
+        if config.hatch:
+            angle_seed, period_seed, phase_seed = tf.unstack(tf.random.experimental.stateless_split(stripe_seed, 3))
+            hatched = hatch(images, tf.random.stateless_uniform(batch, angle_seed, maxval=math.pi),
+                            tf.random.stateless_uniform(batch, period_seed, minval=3.0, maxval=6.0),
+                            tf.random.stateless_uniform(batch, phase_seed))
+            chosen = (choice >= config.outline) & (choice < config.outline + config.hatch)
+            styled = tf.where(chosen, hatched, styled)
+        images = styled
+    if config.contrast:
+        ground_seed, gain_seed = tf.unstack(tf.random.experimental.stateless_split(contrast_seed, 2))
+        images = change_contrast(images, tf.random.stateless_uniform(batch, ground_seed, maxval=config.contrast),
+                                 tf.random.stateless_uniform(batch, gain_seed, minval=1.0 - config.contrast))
+    if config.noise:
+        deviation_seed, pixel_seed = tf.unstack(tf.random.experimental.stateless_split(noise_seed, 2))
+        deviations = tf.random.stateless_uniform(batch, deviation_seed, maxval=config.noise)
+        noise = tf.random.stateless_normal(tf.shape(images), pixel_seed) * deviations[:, None, None, None]
+        images = tf.clip_by_value(images + tf.cast(noise, images.dtype), 0.0, 1.0)
+    return images
+
+
+def _dilate(images: tf.Tensor) -> tf.Tensor:
+    """3x3 grey-level dilation (max filter) of ``[batch, H, W, C]``."""
+    return tf.nn.max_pool2d(images, 3, 1, "SAME")
+
+
+def _erode(images: tf.Tensor) -> tf.Tensor:
+    """3x3 grey-level erosion (min filter) of ``[batch, H, W, C]``; the frame's edge counts as ink."""
+    return -tf.nn.max_pool2d(-images, 3, 1, "SAME")
 
 
 def disagreement(logits: tf.Tensor, other_logits: tf.Tensor) -> tf.Tensor:

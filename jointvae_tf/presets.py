@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jointvae_tf.config import RESUMABLE, DataConfig, RunConfig, plain_settings
+from jointvae_tf.config import RESUMABLE, DataConfig, RunConfig, overlay, plain_settings
 from jointvae_tf.data import get_dataset, resolve_classes
 from jointvae_tf.data.loading import choose_classes
 from jointvae_tf.errors import ConfigError
@@ -46,8 +46,8 @@ def build_run_config(dataset: str | None = None, settings: Settings | None = Non
     defaults = dataset_defaults(dataset, settings.get("data.data_dir"), tuple(settings.get("data.classes", ())))
     # Chosen classes size the discrete code whatever the preset's count (set for all of the dataset's classes).
     chosen = {"model.latent.disc": defaults["model.latent.disc"]} if "data.classes" in settings else {}
-    return RunConfig.from_settings({**defaults, **get_dataset(dataset).preset, **chosen, **settings,
-                                    "data.classes": defaults["data.classes"]})
+    return RunConfig.from_settings(overlay(defaults, get_dataset(dataset).preset, chosen, settings,
+                                           {"data.classes": defaults["data.classes"]}))
 
 
 def resume_run_config(stored: RunConfig, settings: Settings | None = None) -> RunConfig:

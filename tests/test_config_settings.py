@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from cli.main import main
 from cli.options import flag_of, settings_given
 from cli.train import train as train_command
-from jointvae_tf.config import CapacitySchedule, DataConfig, LatentSpec, LossConfig, RunConfig, TrainConfig
+from jointvae_tf.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, RunConfig,
+                                TrainConfig)
 from jointvae_tf.errors import ConfigError
 from jointvae_tf.data.catalog import DATASETS, HANDWRITING
 from jointvae_tf.presets import build_run_config, dataset_defaults, resume_run_config
@@ -57,6 +58,13 @@ def test_a_preset_changes_only_what_it_names_and_settings_win():
     assert build_run_config(None).data.name == DataConfig().name
 
 
+def test_a_field_given_inside_a_section_the_preset_sets_whole_changes_that_field_only():
+    shapes = build_run_config("four_shapes", {"model.invariance.outline": 0.3, "model.invariance.weight": 3.0})
+    assert shapes.model.invariance == InvarianceConfig(rotation=180.0, weight=3.0, outline=0.3)
+    mnist = build_run_config("mnist", {"model.invariance": InvarianceConfig(rotation=5.0)})
+    assert mnist.model.invariance == InvarianceConfig(rotation=5.0)  # a section given whole replaces the preset's
+
+
 def test_epochs_given_replace_a_presets_length_in_steps_and_steps_given_win():
     assert build_run_config("npz").train.epochs_for(steps_per_epoch=63) == -(-10_000 // 63)
     by_epochs = build_run_config("npz", {"train.epochs": 3}).train
@@ -87,8 +95,13 @@ def test_the_cli_maps_settings_to_flags_in_its_errors():
     assert flag_of("train.learning_rate") == "--lr"
     assert flag_of("model.cont_capacity.steps") == "--cont-capacity"
     assert flag_of("model.channels") is None
+    assert flag_of("model.invariance.outline") == "--invariant-outline"
     result = CliRunner().invoke(main, ["train", "--steps-per-execution", "0"])
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --steps-per-execution: expected an integer >= 1, got 0"
+    result = CliRunner().invoke(main, ["train", "--invariant-outline", "0.6", "--invariant-hatch", "0.6"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --invariant-hatch: expected a probability >= 0 with outline + hatch <= 1, " \
+                                    "got 0.6 (outline 0.6)"
     result = CliRunner().invoke(main, ["train", "--dataset", "npz", "--data-dir", "/nowhere"])
     assert result.exit_code == 2 and result.stderr.startswith("Error: --data-dir: '/nowhere/mnist.npz' not found")

@@ -123,3 +123,101 @@ def test_thickness_change_widens_or_thins_strokes_by_one_pixel():
     np.testing.assert_array_equal(changed[2], line[2, ..., 0])
     half = invariance.change_thickness(line[:1], tf.constant([0.5])).numpy()[0, 4, :, 0]
     assert half.tolist() == [0, 0, 0.5, 1, 1, 0.5, 0, 0, 0]
+
+
+def disc_images(count=1, size=32, radius=8.0):
+    """``count`` filled discs of ``radius`` pixels, centred, level 1 on 0: ``[count, size, size, 1]``."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    disc = (np.hypot(yy, xx) < radius).astype("float32")
+    return np.repeat(disc[None, :, :, None], count, axis=0)
+
+
+def test_outline_of_a_filled_disc_is_a_ring_with_an_empty_centre():
+    disc = disc_images()
+    ring = invariance.outline(disc).numpy()[0, ..., 0]
+    yy, xx = np.mgrid[:32, :32] - 15.5
+    distance = np.hypot(yy, xx)
+    assert np.all(ring[np.abs(distance - 8) > 1.5] == 0)  # empty centre and ground: only the edge is drawn
+    assert np.all(ring[np.abs(distance - 8) < 0.5] == 1)  # the whole edge, all round
+
+
+def test_hatching_keeps_the_outline_and_stripes_the_fill():
+    disc = disc_images()
+    hatched = invariance.hatch(disc, tf.constant([0.0]), tf.constant([4.0]), tf.constant([0.0])).numpy()[0, ..., 0]
+    ring = invariance.outline(disc).numpy()[0, ..., 0]
+    assert np.all(hatched >= ring) and np.all(hatched <= np.maximum(disc[0, ..., 0], ring))
+    inside = np.hypot(*(np.mgrid[:32, :32] - 15.5)) < 6
+    assert hatched[inside].mean() == pytest.approx(0.5, abs=0.1)  # half of each 4-pixel period is ink
+    assert hatched[16, 10:22].tolist() == [0, 0, 1, 1] * 3  # angle 0: vertical stripes, columns 4k and 4k + 1
+
+
+def test_contrast_raises_the_ground_and_dims_the_ink_within_its_limits():
+    levels = np.array([0.0, 0.5, 1.0], "float32")[None, :, None, None]
+    changed = invariance.change_contrast(levels, tf.constant([0.2]), tf.constant([0.5])).numpy()[0, :, 0, 0]
+    np.testing.assert_allclose(changed, [0.2, 0.4, 0.6], atol=1e-6)
+    images = np.zeros((200, 4, 4, 1), "float32")
+    images[:, :2] = 1.0
+    styled = invariance.restyle(images, InvarianceConfig(contrast=0.3, weight=1.0), tf.constant([1, 2])).numpy()
+    ground, ink = styled[:, 3, 0, 0], styled[:, 0, 0, 0]
+    assert np.all((ground >= 0) & (ground <= 0.3)) and np.ptp(ground) > 0.2
+    assert np.all(ink - ground >= 0.7 * 0.7 - 1e-6) and np.all(ink <= 1.0)
+
+
+def test_noise_stays_in_range_with_a_deviation_up_to_its_limit():
+    images = np.full((100, 32, 32, 1), 0.5, "float32")
+    noisy = invariance.restyle(images, InvarianceConfig(noise=0.1, weight=1.0), tf.constant([3, 4])).numpy()
+    deviations = noisy.reshape(100, -1).std(axis=1)
+    assert np.all(deviations < 0.11) and deviations.max() > 0.08 and deviations.min() < 0.02
+    clipped = invariance.restyle(images * 2, InvarianceConfig(noise=1.0, weight=1.0), tf.constant([3, 4])).numpy()
+    assert clipped.min() >= 0.0 and clipped.max() <= 1.0
+
+
+def test_styles_are_drawn_with_their_probabilities():
+    discs = disc_images(300)
+    config = InvarianceConfig(outline=0.3, hatch=0.5, weight=1.0)
+    styled = invariance.restyle(discs, config, tf.constant([5, 6])).numpy()
+    ring = invariance.outline(discs[:1]).numpy()
+    outlined = np.all(styled == ring, axis=(1, 2, 3))
+    unchanged = np.all(styled == discs, axis=(1, 2, 3))
+    hatched = ~outlined & ~unchanged
+    assert 60 < outlined.sum() < 120 and 120 < hatched.sum() < 180 and 30 < unchanged.sum() < 90
+    inside = np.hypot(*(np.mgrid[:32, :32] - 15.5)) < 6
+    fill = styled[hatched][:, inside, 0].mean(axis=1)
+    assert np.all((fill > 0.3) & (fill < 0.7)) and np.all(styled[hatched] >= ring)  # stripes inside the outline
+
+
+def test_style_settings_at_zero_change_nothing_and_keep_the_moves_draws():
+    images = np.random.default_rng(3).random((5, 16, 16, 1)).astype("float32")
+    seed = tf.constant([7, 8])
+    assert np.array_equal(invariance.random_transform(images, InvarianceConfig(weight=1.0), seed).numpy(), images)
+    # The moves draw from the same seeds as before the style settings existed: runs stay reproducible.
+    moves = InvarianceConfig(rotation=40.0, scale=0.2, shift=2.0, thickness=0.5, weight=1.0)
+    angle_seed, scale_seed, shift_seed, thickness_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    angles = tf.random.stateless_uniform([5], angle_seed, -math.radians(40.0), math.radians(40.0))
+    scales = tf.exp(tf.random.stateless_uniform([5], scale_seed, -math.log(1.2), math.log(1.2)))
+    shifts = tf.random.stateless_uniform([5, 2], shift_seed, -2.0, 2.0)
+    amounts = tf.random.stateless_uniform([5], thickness_seed, -0.5, 0.5)
+    expected = invariance.change_thickness(invariance.warp(images, angles, scales, shifts), amounts).numpy()
+    np.testing.assert_array_equal(invariance.random_transform(images, moves, seed).numpy(), expected)
+
+
+def test_style_settings_count_as_transforms_and_round_trip_through_the_run_config():
+    assert InvarianceConfig(outline=0.5, weight=1.0).active and InvarianceConfig(noise=0.1, weight=1.0).active
+    assert not InvarianceConfig(outline=0.5, hatch=0.5, contrast=0.5, noise=0.5).active  # weight 0
+    run = RunConfig(model=ModelConfig(invariance=InvarianceConfig(30.0, 3.0, outline=0.25, hatch=0.25,
+                                                                  contrast=0.4, noise=0.05)))
+    assert RunConfig.from_dict(run.to_dict()) == run
+    old = run.to_dict()
+    for name in ("outline", "hatch", "contrast", "noise"):
+        del old["model"]["invariance"][name]  # config.json written before the style settings existed
+    assert RunConfig.from_dict(old).model.invariance == InvarianceConfig(30.0, 3.0)
+
+
+def test_training_with_style_invariance_runs_under_xla():
+    styles = InvarianceConfig(outline=0.3, hatch=0.3, contrast=0.3, noise=0.05, weight=3.0)
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(2, (3,)), invariance=styles),
+                    train=TrainConfig(jit_compile=True, steps_per_execution=2))
+    model = build_model(run)
+    dataset = tf.data.Dataset.from_tensors(disc_images(8))
+    logs = model.fit(dataset.repeat(4), epochs=1, verbose=0).history
+    assert np.isfinite(logs["disc_disagreement"][-1]) and logs["disc_disagreement"][-1] > 0
