@@ -8,7 +8,7 @@ import click
 
 from cli.options import (errors_as_flags, flag_of, parse_capacity, parse_disc, parse_names, setting_option,
                          settings_given)
-from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
+from jointvae_tf.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
 
 
 @click.command("train")
@@ -60,6 +60,10 @@ from jointvae_tf.config import DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS
 @setting_option("--invariant-noise", "model.invariance.noise", per_dataset=True, type=float,
                 help="Fraction of full scale: the discrete code should not change under pixel noise of a standard "
                      "deviation up to this.")
+@setting_option("--invariance-objective", "model.invariance.objective", per_dataset=True,
+                type=click.Choice(AGREEMENT_OBJECTIVES),
+                help="How two views' categories are compared: 'agreement' (same category, per image) or "
+                     "'mutual_information' (IIC, over the batch; balances the categories too).")
 @setting_option("--invariance-weight", "model.invariance.weight", per_dataset=True, type=float,
                 help="Weight of the disagreement between q(c|x) and q(c|transformed x), nats.")
 @setting_option("--cont-capacity", "model.cont_capacity", per_dataset=True, callback=parse_capacity,

@@ -17,6 +17,9 @@ from jointvae_tf.errors import ConfigError, JointVAEError
 SUPPORTED_IMAGE_SIZES = (32, 64)
 SUPPORTED_CHANNELS = (1, 3)
 RECONSTRUCTION_LOSSES = ("bce", "mse", "cauchy", "general")
+AGREEMENT_OBJECTIVES = ("agreement", "mutual_information")
+"""How the invariance term scores two views' categories (``jointvae_tf.invariance``): the probability that
+they draw the same category, or the mutual information of their joint over the batch (IIC)."""
 NORMALIZATIONS = ("none", "box", "moments", "affine")
 """Image normalisation of the data pipeline (``jointvae_tf.data.normalize``): none; crop to the ink's
 bounding box and centre it (as MNIST was prepared); centre on the ink's centre of mass and scale its RMS
@@ -130,7 +133,8 @@ class InvarianceConfig:
     standard deviation up to ``noise`` of full scale.
 
     ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | transformed x); 0 turns it off
-    and skips the second encoder pass (see ``jointvae_tf.invariance``).
+    and skips the second encoder pass. ``objective`` (one of :data:`AGREEMENT_OBJECTIVES`) names how the
+    disagreement is measured (see ``jointvae_tf.invariance``).
     """
 
     rotation: float = 0.0
@@ -142,8 +146,11 @@ class InvarianceConfig:
     hatch: float = 0.0
     contrast: float = 0.0
     noise: float = 0.0
+    objective: str = "agreement"
 
     def __post_init__(self):
+        if self.objective not in AGREEMENT_OBJECTIVES:
+            raise ConfigError("objective", f"expected one of {', '.join(AGREEMENT_OBJECTIVES)}, got {self.objective!r}")
         if not 0 <= self.rotation <= 180:
             raise ConfigError("rotation", f"expected degrees in [0, 180], got {self.rotation}")
         if self.weight < 0:

@@ -10,9 +10,16 @@ noise; see :class:`jointvae_tf.config.InvarianceConfig`), and
 
     disc_disagreement = - mean_x log sum_k q(c = k | x) q(c = k | t(x))        (nats, per variable)
 
-(the negative log-probability that the two views draw the same category) is added with a weight. It is
-zero only when both views are confidently put in the same category; with the balance term
-(``latents.kl_marginal_uniform``) the categories cannot all collapse into one.
+(``agreement``: the negative log-probability that the two views draw the same category) is added with a
+weight. It is zero only when both views are confidently put in the same category; with the balance term
+(``latents.kl_marginal_uniform``) the categories cannot all collapse into one. The ``mutual_information``
+objective (IIC, Ji et al. 2019) scores the batch as a whole instead: with P the symmetrised joint
+distribution of the two views' categories over the batch,
+
+    disc_disagreement = log K - I(c; c'),    I(c; c') = sum_kl P_kl log(P_kl / (P_k P_l))
+
+zero only when every image and its transform confidently share a category and the K categories are used
+equally often, so it also balances the categories by itself. Findings on both: docs/quality.md.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ from __future__ import annotations
 import math
 
 import tensorflow as tf
+
+_JOINT_FLOOR = 1e-8
+"""Least probability of a pair of categories in the joint of :func:`information_gap` (keeps its log finite)."""
 
 
 def warp(images: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor, shifts: tf.Tensor) -> tf.Tensor:
@@ -195,3 +205,24 @@ def disagreement(logits: tf.Tensor, other_logits: tf.Tensor) -> tf.Tensor:
     """
     log_agreement = tf.reduce_logsumexp(tf.nn.log_softmax(logits, -1) + tf.nn.log_softmax(other_logits, -1), -1)
     return -tf.reduce_mean(log_agreement)
+
+
+def information_gap(logits: tf.Tensor, other_logits: tf.Tensor) -> tf.Tensor:
+    """log K - I(c; c') of the two views' categories over the batch: nats, scalar, in [0, log K].
+
+    ``logits``, ``other_logits``: ``[batch, K]`` logits of q(c | x) for two views of the same images. The
+    joint ``P[k, l] = mean_x q(c = k | x) q(c' = l | t(x))`` is symmetrised (the two views play the same
+    part) and floored at :data:`_JOINT_FLOOR` before its logarithm, as IIC does.
+    """
+    probabilities = tf.nn.softmax(logits, -1)
+    other_probabilities = tf.nn.softmax(other_logits, -1)
+    joint = tf.einsum("bk,bl->kl", probabilities, other_probabilities) / tf.cast(tf.shape(logits)[0], logits.dtype)
+    joint = tf.maximum((joint + tf.transpose(joint)) / 2.0, _JOINT_FLOOR)
+    marginal = tf.reduce_sum(joint, axis=1)
+    information = tf.reduce_sum(joint * (tf.math.log(joint) - tf.math.log(marginal)[:, None]
+                                         - tf.math.log(marginal)[None, :]))
+    return tf.math.log(tf.cast(tf.shape(logits)[-1], logits.dtype)) - information
+
+
+OBJECTIVES = {"agreement": disagreement, "mutual_information": information_gap}
+"""The disagreement function of each ``InvarianceConfig.objective``."""

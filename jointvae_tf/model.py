@@ -245,8 +245,8 @@ class JointVAE(keras.Model):
         if config.invariance.active and config.latent.disc:
             rotated = invariance.random_transform(images, config.invariance, rotation_seed)
             rotated_logits = self.encode(rotated, training).logits
-            disc_disagreement = tf.add_n([invariance.disagreement(a, b)
-                                          for a, b in zip(encoding.logits, rotated_logits)])
+            disagreement = invariance.OBJECTIVES[config.invariance.objective]
+            disc_disagreement = tf.add_n([disagreement(a, b) for a, b in zip(encoding.logits, rotated_logits)])
         if step is None:
             optimizer = getattr(self, "optimizer", None)
             step = optimizer.iterations if optimizer is not None else 0

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from jointvae_tf import invariance
-from jointvae_tf.config import InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf import distribute, invariance
+from jointvae_tf.config import ConfigError, InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.training import build_model
 
 
@@ -76,6 +76,31 @@ def test_disagreement_is_minus_log_probability_that_both_views_agree():
     assert float(invariance.disagreement(tf.zeros([1, 4]), tf.zeros([1, 4]))) == pytest.approx(math.log(4))
 
 
+def test_information_gap_is_log_k_minus_the_mutual_information_of_the_symmetrised_joint():
+    confident = lambda categories, k: tf.one_hot(categories, k) * 40.0
+    # Each view confidently shares its image's category, the 4 categories equally used: I = log 4, gap 0.
+    assert float(invariance.information_gap(confident([0, 1, 2, 3], 4), confident([0, 1, 2, 3], 4))) == \
+        pytest.approx(0.0, abs=1e-5)
+    # Agreeing but all in one category (the collapse the balance term guards against): I = 0, gap log 4.
+    assert float(invariance.information_gap(confident([2, 2, 2, 2], 4), confident([2, 2, 2, 2], 4))) == \
+        pytest.approx(math.log(4), abs=1e-5)
+    # Two categories equally used, the second view independent of the first: I = 0, gap log 2.
+    assert float(invariance.information_gap(confident([0, 0, 1, 1], 2), confident([0, 1, 0, 1], 2))) == \
+        pytest.approx(math.log(2), abs=1e-5)
+    # Soft assignments against the formula: P = sym(mean_x p q^T), I = sum P log(P / (P_k P_l)).
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    q = np.array([[0.5, 0.4, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    joint = p.T @ q / 3
+    joint = (joint + joint.T) / 2
+    marginal = joint.sum(1)
+    expected = math.log(3) - float((joint * np.log(joint / np.outer(marginal, marginal))).sum())
+    value = float(invariance.information_gap(tf.math.log(tf.constant(p, tf.float32)), tf.math.log(tf.constant(q, tf.float32))))
+    assert value == pytest.approx(expected, rel=1e-4)
+    # The per-image agreement cannot see the collapse: it is 0 there.
+    assert float(invariance.disagreement(confident([2, 2, 2, 2], 4), confident([2, 2, 2, 2], 4))) == \
+        pytest.approx(0.0, abs=1e-5)
+
+
 def test_objective_adds_the_weighted_disagreement_only_when_active():
     images = np.random.default_rng(1).random((6, 32, 32, 1)).astype("float32")
 
@@ -95,6 +120,32 @@ def test_objective_adds_the_weighted_disagreement_only_when_active():
     assert active["loss"] - without["loss"] == pytest.approx(5.0 * active["disc_disagreement"], rel=1e-4)
     assert {k: v for k, v in active.items() if k not in ("loss", "disc_disagreement")} == \
         {k: v for k, v in without.items() if k not in ("loss", "disc_disagreement")}
+
+
+def test_the_configured_objective_scores_the_two_views():
+    images = np.random.default_rng(2).random((8, 32, 32, 1)).astype("float32")
+    seed = tf.constant([3, 4])
+
+    def terms_and_logits(objective):
+        config = ModelConfig(latent=LatentSpec(2, (3,)), loss=LossConfig(gamma=2.0),
+                             invariance=InvarianceConfig(rotation=90.0, weight=1.0, objective=objective))
+        keras.utils.set_random_seed(0)
+        model = build_model(RunConfig(model=config))
+        head = model.encoder.layers[-1]  # sharpened, so that the two objectives tell apart
+        head.set_weights([weight * 30.0 for weight in head.get_weights()])
+        terms = model.compute_terms(images, training=False, seed=seed)
+        _, rotation_seed = tf.unstack(tf.random.experimental.stateless_split(distribute.replica_seed(seed), 2))
+        rotated = invariance.random_transform(images, config.invariance, rotation_seed)
+        return terms, model.encode(images, False).logits[0], model.encode(rotated, False).logits[0]
+
+    values = {}
+    for objective, function in invariance.OBJECTIVES.items():
+        terms, logits, rotated_logits = terms_and_logits(objective)
+        values[objective] = float(terms["disc_disagreement"])
+        assert values[objective] == pytest.approx(float(function(logits, rotated_logits)), rel=1e-5)
+    assert values["agreement"] != pytest.approx(values["mutual_information"], rel=1e-2)
+    with pytest.raises(ConfigError, match="objective"):
+        InvarianceConfig(objective="cosine")
 
 
 def test_training_with_invariance_runs_under_xla():
