@@ -15,20 +15,45 @@ def test_content_boxes_are_the_ink_bounding_boxes():
     np.testing.assert_array_equal(content_boxes(images), [[2, 3, 6, 11], [0, 0, 0, 0]])
 
 
-def test_off_centre_bar_lands_centred_in_the_inner_box():
-    images = np.zeros((1, 64, 64, 1), np.uint8)
+def test_ink_is_what_lies_above_thirty_percent_of_the_brightest_pixel():
+    images = np.zeros((2, 32, 32, 1), np.uint8)
+    images[0, 10:20, 10:20] = 250
+    images[0, 2, 2], images[0, 28, 28] = 75, 76  # exactly 30 % of the peak: background; just above: ink
+    images[1, 5:9, 6:8] = 1  # a 0/1 mask: dim, but not blank
+    np.testing.assert_array_equal(content_boxes(images), [[10, 10, 29, 29], [5, 6, 9, 8]])
+
+
+def test_off_centre_bars_land_centred_in_the_inner_box():
+    images = np.zeros((2, 64, 64, 1), np.uint8)
     images[0, 4:12, 40:56] = 255  # 8 x 16, top right
-    top, left, bottom, right = content_boxes(normalize_handwriting(images))[0]
+    images[1, 40:60, 2:12] = 255  # 20 x 10, bottom left
+    (top, left, bottom, right), tall = content_boxes(normalize_handwriting(images))
     assert abs(left - 8) <= 1 and abs(right - 56) <= 1  # longer side: 48 of 64, centred
     assert abs(top - 20) <= 1 and abs(bottom - 44) <= 1  # aspect kept: 24 tall
+    assert np.all(np.abs(tall - [8, 20, 56, 44]) <= 1)  # 48 tall, 24 wide
 
 
-def test_blank_images_stay_blank_and_rgb_keeps_its_shape():
+def test_full_ink_keeps_its_level_and_the_background_stays_black():
+    images = np.zeros((1, 64, 64, 1), np.uint8)
+    images[0, 20:44, 16:40] = 255
+    for method in ("box", "moments", "affine"):
+        out = normalize_images(images, method)[0, ..., 0]
+        assert out[32, 32] == 255 and out[0, 0] == 0 and out.max() == 255, method
+
+
+@pytest.mark.parametrize("method", ["box", "moments", "affine"])
+def test_blank_images_stay_blank_and_rgb_keeps_its_shape(method):
     images = np.zeros((3, 32, 32, 3), np.uint8)
     images[1, 10:14, 10:30, 0] = 255
-    out = normalize_handwriting(images)
+    out = normalize_images(images, method)
     assert out.shape == images.shape and out.dtype == np.uint8
     assert not out[0].any() and out[1, ..., 0].any() and not out[1, ..., 1].any()
+
+
+def test_a_single_dot_has_no_size_to_scale_so_moments_leave_it_as_it_is():
+    images = np.zeros((1, 32, 32, 1), np.uint8)
+    images[0, 5, 20] = 255  # a decimal point on its own: RMS radius 0
+    np.testing.assert_array_equal(normalize_moments(images), images)
 
 
 def _square(size, side, angle, centre):
@@ -52,6 +77,23 @@ def test_moments_centre_the_mass_and_keep_size_under_rotation():
     assert boxed[1] < 0.6 * boxed[0]
     rms = np.sqrt((out[0] * ((y - 32) ** 2 + (x - 32) ** 2)).sum() / mass[0])
     assert rms == pytest.approx(RADIUS_FRACTION * 64, rel=0.05)
+
+
+def _ink_centre_and_radius(image):
+    """(y, x) centre of mass and RMS radius of the pixels above half the peak of ``image`` ``[H, W, 1]``."""
+    level = np.where(image[..., 0] > image.max() / 2, image[..., 0], 0).astype(np.float64)
+    y, x = np.mgrid[:image.shape[0], :image.shape[1]] + 0.5
+    cy, cx = (level * y).sum() / level.sum(), (level * x).sum() / level.sum()
+    return cy, cx, np.sqrt((level * ((y - cy) ** 2 + (x - cx) ** 2)).sum() / level.sum())
+
+
+@pytest.mark.parametrize("method", ["moments", "affine"])
+def test_faint_background_below_the_threshold_does_not_move_or_resize_the_drawing(method):
+    clean = np.stack([_square(64, 12, 0.0, (14, 40)) // 255 * 250, _square(64, 16, 0.5, (40, 24)) // 255 * 250])
+    paper = np.random.default_rng(0).integers(0, 76, clean.shape).astype(np.uint8)  # up to 30 % of 250
+    scanned = np.maximum(clean, paper)
+    for expected, got in zip(normalize_images(clean, method), normalize_images(scanned, method)):
+        np.testing.assert_allclose(_ink_centre_and_radius(got), _ink_centre_and_radius(expected), atol=0.3)
 
 
 def test_normalize_images_dispatches_by_name():
@@ -80,8 +122,25 @@ def test_affine_whitens_a_stretched_sheared_shape_and_keeps_its_rotation():
     covariance = _ink_covariance(out)
     radius = RADIUS_FRACTION * size
     np.testing.assert_allclose(covariance, np.eye(2) * radius ** 2 / 2, atol=0.06 * radius ** 2)
+    np.testing.assert_allclose(_ink_centre_and_radius(out)[:2], [32, 32], atol=0.5)
     square = _square(size, 16, np.pi / 8, (30, 34))
     turned = normalize_images(square[None], "affine")[0]
     # An isotropic shape is only re-centred and rescaled: it keeps its orientation.
     np.testing.assert_allclose(_ink_covariance(turned), np.eye(2) * radius ** 2 / 2, atol=0.06 * radius ** 2)
     assert np.corrcoef(turned[..., 0].ravel(), normalize_moments(square[None])[0, ..., 0].ravel())[0, 1] > 0.97
+
+
+@pytest.mark.parametrize("angle", [0.0, np.pi / 6])
+def test_affine_turns_a_one_pixel_stroke_into_a_centred_bar_along_its_direction(angle):
+    size = 64
+    y, x = np.mgrid[:size, :size] + 0.5
+    # A thin straight stroke (the minus sign, a "1"): no width to whiten, the map must still be invertible.
+    u, v = x - 20.5, y - 24.5
+    along, across = np.cos(angle) * u + np.sin(angle) * v, -np.sin(angle) * u + np.cos(angle) * v
+    stroke = ((np.abs(along) < 12) & (np.abs(across) < 0.5)).astype(np.uint8)[..., None] * 255
+    out = normalize_images(stroke[None], "affine")[0]
+    covariance = _ink_covariance(out)
+    values, vectors = np.linalg.eigh(covariance)
+    assert values[1] > 1.2 * values[0] > 0  # ink, longer than wide (the stroke widens: width is not whitened away)
+    assert abs(np.dot(vectors[:, 1], [np.cos(angle), np.sin(angle)])) > 0.95  # along the stroke
+    np.testing.assert_allclose(_ink_centre_and_radius(out)[:2], [32, 32], atol=0.5)
