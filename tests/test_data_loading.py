@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from jointvae_tf.config import DataConfig
 from jointvae_tf.data import dataset_info, dataset_names, describe_datasets, load_examples
@@ -70,7 +71,12 @@ def test_describe_lists_every_dataset_with_availability(tmp_path):
     assert [row["name"] for row in rows] == dataset_names()
     available = {row["name"]: row["available"] for row in rows}
     assert available["four_shapes"] and not available["mnist"] and not available["az_letters"]
+    assert not available["image_folder"] and not available["math_symbols"]
     assert all(row["where"] for row in rows)
+    (tmp_path / "dataset" / "add").mkdir(parents=True)
+    Image.new("L", (45, 45)).save(tmp_path / "dataset" / "add" / "0.png")
+    available = {row["name"]: row["available"] for row in describe_datasets(str(tmp_path))}
+    assert available["math_symbols"] and not available["image_folder"]  # image_folder: "dataset" holds no images
 
 
 def test_datasets_command_prints_the_table(tmp_path):

@@ -10,8 +10,9 @@ from PIL import Image
 
 from jointvae_tf.config import DataConfig
 from jointvae_tf.data import load_examples
+from jointvae_tf.data.csv_files import read_csv_rows
 from jointvae_tf.data.info import ARABIC_LETTERS, FOUR_SHAPES
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 
 def load(name, data_dir, split="train", size=32, channels=1, **config):
@@ -69,14 +70,28 @@ def test_az_label_out_of_range_and_bad_value_name_the_line(tmp_path):
     write_csv(csv, rows)
     with pytest.raises(JointVAEError, match=r"Data.csv: line 2 has a value outside 0..255"):
         load("az_letters", tmp_path)
-    rows[1][5] = "x"
-    write_csv(csv, rows)
-    with pytest.raises(JointVAEError, match=r"Data.csv: line 2 holds a value that is not an integer"):
+    for value in ("x", "0.5"):  # 0.5: pixels exported as fractions must not be truncated to 0
+        rows[1][5] = value
+        write_csv(csv, rows)
+        with pytest.raises(JointVAEError, match=r"Data.csv: line 2 holds a value that is not an integer"):
+            load("az_letters", tmp_path)
+    csv.write_text("")
+    with pytest.raises(JointVAEError, match=r"Data.csv: empty file; expected one row of 785 integers per line"):
         load("az_letters", tmp_path)
 
 
+def test_a_bad_line_past_the_first_chunk_is_named_by_its_line_in_the_file(tmp_path):
+    labels = tmp_path / "csvTrainLabel 13440x1.csv"  # AHCD's label file: 13,440 lines, read in chunks
+    rows = [[1 + i % 28] for i in range(13440)]
+    rows[9000][0] = 29
+    write_csv(labels, rows)
+    with pytest.raises(JointVAEError, match=r"csvTrainLabel 13440x1.csv: line 9001 has a value outside 1..28"):
+        read_csv_rows(str(labels), 1, 1, 28)
+
+
 def test_az_missing_file_says_what_is_expected(tmp_path):
-    with pytest.raises(JointVAEError, match=r"A_Z Handwritten Data.csv.*not found; expected"):
+    with pytest.raises(ConfigError, match=r"A_Z Handwritten Data.csv.*not found; expected 'A_Z Handwritten "
+                                          r"Data.csv': no header, per line a label 0-25 then 784 pixels"):
         load("az_letters", tmp_path)
 
 
@@ -105,9 +120,24 @@ def test_arabic_chars_come_out_upright_with_0_based_labels(tmp_path):
     assert test.class_names[:3] == ("alef", "beh", "teh")
 
 
-def test_arabic_label_out_of_range_names_the_label_file_and_line(tmp_path):
+def test_arabic_label_or_pixel_out_of_range_names_the_file_and_line(tmp_path):
     write_ahcd(tmp_path, train_labels=(1, 29, 3, 4))
     with pytest.raises(JointVAEError, match=r"csvTrainLabel 13440x1.csv: line 2 has a value outside 1..28"):
+        load("arabic_chars", tmp_path)
+    write_ahcd(tmp_path)
+    pixels = tmp_path / "csvTestImages 3360x1024.csv"
+    pixels.write_text(pixels.read_text().replace("0,", "256,", 1))
+    with pytest.raises(JointVAEError, match=r"csvTestImages 3360x1024.csv: line 1 has a value outside 0..255"):
+        load("arabic_chars", tmp_path, "test")
+
+
+@pytest.mark.parametrize("missing", ["csvTrainImages 13440x1024.csv", "csvTrainLabel 13440x1.csv"])
+def test_arabic_missing_file_names_the_data_dir_setting_and_the_layout(tmp_path, missing):
+    write_ahcd(tmp_path)
+    os.remove(tmp_path / missing)
+    pattern = missing.split(" ")[0]
+    with pytest.raises(ConfigError, match=rf"^data.data_dir: no {pattern}\*.csv in '.*'; expected AHCD folder "
+                                          r"with csvTrainImages 13440x1024.csv"):
         load("arabic_chars", tmp_path)
 
 
@@ -195,8 +225,35 @@ def test_empty_class_folder_and_missing_folder_are_errors(tmp_path):
     (tmp_path / "c").mkdir()
     with pytest.raises(JointVAEError, match=r"c: empty class folder"):
         load("image_folder", tmp_path)
-    with pytest.raises(JointVAEError, match=r"nowhere.*not found; expected"):
+    layout = r"one subfolder per class holding .png/.jpg/.jpeg/.bmp images"
+    with pytest.raises(ConfigError, match=rf"^data.data_dir: folder '.*nowhere' not found; expected a folder with "
+                                          rf"{layout}$"):
         load("image_folder", tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=rf"^data.data_dir: folder '.*nowhere' not found; expected a folder \(or "
+                                          rf"its dataset/ subfolder\) with {layout} named among 0, 1, .*, y, z$"):
+        load("math_symbols", tmp_path / "nowhere")
+
+
+def test_files_beside_the_class_folders_are_not_classes(tmp_path):
+    (tmp_path / "README.txt").write_text("downloaded from Kaggle")
+    with pytest.raises(JointVAEError, match=rf"^{tmp_path}: no class folders; expected a folder with one subfolder"):
+        load("image_folder", tmp_path)
+    write_folder(tmp_path, ["b", "a"])
+    assert load("image_folder", tmp_path).class_names == ("a", "b")
+
+
+def test_a_split_with_no_images_is_empty_with_the_image_shape(tmp_path):
+    write_folder(tmp_path, ["a", "b"], per_class=2)  # 4 images: a tenth held out rounds to none
+    examples = load("image_folder", tmp_path, "validation", size=64, channels=3)
+    assert examples.images.shape == (0, 64, 64, 3) and examples.images.dtype == np.uint8 and len(examples) == 0
+
+
+def test_decoding_shows_how_many_images_of_which_folder(tmp_path, capsys):
+    write_folder(tmp_path, ["a", "b"])
+    load("image_folder", tmp_path, max_examples=3)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"Decoding 3 images of {tmp_path}"
+    assert "3/3" in printed[-1] and "/image" in printed[-1]  # the bar counts images, ends once
 
 
 def test_unreadable_image_names_the_file(tmp_path):

@@ -69,15 +69,14 @@ class FolderLayout:
 
     def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
         """The selected images, uint8 ``[N, size, size, channels]``, with their folder labels (ids into the
-        sorted class folders found, renumbered by the selection's classes)."""
-        classes, paths, labels = self.list_files(data_dir)
+        sorted class folders found, renumbered by the selection's classes); ``load_examples`` names them."""
+        _, paths, labels = self.list_files(data_dir)
         chosen = selection.pick(labels)
         progress = Progress(f"Decoding {len(chosen)} images of {data_dir}", len(chosen), "image")
         with ThreadPoolExecutor() as pool:
             images = list(tracked(pool.map(lambda i: _decode(paths[i], size, channels), chosen), progress))
         images = np.stack(images) if images else np.zeros((0, size, size, channels), np.uint8)
-        names = tuple(classes[i] for i in selection.classes) if selection.classes else classes
-        return Examples(images, selection.relabel(labels[chosen]), None, names)
+        return Examples(images, selection.relabel(labels[chosen]), None)
 
     def available(self, data_dir: str | None) -> bool:
         try:
