@@ -1,11 +1,14 @@
-"""Normalisation: by the bounding box (as MNIST) or by moments (centre of mass, RMS radius)."""
+"""Normalisation: by the bounding box (as MNIST) or by moments (centre of mass, RMS radius), after bringing
+every image to bright ink on black whatever its ground."""
+
+import dataclasses
 
 import numpy as np
-
 import pytest
 
-from jointvae_tf.data.normalize import (RADIUS_FRACTION, content_boxes, normalize_handwriting, normalize_images,
-                                        normalize_moments)
+from jointvae_tf.data import procedural
+from jointvae_tf.data.normalize import (RADIUS_FRACTION, content_boxes, ink_on_black, normalize_handwriting,
+                                        normalize_images, normalize_moments)
 
 
 def test_content_boxes_are_the_ink_bounding_boxes():
@@ -144,3 +147,39 @@ def test_affine_turns_a_one_pixel_stroke_into_a_centred_bar_along_its_direction(
     assert values[1] > 1.2 * values[0] > 0  # ink, longer than wide (the stroke widens: width is not whitened away)
     assert abs(np.dot(vectors[:, 1], [np.cos(angle), np.sin(angle)])) > 0.95  # along the stroke
     np.testing.assert_allclose(_ink_centre_and_radius(out)[:2], [32, 32], atol=0.5)
+
+
+def _star_coverage(size=32):
+    """A procedural star's ink coverage in [0, 1], off centre and turned, ``[size, size]`` float."""
+    params = procedural.sample_shapes(1, np.random.default_rng(4), shapes=(2,))
+    params = dataclasses.replace(params, brightness=np.ones(1, np.float32), noise=np.zeros(1, np.float32),
+                                 x=np.float32([0.25]), y=np.float32([-0.2]), scale=np.float32([0.45]))
+    return procedural.render_shapes(params, size)[0, ..., 0].astype(np.float32) / 255
+
+
+def _drawn(coverage, ground, ink):
+    """``coverage`` drawn with ``ink`` on ``ground`` (grey levels, scalars or ``[H, W]``), uint8 ``[1, H, W, 1]``."""
+    return np.clip(ground + (ink - ground) * coverage + 0.5, 0, 255).astype(np.uint8)[None, ..., None]
+
+
+@pytest.mark.parametrize("method", ["box", "moments", "affine"])
+def test_grey_and_light_grounds_and_dark_ink_normalise_like_white_on_black(method):
+    star = _star_coverage()
+    texture = 12 * np.sin(np.arange(32)[:, None] / 3.0) * np.cos(np.arange(32)[None, :] / 4.0)  # paper grain
+    reference = normalize_images(_drawn(star, 0.0, 255.0), method)[0, ..., 0].astype(np.float32)
+    for ground, ink in [(100.0, 255.0), (255.0, 0.0), (220.0 + texture, 0.0)]:
+        out = normalize_images(_drawn(star, ground, ink), method)[0, ..., 0].astype(np.float32)
+        assert np.abs(out - reference).mean() < 6  # grey levels of 255, averaged over the frame
+        assert np.corrcoef(out.ravel(), reference.ravel())[0, 1] > 0.97
+
+
+def test_ink_on_black_flips_dark_ink_and_keeps_white_on_black_images():
+    star = _star_coverage()
+    flipped = ink_on_black(_drawn(star, 255.0, 0.0))
+    np.testing.assert_array_equal(flipped, _drawn(star, 0.0, 255.0))
+    raised = ink_on_black(_drawn(star, 100.0, 255.0))
+    assert np.abs(raised.astype(int) - _drawn(star, 0.0, 255.0)).max() <= 1
+    faint_ground = _drawn(star, 10.0, 200.0)  # within 5 % of black: already bright ink on black
+    np.testing.assert_array_equal(ink_on_black(faint_ground), faint_ground)
+    rendered = procedural.render_split("test", 64, 32).images  # noisy, dim and bright strokes on black
+    np.testing.assert_array_equal(ink_on_black(rendered), rendered)

@@ -10,7 +10,10 @@
   the perspective tilt of a hand-held shape (any triangle becomes equilateral, any ellipse a circle) and
   keeps rotation. For shapes; it would erase the differences between some handwritten characters.
 
-Blank images are left as they are. All images of a chunk are warped at once by one affine map each.
+Every method first brings each image to bright ink on a black ground (:func:`ink_on_black`): its ground
+level is estimated from its border and only the departure from it is ink, and dark ink on light paper is
+turned into bright ink on black, as the model and the other datasets have it. Blank images are then left
+where they are. All images of a chunk are warped at once by one affine map each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import tensorflow as tf
 INNER_FRACTION = 0.75
 RADIUS_FRACTION = 0.2
 THRESHOLD = 0.3
+GROUND_TOLERANCE = 0.05
+"""A ground within this fraction of full scale of black is black: :func:`ink_on_black` keeps such images."""
+_MIN_ROOM = 32.0
+"""Grey levels: the least range between the ground and the scale's end that ink is stretched over."""
 _CHUNK = 4096
 _MIN_VARIANCE = 0.25
 """Pixels^2 added to the ink covariance so that a straight line still gives an invertible map."""
@@ -39,13 +46,35 @@ def content_boxes(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarra
     return np.where(rows.any(axis=1)[:, None], boxes, 0)
 
 
+def ink_on_black(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, H, W, C]`` -> the same shape with each image as bright ink on a black ground.
+
+    An image's ground is the median of its border pixels (the outermost rows and columns), per channel; its
+    ink is the departure from that ground. When the pixels darker than the ground depart more in total
+    than the brighter ones (dark ink on light paper), the polarity is flipped. The departure is stretched
+    so that the ground becomes 0 and the scale's far end (255 for bright ink, 0 for dark ink) becomes 255,
+    over a range of at least :data:`_MIN_ROOM` levels. An image with bright ink on a ground within
+    :data:`GROUND_TOLERANCE` of black in every channel is returned unchanged.
+    """
+    levels = images.astype(np.float32)
+    border = np.concatenate([levels[:, 0], levels[:, -1], levels[:, 1:-1, 0], levels[:, 1:-1, -1]], axis=1)
+    ground = np.median(border, axis=1)[:, None, None, :]  # [N, 1, 1, C]
+    departure = levels - ground
+    flip = np.maximum(-departure, 0).sum(axis=(1, 2, 3)) > np.maximum(departure, 0).sum(axis=(1, 2, 3))
+    flip = flip[:, None, None, None]
+    room = np.maximum(np.where(flip, ground, 255.0 - ground), _MIN_ROOM)
+    converted = np.clip(np.where(flip, -departure, departure) * (255.0 / room) + 0.5, 0, 255).astype(np.uint8)
+    black = ~flip & np.all(ground <= GROUND_TOLERANCE * 255, axis=-1, keepdims=True)
+    return np.where(black, images, converted)
+
+
 def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
-    """uint8 ``[N, H, W, C]`` (square) -> same shape, normalised by ``method`` ("box" | "moments" |
-    "affine", see the module docstring)."""
+    """uint8 ``[N, H, W, C]`` (square) -> same shape, brought to bright ink on black (:func:`ink_on_black`)
+    and normalised by ``method`` ("box" | "moments" | "affine", see the module docstring)."""
     windows = {"box": _box_maps, "moments": _moment_maps, "affine": _affine_maps}[method]
     out = np.empty_like(images)
     for start in range(0, len(images), _CHUNK):
-        chunk = images[start:start + _CHUNK]
+        chunk = ink_on_black(images[start:start + _CHUNK])
         out[start:start + _CHUNK] = _warp(chunk, *windows(chunk))
     return out
 
