@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jointvae_tf.data import procedural
-from jointvae_tf.data.normalize import (RADIUS_FRACTION, content_boxes, ink_on_black, normalize_handwriting,
+from jointvae_tf.data.normalize import (RADIUS_FRACTION, content_boxes, fill_silhouettes, ink_on_black, normalize_handwriting,
                                         normalize_images, normalize_moments)
 
 
@@ -44,7 +44,7 @@ def test_full_ink_keeps_its_level_and_the_background_stays_black():
         assert out[32, 32] == 255 and out[0, 0] == 0 and out.max() == 255, method
 
 
-@pytest.mark.parametrize("method", ["box", "moments", "affine"])
+@pytest.mark.parametrize("method", ["box", "moments", "affine", "silhouette"])
 def test_blank_images_stay_blank_and_rgb_keeps_its_shape(method):
     images = np.zeros((3, 32, 32, 3), np.uint8)
     images[1, 10:14, 10:30, 0] = 255
@@ -162,7 +162,7 @@ def _drawn(coverage, ground, ink):
     return np.clip(ground + (ink - ground) * coverage + 0.5, 0, 255).astype(np.uint8)[None, ..., None]
 
 
-@pytest.mark.parametrize("method", ["box", "moments", "affine"])
+@pytest.mark.parametrize("method", ["box", "moments", "affine", "silhouette"])
 def test_grey_and_light_grounds_and_dark_ink_normalise_like_white_on_black(method):
     star = _star_coverage()
     texture = 12 * np.sin(np.arange(32)[:, None] / 3.0) * np.cos(np.arange(32)[None, :] / 4.0)  # paper grain
@@ -183,3 +183,39 @@ def test_ink_on_black_flips_dark_ink_and_keeps_white_on_black_images():
     np.testing.assert_array_equal(ink_on_black(faint_ground), faint_ground)
     rendered = procedural.render_split("test", 64, 32).images  # noisy, dim and bright strokes on black
     np.testing.assert_array_equal(ink_on_black(rendered), rendered)
+
+
+def _styled_stars(size=64):
+    """One star (off centre, turned) drawn filled, as a 3 px outline, as an outline with a hatched fill, and
+    as an outline with a 1 px gap: uint8 ``[4, size, size, 1]``, and its filled coverage ``[size, size]``."""
+    params = procedural.sample_shapes(1, np.random.default_rng(4), shapes=(2,))
+    params = dataclasses.replace(params, brightness=np.ones(1, np.float32), noise=np.zeros(1, np.float32),
+                                 x=np.float32([0.2]), y=np.float32([-0.15]), scale=np.float32([0.6]))
+    filled = procedural.render_shapes(params, size)[0, ..., 0].astype(np.float32) / 255
+    outlined = dataclasses.replace(params, filled=np.zeros(1, np.float32), thickness=np.float32([0.1]))
+    outline = procedural.render_shapes(outlined, size)[0, ..., 0].astype(np.float32) / 255
+    stripes = (np.add.outer(np.arange(size), np.arange(size)) % 6 < 2).astype(np.float32)
+    hatched = np.maximum(outline, filled * stripes)
+    broken = outline.copy()
+    rows, cols = np.nonzero(outline > 0.5)
+    broken[rows[len(rows) // 2], :] = 0  # one row of the stroke cut away: a gap a pixel wide
+    images = np.stack([_drawn(c, 0.0, 255.0)[0] for c in (filled, outline, hatched, broken)])
+    return images, filled
+
+
+def test_fill_silhouettes_makes_outlines_and_hatched_fills_solid():
+    images, filled = _styled_stars()
+    figures = fill_silhouettes(images)[..., 0] > 0
+    solid = filled > 0.5
+    for figure, style in zip(figures, ("filled", "outline", "hatched", "outline with a gap")):
+        assert (figure != solid).mean() < 0.02, style  # the star's own pixels, its notches left empty
+    assert not fill_silhouettes(np.zeros((1, 32, 32, 1), np.uint8)).any()
+
+
+def test_silhouette_normalisation_draws_every_style_as_the_same_figure():
+    images, _ = _styled_stars()
+    out = normalize_images(images, "silhouette")[..., 0].astype(np.float32)
+    for styled in out[1:]:
+        assert np.abs(styled - out[0]).mean() < 6
+    affine = normalize_images(images, "affine")[..., 0].astype(np.float32)
+    assert np.abs(affine[1] - affine[0]).mean() > 20  # without the fill an outline stays an outline
