@@ -392,8 +392,7 @@ def dataclass_from_dict(cls, values: Mapping[str, Any]):
         raise ConfigError(unknown[0], f"unknown setting; expected one of {', '.join(fields)}")
     kwargs = {}
     for name, value in values.items():
-        field_type = fields[name].type
-        nested = _DATACLASSES.get(field_type if isinstance(field_type, str) else getattr(field_type, "__name__", ""))
+        nested = _DATACLASSES.get(fields[name].type)  # a type's name: annotations here are strings (PEP 563)
         if nested is not None and isinstance(value, Mapping):
             try:
                 value = dataclass_from_dict(nested, value)

@@ -35,6 +35,7 @@ def test_capacity_edges_and_parsing():
         with pytest.raises(ConfigError, match=r"^expected MIN,MAX,ITERS all >= 0, got "):
             CapacitySchedule(*values)
     assert CapacitySchedule.parse("0.5,5,2.5e4") == CapacitySchedule(0.5, 5.0, 25000)
+    assert CapacitySchedule.parse("0,25,100000") == CapacitySchedule(0.0, 25.0, 100_000)
     for text in ("0,5", "0,5,10,1", "a,5,10", "", "0,5,x"):
         with pytest.raises(ConfigError, match=f"^expected MIN,MAX,ITERS such as 0,5,25000, got '{text}'$"):
             CapacitySchedule.parse(text)
@@ -58,6 +59,8 @@ def test_capacity_edges_and_parsing():
     (InvarianceConfig, {"hatch": -0.1}, r"^hatch: expected a probability >= 0 with outline \+ hatch <= 1, got -0.1"),
     (InvarianceConfig, {"contrast": 1.0}, r"^contrast: expected a fraction in \[0, 1\), got 1.0$"),
     (InvarianceConfig, {"noise": -0.01}, r"^noise: expected a standard deviation in \[0, 1\], got -0.01$"),
+    (InvarianceConfig, {"noise": 1.5}, r"^noise: expected a standard deviation in \[0, 1\], got 1.5$"),
+    (InvarianceConfig, {"objective": "iic"}, "^objective: expected one of agreement, mutual_information, got 'iic'$"),
     (ModelConfig, {"image_size": 28}, r"^image_size: expected one of \(32, 64\) pixels, got 28$"),
     (ModelConfig, {"channels": 2}, "^channels: expected 1 or 3, got 2$"),
     (ModelConfig, {"temperature": 0.0}, "^temperature: expected > 0, got 0.0$"),
@@ -68,6 +71,7 @@ def test_capacity_edges_and_parsing():
     (TrainConfig, {"epochs": 0}, "^epochs: expected an integer >= 1, got 0$"),
     (TrainConfig, {"batch_size": 0}, "^batch_size: expected an integer >= 1, got 0$"),
     (TrainConfig, {"steps_per_execution": 0}, "^steps_per_execution: expected an integer >= 1, got 0$"),
+    (TrainConfig, {"steps": 0}, "^steps: expected an integer >= 1, got 0$"),
     (TrainConfig, {"checkpoint_every": 0}, "^checkpoint_every: expected an integer >= 1, got 0$"),
     (TrainConfig, {"learning_rate": 0.0}, "^learning_rate: expected > 0, got 0.0$"),
     (TrainConfig, {"precision": "float16"}, "^precision: expected one of float32, mixed_bfloat16, mixed_float16, got"),
@@ -83,9 +87,12 @@ def test_edges_that_are_allowed():
     DataConfig(validation_fraction=0.49, max_examples=1)
     assert InvarianceConfig(180.0, 1.0).active and InvarianceConfig(0.0, 0.0) == InvarianceConfig()
     assert not InvarianceConfig(0.0, 5.0).active and not InvarianceConfig(90.0, 0.0).active
+    InvarianceConfig(outline=1.0, noise=1.0)
+    InvarianceConfig(outline=0.25, hatch=0.75)
+    assert DataConfig(classes=["7", "3"]).classes == ("7", "3")  # a list from Python or JSON is kept as a tuple
     ModelConfig(image_size=64, channels=3, temperature=1e-3)
     TrainConfig(epochs=1, batch_size=1, steps_per_execution=1, checkpoint_every=1, learning_rate=1e-9,
-                precision="mixed_float16", distribute="multiworker")
+                precision="mixed_float16", distribute="multiworker", steps=1)
     assert ModelConfig(image_size=64, channels=3).image_shape == (64, 64, 3)
 
 
@@ -101,7 +108,9 @@ def test_run_config_json_round_trip_keeps_every_value(tmp_path):
     run.save(path)
     assert RunConfig.load(path) == run
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left behind
-    stored = json.load(open(path))
+    text = open(path).read()
+    assert '\n  "train": {\n    "epochs": 3,\n' in text  # one setting per line, indented by 2: people read it
+    stored = json.loads(text)
     assert stored["model"]["latent"] == {"cont": 4, "disc": [10, 2]} and stored["train"]["seed"] == 7
     assert RunConfig.from_dict({}) == RunConfig()  # every field has a default
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from cli.main import main
 from cli.options import flag_of, settings_given
 from cli.train import train as train_command
-from jointvae_tf.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, RunConfig,
-                                TrainConfig)
+from jointvae_tf.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
+                                RunConfig, TrainConfig, overlay, plain_settings)
 from jointvae_tf.errors import ConfigError
 from jointvae_tf.data.catalog import DATASETS, HANDWRITING
 from jointvae_tf.presets import build_run_config, dataset_defaults, resume_run_config
@@ -39,6 +39,29 @@ def test_settings_nest_into_sections_and_unset_fields_keep_their_defaults():
     assert run.data == DataConfig()
     assert RunConfig.from_settings(run.settings()) == run
     assert RunConfig.from_dict(run.to_dict()) == run
+
+
+def test_a_section_given_whole_and_by_field_at_once_is_refused():
+    with pytest.raises(ConfigError, match=r"^model.loss: given both whole and as model.loss.gamma$"):
+        RunConfig.from_settings({"model.loss": LossConfig(), "model.loss.gamma": 5.0})
+    with pytest.raises(ConfigError, match=r"^model: given both whole and as model.loss.gamma$"):
+        RunConfig.from_settings({"model": ModelConfig(), "model.loss.gamma": 5.0})
+
+
+def test_layers_of_settings_merge_field_by_field_and_a_whole_section_replaces_its_fields():
+    whole = TrainConfig(epochs=2, seed=3)
+    merged = overlay({"train": whole}, {"train.epochs": 5})
+    assert RunConfig.from_settings(merged).train == TrainConfig(epochs=5, seed=3)
+    rotation = InvarianceConfig(rotation=5.0)
+    assert overlay({"model.invariance.outline": 0.3, "train.seed": 1}, {"model.invariance": rotation}) == \
+        {"train.seed": 1, "model.invariance": rotation}
+
+
+def test_plain_settings_split_whole_sections_and_turn_lists_into_tuples():
+    plain = plain_settings({"model.latent.disc": [4, 2], "model.cont_capacity": CapacitySchedule(0.0, 1.0, 10)})
+    assert plain == {"model.latent.disc": (4, 2), "model.cont_capacity.start": 0.0, "model.cont_capacity.stop": 1.0,
+                     "model.cont_capacity.steps": 10}
+    assert plain["model.latent.disc"] == RunConfig.from_settings(plain).settings()["model.latent.disc"]
 
 
 def test_the_loss_scale_default_follows_the_form_given():
