@@ -108,7 +108,7 @@ _ALL = (
     Dataset(
         DatasetInfo("four_shapes", "circle/square/star/triangle, white on black: rendered procedurally, or the "
                     "Kaggle 'Four Shapes' folder (smeschke/four-shapes) with a data_dir", "procedural", 32, 1, 4,
-                    FOUR_SHAPES, SHAPE_FACTORS, 24_000, normalization="affine"),
+                    FOUR_SHAPES, SHAPE_FACTORS, 24_000, normalization="silhouette"),
         Source(_read_four_shapes, lambda data_dir: True, ("all",),
                "built in (procedural); or the Kaggle download smeschke/four-shapes, --data-dir at the folder "
                "holding shapes/", found_classes=_four_shapes_classes, supersample=True),
