@@ -209,6 +209,9 @@ def test_fill_silhouettes_makes_outlines_and_hatched_fills_solid():
     solid = filled > 0.5
     for figure, style in zip(figures, ("filled", "outline", "hatched", "outline with a gap")):
         assert (figure != solid).mean() < 0.02, style  # the star's own pixels, its notches left empty
+    dim = fill_silhouettes((images // 3)[:1])  # the same star in dim ink: the same full-brightness figure
+    np.testing.assert_array_equal(dim, fill_silhouettes(images[:1]))
+    assert fill_silhouettes(images[:1]).max() == 255
     assert not fill_silhouettes(np.zeros((1, 32, 32, 1), np.uint8)).any()
 
 

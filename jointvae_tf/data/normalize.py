@@ -74,8 +74,9 @@ def ink_on_black(images: np.ndarray) -> np.ndarray:
 
 
 def fill_silhouettes(images: np.ndarray) -> np.ndarray:
-    """uint8 ``[N, H, W, C]`` bright ink on black -> the same shape, each image its ink's silhouette: the
-    image's brightest level of each channel wherever the ink is or encloses, 0 elsewhere.
+    """uint8 ``[N, H, W, C]`` bright ink on black -> the same shape, each image its ink's silhouette at full
+    brightness wherever the ink is or encloses, 0 elsewhere: 255 in the image's brightest channel, the
+    other channels in proportion (a red drawing gives a red figure), so the ink's level is not kept.
 
     Ink is what lies above :data:`THRESHOLD` of the image's brightest level. Gaps in a stroke up to
     2 * :data:`SILHOUETTE_CLOSING` pixels wide are closed first (the ink is dilated by that many pixels, the
@@ -99,7 +100,9 @@ def fill_silhouettes(images: np.ndarray) -> np.ndarray:
     figure = ~outside
     for _ in range(SILHOUETTE_CLOSING):
         figure = ~_grow(~figure)
-    return np.where(figure[..., None], images.max(axis=(1, 2))[:, None, None, :], 0).astype(np.uint8)
+    colour = images.max(axis=(1, 2)).astype(np.float32)  # [N, C]
+    colour = 255.0 * colour / np.maximum(colour.max(axis=1, keepdims=True), 1.0)
+    return np.where(figure[..., None], colour[:, None, None, :] + 0.5, 0).astype(np.uint8)
 
 
 def _grow(mask: np.ndarray, square: bool = True) -> np.ndarray:
