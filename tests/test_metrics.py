@@ -84,6 +84,7 @@ def test_nmi_of_independent_labelings_is_near_zero():
     ([0, 0, 0, 0], [0, 1, 2, 3], 0.0),
     ([0, 0, 1, 1], [0, 1, 0, 1], -0.5),
     ([3, 3, 3], [1, 1, 1], 1.0),
+    ([7], [2], 1.0),  # one example: no pairs at all, identical partitions (sklearn says 1 too)
 ])
 def test_adjusted_rand_index_of_hand_computed_cases(labels, clusters, expected):
     assert adjusted_rand_index(labels, clusters) == pytest.approx(expected)
