@@ -46,21 +46,25 @@ def _parse_lines(lines: list[str], first_line: int, path: str, columns: int, low
     for number, line in enumerate(lines, first_line):
         if line.count(",") != columns - 1:
             raise JointVAEError(f"{path}: line {number} has {line.count(',') + 1} columns; expected {columns}")
+    # Parsed as floats and checked for fractions: numpy 2.0's loadtxt truncates "0.5" to 0 for an integer
+    # dtype (with a DeprecationWarning) where later versions refuse it.
     try:
-        values = np.loadtxt(lines, delimiter=",", dtype=np.int64, ndmin=2)
+        values = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+        fractional = np.flatnonzero((values != np.round(values)).any(axis=1))
     except ValueError:
-        number = first_line + next(i for i, line in enumerate(lines) if not _is_integer_row(line))
-        raise JointVAEError(f"{path}: line {number} holds a value that is not an integer; expected {columns} "
-                            f"integers") from None
+        fractional = [next(i for i, line in enumerate(lines) if not _is_number_row(line))]
+    if len(fractional):
+        raise JointVAEError(f"{path}: line {first_line + fractional[0]} holds a value that is not an integer; "
+                            f"expected {columns} integers")
     bad = np.flatnonzero(((values < low) | (values > high)).any(axis=1))
     if len(bad):
         raise JointVAEError(f"{path}: line {first_line + bad[0]} has a value outside {low}..{high}")
     return values.astype(np.uint8)
 
 
-def _is_integer_row(line: str) -> bool:
+def _is_number_row(line: str) -> bool:
     try:
-        np.array(line.split(","), dtype=np.int64)
+        np.array(line.split(","), dtype=np.float64)
     except ValueError:
         return False
     return True
