@@ -222,3 +222,74 @@ def test_silhouette_normalisation_draws_every_style_as_the_same_figure():
         assert np.abs(styled - out[0]).mean() < 6
     affine = normalize_images(images, "affine")[..., 0].astype(np.float32)
     assert np.abs(affine[1] - affine[0]).mean() > 20  # without the fill an outline stays an outline
+
+
+def test_ink_on_black_reads_each_image_of_a_batch_on_its_own_ground():
+    star = _star_coverage()
+    paper, on_black, on_grey = _drawn(star, 230.0, 20.0), _drawn(star, 10.0, 200.0), _drawn(star, 100.0, 255.0)
+    batch = np.concatenate([paper, on_black, on_grey, on_grey])
+    out = ink_on_black(batch)
+    for i, image in enumerate(batch):
+        np.testing.assert_array_equal(out[i], ink_on_black(image[None])[0])
+    np.testing.assert_array_equal(out[1], on_black[0])  # a ground within 5 % of black is kept, whatever the rest
+    assert out[0, star > 0.99].min() > 225 and out[0, star == 0].max() == 0  # dark ink on paper flipped
+
+
+def test_ink_on_black_flips_faint_pencil_on_paper():
+    images, filled = _styled_stars()
+    outline = images[1, ..., 0].astype(np.float32) / 255
+    pencil = _drawn(outline, 205.0, 195.0)  # a faint thin stroke: 10 grey levels darker than the paper
+    out = ink_on_black(pencil)[0, ..., 0]
+    assert out[outline == 0].max() == 0
+    assert out[outline > 0.99].min() >= 12  # the stroke comes out brighter than the ground
+    assert fill_silhouettes(ink_on_black(pencil))[0, ..., 0][filled > 0.5].mean() > 250
+
+
+def test_ink_on_black_takes_a_dark_coloured_ground_to_black_in_every_channel():
+    star = _star_coverage()
+    navy = np.stack([_drawn(star, ground, 255.0)[..., 0] for ground in (10.0, 12.0, 80.0)], axis=-1)  # chalk on navy
+    out = ink_on_black(navy)[0]
+    assert out[star == 0].max() == 0
+    assert out[star > 0.99].min() >= 250
+
+
+def _arch(size=32):
+    """A 2 px stroke drawn as three sides of a rectangle whose open side lies on the frame's top edge (a
+    drawing cropped by the frame): uint8 ``[size, size]``, 255 on the stroke."""
+    arch = np.zeros((size, size), np.uint8)
+    arch[:20, 8:10] = arch[:20, 22:24] = arch[18:20, 8:24] = 255
+    return arch
+
+
+def test_fill_silhouettes_leaves_open_what_a_drawing_cut_by_the_frame_does_not_enclose():
+    arch = _arch()
+    images = np.stack([np.rot90(arch, k) for k in range(4)])[..., None]  # open to the top, left, bottom, right
+    figures = fill_silhouettes(images)[..., 0] > 0
+    for figure, image in zip(figures, images[..., 0]):
+        assert (figure != (image > 0)).sum() < 8  # the stroke, with at most its corners rounded off
+    for k, figure in enumerate(figures):
+        assert not np.rot90(figure, -k)[5:15, 12:20].any()  # the open inside stays ground
+
+
+def test_fill_silhouettes_closes_a_two_pixel_gap_in_a_diagonal_stroke():
+    size = 32
+    rows, cols = np.mgrid[:size, :size]
+    diamond = (np.abs(rows - 15) + np.abs(cols - 15) == 10)  # a 1 px pen, its strokes diagonal
+    diamond[19:21, 9:11] = False  # two pixels of one side missing: (19, 9) and (20, 10)
+    images = (255 * diamond).astype(np.uint8)[None, ..., None]
+    figure = fill_silhouettes(images)[0, ..., 0] > 0
+    inside = np.abs(rows - 15) + np.abs(cols - 15) < 10
+    assert figure[inside].mean() > 0.98  # filled, with at most a notch where the gap was
+    assert not figure[np.abs(rows - 15) + np.abs(cols - 15) > 11].any()
+
+
+def test_fill_silhouettes_keeps_each_drawings_hue_at_full_brightness():
+    images, filled = _styled_stars()
+    outline = images[1, ..., 0].astype(np.float32) / 255
+    red = np.stack([_drawn(outline, 0.0, level)[0, ..., 0] for level in (200.0, 40.0, 20.0)], axis=-1)
+    grey = np.repeat(images[1] // 2, 3, axis=-1)  # the same outline in dim grey, in the same batch
+    figures = fill_silhouettes(np.stack([red, grey]))
+    inside = filled > 0.99
+    np.testing.assert_array_equal(figures[0][inside], np.broadcast_to([255, 51, 26], (inside.sum(), 3)))
+    np.testing.assert_array_equal(figures[1][inside], 255)
+    assert not figures[:, filled == 0].any()
