@@ -227,11 +227,13 @@ def test_silhouette_normalisation_draws_every_style_as_the_same_figure():
 def test_ink_on_black_reads_each_image_of_a_batch_on_its_own_ground():
     star = _star_coverage()
     paper, on_black, on_grey = _drawn(star, 230.0, 20.0), _drawn(star, 10.0, 200.0), _drawn(star, 100.0, 255.0)
-    batch = np.concatenate([paper, on_black, on_grey, on_grey])
+    empty = np.full_like(on_black, 6)  # an empty frame, near black
+    batch = np.concatenate([paper, on_black, on_grey, on_grey, empty])
     out = ink_on_black(batch)
     for i, image in enumerate(batch):
         np.testing.assert_array_equal(out[i], ink_on_black(image[None])[0])
     np.testing.assert_array_equal(out[1], on_black[0])  # a ground within 5 % of black is kept, whatever the rest
+    np.testing.assert_array_equal(out[4], empty[0])
     assert out[0, star > 0.99].min() > 225 and out[0, star == 0].max() == 0  # dark ink on paper flipped
 
 
@@ -293,3 +295,12 @@ def test_fill_silhouettes_keeps_each_drawings_hue_at_full_brightness():
     np.testing.assert_array_equal(figures[0][inside], np.broadcast_to([255, 51, 26], (inside.sum(), 3)))
     np.testing.assert_array_equal(figures[1][inside], 255)
     assert not figures[:, filled == 0].any()
+
+
+@pytest.mark.parametrize("method", ["moments", "affine", "silhouette"])
+def test_a_smudge_at_thirty_percent_of_the_ink_level_does_not_move_or_resize_the_drawing(method):
+    clean = (_square(64, 16, 0.3, (40, 38)) // 255 * 250)[None]
+    smudged = clean.copy()
+    smudged[0, 4:12, 4:12] = 75  # a pencil smudge at exactly 30 % of the ink's level: ground, not ink
+    expected, got = normalize_images(clean, method)[0], normalize_images(smudged, method)[0]
+    np.testing.assert_allclose(_ink_centre_and_radius(got), _ink_centre_and_radius(expected), atol=0.3)
