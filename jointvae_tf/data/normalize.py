@@ -38,12 +38,18 @@ _MIN_VARIANCE = 0.25
 """Pixels^2 added to the ink covariance so that a straight line still gives an invertible map."""
 
 
+def ink_mask(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """Where the ink of uint8 ``[N, H, W, C]`` is: bool ``[N, H, W]``, the pixels whose brightest channel lies
+    above ``threshold`` of the image's brightest level (none in a blank image)."""
+    level = images.max(axis=-1)
+    peak = level.reshape(len(level), -1).max(axis=1)[:, None, None]
+    return (level > threshold * peak) & (peak > 0)
+
+
 def content_boxes(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """Ink bounding boxes of uint8 ``[N, H, W, C]`` as int ``[N, 4]`` = ``(top, left, bottom, right)``,
     pixel edges (bottom/right exclusive); ``(0, 0, 0, 0)`` for a blank image."""
-    level = images.max(axis=-1)
-    peak = level.reshape(len(level), -1).max(axis=1)
-    ink = (level > threshold * peak[:, None, None]) & (peak[:, None, None] > 0)
+    ink = ink_mask(images, threshold)
     rows, cols = ink.any(axis=2), ink.any(axis=1)
     first = lambda mask: np.argmax(mask, axis=1)
     last = lambda mask: mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)
@@ -84,9 +90,7 @@ def fill_silhouettes(images: np.ndarray) -> np.ndarray:
     encloses its inside. The outside is what a 4-connected flood from the border reaches without crossing
     ink. A blank image stays blank.
     """
-    level = images.max(axis=-1)
-    peak = level.reshape(len(level), -1).max(axis=1)[:, None, None]
-    ink = (level > THRESHOLD * peak) & (peak > 0)
+    ink = ink_mask(images)
     for _ in range(SILHOUETTE_CLOSING):
         ink = _grow(ink)
     outside = np.zeros_like(ink)
@@ -157,8 +161,7 @@ def _ink_moments(images: np.ndarray):
     """Centre of mass ``[N, 2]`` (x, y; pixel-edge coordinates), covariance ``[N, 2, 2]`` (pixels^2) and
     blank ``[N]`` of each image's ink (levels above :data:`THRESHOLD` of its brightest pixel)."""
     size = images.shape[1]
-    level = images.max(axis=-1).astype(np.float32)
-    level = np.where(level > THRESHOLD * level.reshape(len(level), -1).max(axis=1)[:, None, None], level, 0.0)
+    level = np.where(ink_mask(images), images.max(axis=-1).astype(np.float32), 0.0)
     mass = level.sum(axis=(1, 2))
     blank = mass == 0
     weights = level / np.where(blank, 1.0, mass)[:, None, None]
