@@ -50,11 +50,11 @@ def _parse_lines(lines: list[str], first_line: int, path: str, columns: int, low
     # dtype (with a DeprecationWarning) where later versions refuse it.
     try:
         values = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
-        fractional = np.flatnonzero((values != np.round(values)).any(axis=1))
+        not_integer = np.flatnonzero((values != np.round(values)).any(axis=1))
     except ValueError:
-        fractional = [next(i for i, line in enumerate(lines) if not _is_number_row(line))]
-    if len(fractional):
-        raise JointVAEError(f"{path}: line {first_line + fractional[0]} holds a value that is not an integer; "
+        not_integer = [next(i for i, line in enumerate(lines) if not _is_number_row(line))]
+    if len(not_integer):
+        raise JointVAEError(f"{path}: line {first_line + not_integer[0]} holds a value that is not an integer; "
                             f"expected {columns} integers")
     bad = np.flatnonzero(((values < low) | (values > high)).any(axis=1))
     if len(bad):
