@@ -257,9 +257,13 @@ class TrainConfig:
     precision: str = "float32"
     distribute: str = "none"
     steps: int | None = None
+    # Candidates started from different weights, the best by the label-free score continued (restarts.py).
+    restarts: int = 1
+    restart_steps: int = 2_000
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every"):
+        for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every", "restarts",
+                     "restart_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"expected an integer >= 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 1:

@@ -7,6 +7,7 @@ Layout::
     RUN_DIR/logs/train, logs/validation, logs/pictures   TensorBoard event files
     RUN_DIR/pictures/           traversals, reconstructions, samples, training-progress GIF
     RUN_DIR/model.keras         the trained model as one Keras file
+    RUN_DIR/restarts.json       the candidates' label-free scores, with ``--restarts`` (restarts.py)
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class RunFolder:
     @property
     def model_file(self) -> str:
         return os.path.join(self.path, "model.keras")
+
+    @property
+    def restarts(self) -> str:
+        return os.path.join(self.path, "restarts.json")
 
     def checkpointer(self, model: keras.Model | None) -> Checkpointer:
         """The folder's checkpoints of ``model`` (None: only to list them)."""

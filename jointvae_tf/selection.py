@@ -34,7 +34,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.config import NORMALIZATIONS
+from jointvae_tf import data
+from jointvae_tf.config import NORMALIZATIONS, RunConfig
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import EncodedData, encode_dataset
@@ -154,6 +155,14 @@ class SelectionScore:
 
     def to_dict(self) -> dict[str, float]:
         return {"score": self.score, **dataclasses.asdict(self)}
+
+
+def unlabeled_validation(run: RunConfig, limit: int = 1000) -> np.ndarray:
+    """The first ``limit`` validation images of ``run``'s data (split by ``run.train.seed``) as given, before
+    the run's normalisation: ``[N, H, W, C]`` float in [0, 1], what :func:`selection_score` takes."""
+    raw = dataclasses.replace(run.data, normalize="none")
+    examples = data.load_examples(raw, "validation", run.model.image_size, run.model.channels, seed=run.train.seed)
+    return to_unit_range(examples.images[:limit])
 
 
 def model_categorizer(model: JointVAE, batch_size: int = 256) -> Categorize:

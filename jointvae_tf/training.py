@@ -10,7 +10,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from jointvae_tf import data, distribute, pictures, runs
+from jointvae_tf import data, distribute, pictures, restarts, runs, selection
 from jointvae_tf.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
 from jointvae_tf.config import RunConfig
 from jointvae_tf.errors import JointVAEError
@@ -62,7 +62,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     """Train ``run`` in ``run_dir`` (or continue it with ``resume``); returns where things went.
 
     Training is counted in optimizer steps: whole epochs, ``TrainConfig.epochs_for`` of them. A resumed run restores
-    weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first.
+    weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first. A fresh
+    run with ``TrainConfig.restarts`` > 1 first picks its start among that many candidates (:mod:`restarts`).
     """
     run = runs.prepare_run(run, run_dir, resume)
     strategy = distribute.make_strategy(run.train.distribute)  # first: multi-worker needs a fresh runtime
@@ -81,15 +82,25 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     # Images only: the step needs nothing else, and Keras 3.15 cannot reduce a dict of per-worker values.
     dataset = dataset.map(lambda batch: batch["image"])
 
-    model = build_model(run, strategy)
     folder = runs.RunFolder(run_dir)
-    checkpointer = folder.checkpointer(model)
-    step = (checkpointer.restore_latest() if resume else None) or 0
     # Every worker saves and logs (all take part in the step), but only the chief into the run folder.
     chief = distribute.is_chief(strategy)
     files = folder if chief else runs.RunFolder(tempfile.mkdtemp(prefix="jvae-worker-"))
-    if not chief:
-        checkpointer = files.checkpointer(model)
+    if run.train.restarts > 1 and not (resume and folder.checkpointer(None).checkpoints()):
+        def build_candidate(candidate: RunConfig) -> JointVAE:
+            model = build_model(candidate, strategy)
+            _fit_whole_executions(model, model.steps_per_execution, steps_per_epoch)
+            return model
+
+        model, candidates = restarts.best_start(run, build_candidate, dataset, steps_per_epoch,
+                                                selection.unlabeled_validation(run), verbose)
+        step = int(model.optimizer.iterations.numpy())
+        if chief:
+            restarts.write_candidates(folder.restarts, candidates)
+    else:
+        model = build_model(run, strategy)
+        step = (folder.checkpointer(model).restore_latest() if resume else None) or 0
+    checkpointer = files.checkpointer(model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
     eval_images = pictures.to_unit_range(held_out.images[:n_eval])

@@ -29,7 +29,6 @@ evaluates the kept run folders of the rows again (after a change to the score) a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -49,7 +48,6 @@ from jointvae_tf.presets import build_run_config  # noqa: E402
 from jointvae_tf.runs import open_run  # noqa: E402
 from jointvae_tf.training import train  # noqa: E402
 
-SCORE_EXAMPLES = 1000
 SCORE_PARTS = ("score", "agreement", "balance", "elbo")
 
 
@@ -106,8 +104,7 @@ def evaluate_run(run_dir: str) -> dict:
     clusters = encode_dataset(model, scaled(test)).categories[:, 0]
     k = run.model.latent.disc[0]
     start = time.perf_counter()
-    raw = dataclasses.replace(run.data, normalize="none")
-    unlabeled = scaled(data.load_examples(raw, "validation", size, channels, seed=seed))[:SCORE_EXAMPLES]
+    unlabeled = selection.unlabeled_validation(run)
     score = selection.selection_score(model, unlabeled, seed=seed, normalize=run.data.normalize)
     return {"test_accuracy": metrics.cluster_accuracy(test.labels, clusters, n_clusters=k),
             "test_nmi": metrics.normalized_mutual_info(test.labels, clusters),
