@@ -226,14 +226,14 @@ class JointVAE(keras.Model):
         """Every term of the objective (``LOSS_TERMS``) for one batch ``[batch, H, W, C]`` (scalars, nats per image).
 
         ``step``: training step of the capacity schedules; the optimizer's iteration count when None (0
-        without an optimizer). ``seed``: stateless seed, int ``[2]``, of the latent sample and the rotation;
-        the model's seed generator's next one when None.
+        without an optimizer). ``seed``: stateless seed, int ``[2]``, of the latent sample and the invariance
+        term's transform; the model's seed generator's next one when None.
         """
         config = self.config
         encoding = self.encode(images, training)
         seed = self.seed_generator.next() if seed is None else seed
         seed = distribute.replica_seed(tf.cast(seed, tf.int32))
-        latent_seed, rotation_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        latent_seed, transform_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         latent = latents.sample_latent(encoding, config.temperature, latent_seed)
         logits = tf.cast(self.decoder(latent, training=training), tf.float32)
         reconstruction = tf.reduce_mean(losses.reconstruction_loss(images, logits, config.loss, self.log_scale))
@@ -243,10 +243,10 @@ class JointVAE(keras.Model):
         disc_imbalance = tf.add_n([latents.kl_marginal_uniform(lg) for lg in encoding.logits] or [tf.constant(0.0)])
         disc_disagreement = tf.constant(0.0)
         if config.invariance.active and config.latent.disc:
-            rotated = invariance.random_transform(images, config.invariance, rotation_seed)
-            rotated_logits = self.encode(rotated, training).logits
+            transformed = invariance.random_transform(images, config.invariance, transform_seed)
+            transformed_logits = self.encode(transformed, training).logits
             disagreement = invariance.OBJECTIVES[config.invariance.objective]
-            disc_disagreement = tf.add_n([disagreement(a, b) for a, b in zip(encoding.logits, rotated_logits)])
+            disc_disagreement = tf.add_n([disagreement(a, b) for a, b in zip(encoding.logits, transformed_logits)])
         if step is None:
             optimizer = getattr(self, "optimizer", None)
             step = optimizer.iterations if optimizer is not None else 0
