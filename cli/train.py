@@ -72,10 +72,10 @@ from jointvae_tf.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES, NORM
                 help="MIN,MAX,ITERS; clipped at sum log K nats.")
 @setting_option("--temperature", "model.temperature", type=float, help="Relaxed one-hot temperature.")
 @setting_option("--seed", "train.seed", type=int)
-@setting_option("--restarts", "train.restarts", type=int,
+@setting_option("--restarts", "train.restarts", per_dataset=True, type=int,
                 help="Train this many short candidates from different initial weights and continue the one whose "
                      "discrete code the label-free score rates best (restarts.json in the run folder).")
-@setting_option("--restart-steps", "train.restart_steps", type=int,
+@setting_option("--restart-steps", "train.restart_steps", per_dataset=True, type=int,
                 help="Steps each candidate trains before it is scored (rounded up to whole epochs).")
 @setting_option("--jit/--no-jit", "train.jit_compile", default_text="on with a GPU, off on CPU",
                 help="XLA-compile the training step.")

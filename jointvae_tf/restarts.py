@@ -58,9 +58,9 @@ def best_start(run: RunConfig, build: Callable[[RunConfig], JointVAE], dataset: 
     repeated training batches; ``unlabeled``: validation images ``[N, H, W, C]`` float in [0, 1] before the
     run's normalisation, scored as ``selection_score`` scores them (seed ``run.train.seed``). The returned
     model has trained ``epochs * steps_per_epoch`` steps, ``epochs`` = ``restart_steps`` rounded up to whole
-    epochs. A tie keeps the earlier candidate.
+    epochs, or the whole run if that is shorter. A tie keeps the earlier candidate.
     """
-    epochs = -(-run.train.restart_steps // steps_per_epoch)
+    epochs = min(-(-run.train.restart_steps // steps_per_epoch), run.train.epochs_for(steps_per_epoch))
     best: tuple[JointVAE, Candidate] | None = None
     candidates: list[Candidate] = []
     for index in range(run.train.restarts):
