@@ -45,7 +45,7 @@ from jointvae_tf.config import CapacitySchedule  # noqa: E402
 from jointvae_tf.errors import JointVAEError, RunFailure  # noqa: E402
 from jointvae_tf.evaluation import encode_dataset  # noqa: E402
 from jointvae_tf.presets import build_run_config  # noqa: E402
-from jointvae_tf.runs import open_run  # noqa: E402
+from jointvae_tf.runs import RunFolder, open_run  # noqa: E402
 from jointvae_tf.training import train  # noqa: E402
 
 SCORE_PARTS = ("score", "agreement", "balance", "elbo")
@@ -96,7 +96,7 @@ def scaled(examples) -> np.ndarray:
 
 def evaluate_run(run_dir: str) -> dict:
     """Test-split accuracy, NMI and classes with their own category; the label-free score on validation
-    images; the seconds the score took."""
+    images; the seconds the score took; with restarts, the candidates' scores (``restarts.json``)."""
     loaded = open_run(run_dir)
     run, model = loaded.config, loaded.model
     size, channels, seed = run.model.image_size, run.model.channels, run.train.seed
@@ -106,7 +106,11 @@ def evaluate_run(run_dir: str) -> dict:
     start = time.perf_counter()
     unlabeled = selection.unlabeled_validation(run)
     score = selection.selection_score(model, unlabeled, seed=seed, normalize=run.data.normalize)
-    return {"test_accuracy": metrics.cluster_accuracy(test.labels, clusters, n_clusters=k),
+    restarts = {}
+    if os.path.exists(RunFolder(run_dir).restarts):
+        with open(RunFolder(run_dir).restarts) as f:
+            restarts = {"restarts": json.load(f)}
+    return {**restarts, "test_accuracy": metrics.cluster_accuracy(test.labels, clusters, n_clusters=k),
             "test_nmi": metrics.normalized_mutual_info(test.labels, clusters),
             "classes_with_own_category": metrics.classes_with_own_category(test.labels, clusters),
             "test_examples": len(test.labels), **score.to_dict(),
