@@ -8,7 +8,8 @@ Both ask the server the same things (see ``serving/README.md`` and :mod:`jointva
   string outputs whose name ends in ``_bytes`` come back as ``{"b64": ...}``, other strings as JSON
   strings) or gRPC ``Predict`` (TensorProtos).
 
-The REST client needs only the standard library; the gRPC client needs the ``grpc`` extra
+The REST client speaks HTTP through the standard library (no extra beyond the package's own
+dependencies); the gRPC client needs the ``grpc`` extra
 (``tensorflow-serving-api``), imported when first used. Both speak TLS: an ``https://`` REST address, or
 ``tls_ca`` (a PEM file of the certificate authority) for a secure gRPC channel. :meth:`ServingClient.sample`
 checks its request against the metadata first and splits it into requests of at most ``max_batch_size``
@@ -170,7 +171,7 @@ class ServingClient:
 
 class RestClient(ServingClient):
     """TF-Serving's REST API at ``address`` (``http://HOST:8501``, or ``https://`` behind a TLS proxy),
-    standard library only.
+    over the standard library's HTTP.
 
     ``row_format``: send ``instances`` (one JSON object per batch row) instead of columnar ``inputs``;
     the answer is ``predictions`` instead of ``outputs``. Both carry the same tensors.
