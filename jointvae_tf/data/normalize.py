@@ -38,18 +38,17 @@ _MIN_VARIANCE = 0.25
 """Pixels^2 added to the ink covariance so that a straight line still gives an invertible map."""
 
 
-def ink_mask(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+def ink_mask(images: np.ndarray) -> np.ndarray:
     """Where the ink of uint8 ``[N, H, W, C]`` is: bool ``[N, H, W]``, the pixels whose brightest channel lies
-    above ``threshold`` of the image's brightest level (none in a blank image)."""
+    above :data:`THRESHOLD` of the image's brightest level (none in a blank image: no level lies above 0)."""
     level = images.max(axis=-1)
-    peak = level.reshape(len(level), -1).max(axis=1)[:, None, None]
-    return (level > threshold * peak) & (peak > 0)
+    return level > THRESHOLD * level.reshape(len(level), -1).max(axis=1)[:, None, None]
 
 
-def content_boxes(images: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+def content_boxes(images: np.ndarray) -> np.ndarray:
     """Ink bounding boxes of uint8 ``[N, H, W, C]`` as int ``[N, 4]`` = ``(top, left, bottom, right)``,
     pixel edges (bottom/right exclusive); ``(0, 0, 0, 0)`` for a blank image."""
-    ink = ink_mask(images, threshold)
+    ink = ink_mask(images)
     rows, cols = ink.any(axis=2), ink.any(axis=1)
     first = lambda mask: np.argmax(mask, axis=1)
     last = lambda mask: mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)
