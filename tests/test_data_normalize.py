@@ -209,8 +209,9 @@ def test_fill_silhouettes_makes_outlines_and_hatched_fills_solid():
     solid = filled > 0.5
     for figure, style in zip(figures, ("filled", "outline", "hatched", "outline with a gap")):
         assert (figure != solid).mean() < 0.02, style  # the star's own pixels, its notches left empty
-    dim = fill_silhouettes((images // 3)[:1])  # the same star in dim ink: the same full-brightness figure
-    np.testing.assert_array_equal(dim, fill_silhouettes(images[:1]))
+    # The same star in dim ink, or as a 0/1 mask (as dSprites stores its shapes): the same full-brightness figure.
+    for faint in (images[:1] // 3, (images[:1] > 0.3 * 255).astype(np.uint8)):
+        np.testing.assert_array_equal(fill_silhouettes(faint), fill_silhouettes(images[:1]))
     assert fill_silhouettes(images[:1]).max() == 255
     assert not fill_silhouettes(np.zeros((1, 32, 32, 1), np.uint8)).any()
 
@@ -247,6 +248,31 @@ def test_ink_on_black_flips_faint_pencil_on_paper():
     assert fill_silhouettes(ink_on_black(pencil))[0, ..., 0][filled > 0.5].mean() > 250
 
 
+def _photographed_pages(coverage, count=12):
+    """``coverage`` drawn in dark ink (level 40) on paper photographed under a lamp: the light falls off by 55
+    grey levels from one corner to the opposite one (the corner turns from page to page), with paper grain
+    of sd 3 levels: uint8 ``[count, H, W, 1]``."""
+    size = coverage.shape[0]
+    y, x = np.mgrid[:size, :size] / (size - 1)
+    light = 230.0 - 30 * x - 25 * y
+    grain = np.random.default_rng(0).normal(0.0, 3.0, (count, size, size))
+    return np.concatenate([_drawn(coverage, np.rot90(light, k) + grain[k], 40.0) for k in range(count)])
+
+
+def test_ink_on_black_takes_the_median_of_the_frame_as_the_ground_of_an_unevenly_lit_page():
+    star = _star_coverage()
+    pages = _photographed_pages(star)
+    frame = np.ones(star.shape, bool)
+    frame[1:-1, 1:-1] = False  # the outermost rows and columns
+    out = ink_on_black(pages)
+    for page, converted in zip(pages[..., 0], out[..., 0]):
+        # The paper at least as bright as its frame's median is black; every darker pixel is ink, however
+        # little darker (half a grey level is stretched to at least one).
+        np.testing.assert_array_equal(converted == 0, page >= np.median(page[frame]))
+        assert converted[star > 0.99].min() > 2 * converted[star == 0].max()  # the ink outshines the shadowed paper
+    np.testing.assert_array_equal(content_boxes(out), np.repeat(content_boxes(_drawn(star, 0.0, 255.0)), len(out), 0))
+
+
 def test_ink_on_black_takes_a_dark_coloured_ground_to_black_in_every_channel():
     star = _star_coverage()
     navy = np.stack([_drawn(star, ground, 255.0)[..., 0] for ground in (10.0, 12.0, 80.0)], axis=-1)  # chalk on navy
@@ -271,6 +297,21 @@ def test_fill_silhouettes_leaves_open_what_a_drawing_cut_by_the_frame_does_not_e
         assert (figure != (image > 0)).sum() < 8  # the stroke, with at most its corners rounded off
     for k, figure in enumerate(figures):
         assert not np.rot90(figure, -k)[5:15, 12:20].any()  # the open inside stays ground
+
+
+@pytest.mark.parametrize("pen", [1, 2])
+def test_fill_silhouettes_leaves_the_ground_between_a_drawing_and_the_frame_open_however_thin(pen):
+    # A box drawn tight in its frame, two pixels from each edge, its sides overshooting the corners and
+    # running off the frame: the strips between the box and the edges touch the frame, so they are ground,
+    # though the closing narrows them to one pixel and the overshoots cut each off from the others.
+    size = 32
+    box = np.zeros((size, size), np.uint8)
+    for at in (2, size - 2 - pen):
+        box[at:at + pen, :] = box[:, at:at + pen] = 255
+    figure = fill_silhouettes(box[None, ..., None])[0, ..., 0] > 0
+    expected = box > 0
+    expected[2:-2, 2:-2] = True
+    np.testing.assert_array_equal(figure, expected)
 
 
 def test_fill_silhouettes_closes_a_two_pixel_gap_in_a_diagonal_stroke():
