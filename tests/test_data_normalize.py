@@ -91,6 +91,17 @@ def _ink_centre_and_radius(image):
 
 
 @pytest.mark.parametrize("method", ["moments", "affine"])
+def test_moments_weigh_the_ink_by_its_level(method):
+    # A stroke pressed hard at its left end and lightly at its right (every level above 30 % of the peak, so
+    # all ink): its centre of mass lies left of the middle of the stroke, and that is what lands in the centre.
+    stroke = np.zeros((1, 64, 64, 1), np.uint8)
+    stroke[0, 20:27, 10:40, 0] = np.linspace(255, 90, 30).astype(np.uint8)
+    out = normalize_images(stroke, method)[0, ..., 0].astype(np.float64)
+    y, x = np.mgrid[:64, :64] + 0.5
+    np.testing.assert_allclose([(out * y).sum() / out.sum(), (out * x).sum() / out.sum()], [32, 32], atol=0.6)
+
+
+@pytest.mark.parametrize("method", ["moments", "affine"])
 def test_faint_background_below_the_threshold_does_not_move_or_resize_the_drawing(method):
     clean = np.stack([_square(64, 12, 0.0, (14, 40)) // 255 * 250, _square(64, 16, 0.5, (40, 24)) // 255 * 250])
     paper = np.random.default_rng(0).integers(0, 76, clean.shape).astype(np.uint8)  # up to 30 % of 250
