@@ -85,9 +85,9 @@ def compose(z, categories, spec: LatentSpec) -> tf.Tensor:
     return tf.concat([tf.cast(z, tf.float32), one_hot_codes(categories, spec)], axis=-1)
 
 
-def one_hot_codes(categories: tf.Tensor, spec: LatentSpec, dtype=tf.float32) -> tf.Tensor:
-    """Concatenated one-hot discrete code ``[batch, sum(disc)]`` from ``categories`` int ``[batch, n_disc]``."""
-    parts = [tf.one_hot(categories[:, i], k, dtype=dtype) for i, k in enumerate(spec.disc)]
+def one_hot_codes(categories: tf.Tensor, spec: LatentSpec) -> tf.Tensor:
+    """Concatenated one-hot discrete code ``[batch, sum(disc)]`` float32 from ``categories`` int ``[batch, n_disc]``."""
+    parts = [tf.one_hot(categories[:, i], k) for i, k in enumerate(spec.disc)]
     if not parts:
-        return tf.zeros([tf.shape(categories)[0], 0], dtype)
+        return tf.zeros([tf.shape(categories)[0], 0])
     return tf.concat(parts, axis=-1)

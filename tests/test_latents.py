@@ -83,6 +83,16 @@ def test_reparameterised_z_has_the_encoder_mean_and_variance():
     assert np.mean(np.abs(z - 2.0) > 1.96 * 0.5) == pytest.approx(0.05, abs=0.01)  # Gaussian tails
 
 
+def test_the_noise_of_z_and_the_noise_of_c_are_independent():
+    # q(z, c | x) = q(z | x) q(c | x): with as many continuous dimensions as categories (10 and 10, as for
+    # MNIST), the j-th dimension of z and the j-th entry of c must not be drawn from one seed.
+    n, k = 20000, 10
+    encoding = latents.Encoding(tf.zeros([n, k]), tf.zeros([n, k]), [tf.zeros([n, k])])
+    sample = latents.sample_latent(encoding, 0.67, tf.constant([3, 4])).numpy()
+    z, c = sample[:, :k], sample[:, k:]
+    assert abs(np.corrcoef(z.ravel(), c.ravel())[0, 1]) < 0.02  # standard error 1 / sqrt(n * k) = 0.0022
+
+
 def test_mode_latent_is_the_mean_and_the_one_hot_argmax_whatever_the_batch_size():
     logits = [tf.constant([[0.0, 3.0, 1.0, 0.0]] * 2), tf.constant([[2.0, -1.0]] * 2)]
     mode = latents.mode_latent(latents.Encoding(tf.ones([2, 1]), tf.zeros([2, 1]), logits)).numpy()
