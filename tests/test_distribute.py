@@ -1,8 +1,10 @@
 """Training on several replicas: strategy choice, chief-only writing, and the global-batch semantics
 (two replicas of half the batch each take the same step as one device with the whole batch)."""
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import types
@@ -135,28 +137,33 @@ print("STEP", train(run, sys.argv[1], verbose=0).step)
 """
 
 
-def _free_ports(count):
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+@contextlib.contextmanager
+def _reserved_ports(count):
+    """``count`` free ports, kept bound (with SO_REUSEPORT, never listening) until the block ends, so that no
+    other program can take one between its choice and the binding by TensorFlow's gRPC server, which
+    ``TF_GRPC_REUSE_PORT=1`` lets share the port. A bound socket that does not listen receives no connection."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            held = stack.enter_context(socket.socket())
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            held.bind(("", 0))
+            ports.append(held.getsockname()[1])
+        yield ports
 
 
 @pytest.mark.slow
 def test_two_workers_train_in_step_into_one_run_folder(tmp_path):
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-        processes.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run")], env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path))
-    outputs = [p.communicate(timeout=240) for p in processes]
+    with _reserved_ports(2) as ports:
+        workers = [f"localhost:{port}" for port in ports]
+        processes = []
+        for index in range(2):
+            tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+            env = {**os.environ, "TF_CONFIG": tf_config, "TF_GRPC_REUSE_PORT": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "CUDA_VISIBLE_DEVICES": ""}
+            processes.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "run")], env=env,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path))
+        outputs = [p.communicate(timeout=240) for p in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
     steps = [int(stdout.split("STEP")[-1]) for stdout, _ in outputs]
