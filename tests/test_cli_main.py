@@ -32,10 +32,10 @@ def test_usage_error_exits_2_and_run_failure_exits_1(tmp_path):
     runner = CliRunner()
     unknown = runner.invoke(main, ["no-such-command"])
     assert unknown.exit_code == 2 and unknown.stderr.startswith("Error: ")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    no_server = runner.invoke(main, ["sample", "--server", f"127.0.0.1:{port}", "--retries", "1", "--timeout", "2",
-                                     "--out", str(tmp_path / "x.png")])
+    with socket.socket() as taken:  # bound, never listening: connections are refused, no other program gets it
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        no_server = runner.invoke(main, ["sample", "--server", f"127.0.0.1:{port}", "--retries", "1", "--timeout", "2",
+                                         "--out", str(tmp_path / "x.png")])
     assert no_server.exit_code == 1, no_server.output
     assert no_server.stderr.count("\n") == 1 and "no TF-Serving answered" in no_server.stderr
