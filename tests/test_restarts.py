@@ -16,7 +16,7 @@ from jointvae_tf.restarts import candidate_seed
 from jointvae_tf.runs import RunFolder, open_run
 from jointvae_tf.selection import selection_score, unlabeled_validation
 from jointvae_tf.training import train
-from tests.test_training import TINY
+from test_training import TINY
 
 RESTARTS = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, epochs=3, restarts=3, restart_steps=3))
 """Three candidates of one epoch (4 steps: 3 rounded up), then two more epochs of the best."""
