@@ -1,9 +1,8 @@
 """Restarts: train several short candidates from different initial weights and keep the one whose
 discrete code the label-free score (:func:`jointvae_tf.selection.selection_score`) rates best.
 
-How well a run's discrete code finds the classes depends much on its initial weights (on held-out
-digits the same recipe gave 0.41 to 0.74 over three seeds, docs/quality.md), and the label-free score
-ranks runs without labels. A run with ``TrainConfig.restarts`` N > 1 therefore starts with N candidates
+How well a run's discrete code finds the classes depends much on its initial weights, and the
+label-free score tells a bad start early (docs/quality.md, "Restarts"). A run with ``TrainConfig.restarts`` N > 1 therefore starts with N candidates
 that share the run's data, split and batch order and differ only in the seed of their weights and
 latent noise (candidate 0 uses the run's own seed, so ``restarts=1`` is a plain run). Each trains
 ``TrainConfig.restart_steps`` steps (rounded up to whole epochs) without evaluation or pictures; each is
