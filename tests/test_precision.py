@@ -64,3 +64,16 @@ def test_mixed_training_step_matches_float32_roughly(precision):
         model = _model(policy)
         losses[policy] = model.fit(images, batch_size=16, epochs=1, verbose=0).history["loss"][-1]
     assert losses[precision] == pytest.approx(losses["float32"], rel=0.02)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_an_export_of_a_mixed_model_answers_in_float32_as_the_model_encodes(precision, tmp_path):
+    from jointvae_tf.export import build_archive
+
+    model = _model(precision)
+    build_archive(model, traverse_steps=3).write_out(str(tmp_path / "export"), verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    images = np.random.default_rng(0).random((2, 32, 32, 1)).astype(np.float32)
+    encoded = loaded.signatures["encode"](images=tf.constant(images))
+    assert encoded["z_mean"].dtype == encoded["z_log_var"].dtype == encoded["probabilities"].dtype == tf.float32
+    np.testing.assert_allclose(encoded["z_mean"], model.encode(images).mean, atol=1e-6)
