@@ -126,14 +126,18 @@ def _grow(mask: np.ndarray, square: bool = True) -> np.ndarray:
 def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
     """uint8 ``[N, H, W, C]`` (square) -> same shape, brought to bright ink on black (:func:`ink_on_black`)
     and normalised by ``method`` ("box" | "moments" | "affine" | "silhouette", see the module docstring)."""
-    windows = {"box": _box_maps, "moments": _moment_maps, "affine": _affine_maps, "silhouette": _affine_maps}[method]
+    prepare, windows = {"box": (ink_on_black, _box_maps), "moments": (ink_on_black, _moment_maps),
+                        "affine": (ink_on_black, _affine_maps), "silhouette": (_silhouette_on_black, _affine_maps)}[method]
     out = np.empty_like(images)
     for start in range(0, len(images), _CHUNK):
-        chunk = ink_on_black(images[start:start + _CHUNK])
-        if method == "silhouette":
-            chunk = fill_silhouettes(chunk)
+        chunk = prepare(images[start:start + _CHUNK])
         out[start:start + _CHUNK] = _warp(chunk, *windows(chunk))
     return out
+
+
+def _silhouette_on_black(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, H, W, C]`` -> each drawing's filled silhouette, bright on black (``silhouette``'s input)."""
+    return fill_silhouettes(ink_on_black(images))
 
 
 def normalize_handwriting(images: np.ndarray) -> np.ndarray:
