@@ -47,21 +47,38 @@ def candidate_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
 
 
+@dataclasses.dataclass(frozen=True)
+class Restarts:
+    """What the restart phase did: every candidate, and the index of the one continued."""
+
+    candidates: list[Candidate]
+    chosen: int
+
+    def write(self, path: str) -> None:
+        """``{"chosen": index, "candidates": [...]}`` as JSON at ``path``, atomically."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(dataclasses.asdict(self), f, indent=2)
+        os.replace(tmp, path)
+
+
 def best_start(run: RunConfig, build: Callable[[RunConfig], JointVAE], dataset: tf.data.Dataset,
                steps_per_epoch: int, unlabeled: np.ndarray, verbose: int | str = "auto",
-               ) -> tuple[JointVAE, list[Candidate]]:
-    """Train ``run.train.restarts`` candidates and return the best-scored one with every candidate's score.
+               ) -> tuple[JointVAE, Restarts]:
+    """Train ``run.train.restarts`` candidates; the best-scored one and what was done.
 
     ``build(run)``: a compiled, built model for ``run``, ready to fit whole epochs of ``steps_per_epoch``
     (``training.build_model``, its steps per execution fitted to the epoch); ``dataset``: the run's
     repeated training batches; ``unlabeled``: validation images ``[N, H, W, C]`` float in [0, 1] before the
     run's normalisation, scored as ``selection_score`` scores them (seed ``run.train.seed``). The returned
     model has trained ``epochs * steps_per_epoch`` steps, ``epochs`` = ``restart_steps`` rounded up to whole
-    epochs, or the whole run if that is shorter. A tie keeps the earlier candidate.
+    epochs, or the whole run if that is shorter. A tie keeps the earlier candidate. Only the best model so
+    far is kept in memory.
     """
     epochs = min(-(-run.train.restart_steps // steps_per_epoch), run.train.epochs_for(steps_per_epoch))
-    best: tuple[JointVAE, Candidate] | None = None
+    best: JointVAE | None = None
     candidates: list[Candidate] = []
+    chosen = 0
     for index in range(run.train.restarts):
         seed = candidate_seed(run.train.seed, index)
         keras.utils.set_random_seed(seed)
@@ -69,24 +86,12 @@ def best_start(run: RunConfig, build: Callable[[RunConfig], JointVAE], dataset: 
         model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=[DivergenceGuard()],
                   verbose=verbose, shuffle=False)
         score = selection_score(model, unlabeled, seed=run.train.seed, normalize=run.data.normalize)
-        candidate = Candidate(index, seed, int(model.optimizer.iterations.numpy()), score.to_dict())
-        candidates.append(candidate)
+        candidates.append(Candidate(index, seed, int(model.optimizer.iterations.numpy()), score.to_dict()))
         if verbose:
             print(f"Candidate {index + 1}/{run.train.restarts} (seed {seed}): label-free score {score.score:.3f} "
                   f"(agreement {score.agreement:.3f}, balance {score.balance:.3f})")
-        if best is None or candidate.score["score"] > best[1].score["score"]:
-            best = (model, candidate)
-    model, chosen = best
+        if best is None or score.score > candidates[chosen].score["score"]:
+            best, chosen = model, index
     if verbose:
-        print(f"Continuing candidate {chosen.index + 1} (seed {chosen.seed}).")
-    return model, candidates
-
-
-def write_candidates(path: str, candidates: list[Candidate]) -> None:
-    """``{"chosen": index, "candidates": [...]}`` as JSON at ``path``, atomically; the chosen candidate is
-    the first of the highest score, as :func:`best_start` chooses."""
-    chosen = max(candidates, key=lambda c: c.score["score"])
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump({"chosen": chosen.index, "candidates": [dataclasses.asdict(c) for c in candidates]}, f, indent=2)
-    os.replace(tmp, path)
+        print(f"Continuing candidate {chosen + 1} (seed {candidates[chosen].seed}).")
+    return best, Restarts(candidates, chosen)

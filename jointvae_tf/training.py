@@ -92,11 +92,11 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
             _fit_whole_executions(model, model.steps_per_execution, steps_per_epoch)
             return model
 
-        model, candidates = restarts.best_start(run, build_candidate, dataset, steps_per_epoch,
-                                                selection.unlabeled_validation(run), verbose)
+        model, restart_phase = restarts.best_start(run, build_candidate, dataset, steps_per_epoch,
+                                                   selection.unlabeled_validation(run), verbose)
         step = int(model.optimizer.iterations.numpy())
         if chief:
-            restarts.write_candidates(folder.restarts, candidates)
+            restart_phase.write(folder.restarts)
     else:
         model = build_model(run, strategy)
         step = (folder.checkpointer(model).restore_latest() if resume else None) or 0
