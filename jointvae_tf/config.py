@@ -20,12 +20,11 @@ RECONSTRUCTION_LOSSES = ("bce", "mse", "cauchy", "general")
 AGREEMENT_OBJECTIVES = ("agreement", "mutual_information")
 """How the invariance term scores two views' categories (``jointvae_tf.invariance``): the probability that
 they draw the same category, or the mutual information of their joint over the batch (IIC)."""
-NORMALIZATIONS = ("none", "box", "moments", "affine", "silhouette", "deskew")
+NORMALIZATIONS = ("none", "box", "moments", "affine", "silhouette")
 """Image normalisation of the data pipeline (``jointvae_tf.data.normalize``): none; crop to the ink's
 bounding box and centre it (as MNIST was prepared); centre on the ink's centre of mass and scale its RMS
 radius (rotation-invariant size); the same with the ink's covariance whitened (undoes stretch and shear);
-the same on the drawing's filled silhouette (outlines and hatched fills become solid figures); centre on
-the ink's centre of mass and shear its slant away (handwriting upright, size kept)."""
+the same on the drawing's filled silhouette (outlines and hatched fills become solid figures)."""
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multiworker")
 

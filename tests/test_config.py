@@ -64,7 +64,7 @@ def test_capacity_edges_and_parsing():
     (ModelConfig, {"image_size": 28}, r"^image_size: expected one of \(32, 64\) pixels, got 28$"),
     (ModelConfig, {"channels": 2}, "^channels: expected 1 or 3, got 2$"),
     (ModelConfig, {"temperature": 0.0}, "^temperature: expected > 0, got 0.0$"),
-    (DataConfig, {"normalize": "zca"}, "^normalize: expected one of none, box, moments, affine, silhouette, deskew, got 'zca'$"),
+    (DataConfig, {"normalize": "zca"}, "^normalize: expected one of none, box, moments, affine, silhouette, got 'zca'$"),
     (DataConfig, {"validation_fraction": 0.0}, r"^validation_fraction: expected a fraction in \(0, 0.5\), got 0.0$"),
     (DataConfig, {"validation_fraction": 0.5}, r"^validation_fraction: expected a fraction in \(0, 0.5\), got 0.5$"),
     (DataConfig, {"max_examples": 0}, "^max_examples: expected an integer >= 1, got 0$"),

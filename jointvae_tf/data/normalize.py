@@ -12,9 +12,6 @@
 - ``silhouette``: as ``affine``, on the drawing's silhouette (:func:`fill_silhouettes`): what the ink
   encloses is filled, so a filled shape, its outline and a hatched one become the same white figure. For
   shapes whose class is their outline, drawn in any style.
-- ``deskew`` (handwriting): centre the ink's centre of mass and shear each row sideways so the ink's
-  principal slant becomes vertical (x -> x - (cov_xy / cov_yy) y about the centre, the slant clipped at
-  :data:`MAX_SLANT`); sizes are kept. The classic deskewing of MNIST: slant is a style, not a digit.
 
 Every method first brings each image to bright ink on a black ground (:func:`ink_on_black`): its ground
 level is estimated from its border and only the departure from it is ink, and dark ink on light paper is
@@ -36,8 +33,6 @@ GROUND_TOLERANCE = 0.05
 """A ground within this fraction of full scale of black is black: :func:`ink_on_black` keeps such images."""
 _MIN_ROOM = 32.0
 """Grey levels: the least range between the ground and the scale's end that ink is stretched over."""
-MAX_SLANT = 1.0
-"""Largest shear ``deskew`` undoes: horizontal pixels per vertical pixel (1 = 45 degrees)."""
 _CHUNK = 4096
 _MIN_VARIANCE = 0.25
 """Pixels^2 added to the ink covariance so that a straight line still gives an invertible map."""
@@ -130,11 +125,9 @@ def _grow(mask: np.ndarray, square: bool = True) -> np.ndarray:
 
 def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
     """uint8 ``[N, H, W, C]`` (square) -> same shape, brought to bright ink on black (:func:`ink_on_black`)
-    and normalised by ``method`` ("box" | "moments" | "affine" | "silhouette" | "deskew", see the module
-    docstring)."""
+    and normalised by ``method`` ("box" | "moments" | "affine" | "silhouette", see the module docstring)."""
     prepare, windows = {"box": (ink_on_black, _box_maps), "moments": (ink_on_black, _moment_maps),
-                        "affine": (ink_on_black, _affine_maps), "silhouette": (_silhouette_on_black, _affine_maps),
-                        "deskew": (ink_on_black, _deskew_maps)}[method]
+                        "affine": (ink_on_black, _affine_maps), "silhouette": (_silhouette_on_black, _affine_maps)}[method]
     out = np.empty_like(images)
     for start in range(0, len(images), _CHUNK):
         chunk = prepare(images[start:start + _CHUNK])
@@ -201,17 +194,6 @@ def _affine_maps(images: np.ndarray):
     square_root = vectors @ (np.sqrt(values)[..., None] * np.swapaxes(vectors, 1, 2))
     # Output ink covariance (r^2 / 2) I, r = RADIUS_FRACTION * size: matrix @ matrix.T = covariance / (r^2 / 2).
     return centre, square_root / (RADIUS_FRACTION * size / np.sqrt(2.0)), blank
-
-
-def _deskew_maps(images: np.ndarray):
-    centre, covariance, blank = _ink_moments(images)
-    vertical = covariance[:, 1, 1]
-    slant = np.clip(covariance[:, 0, 1] / np.where(vertical > 0, vertical, 1.0), -MAX_SLANT, MAX_SLANT)
-    # Output point (dx, dy) from the frame's centre shows input point centre + (dx + slant * dy, dy).
-    matrix = np.zeros((len(images), 2, 2), np.float32)
-    matrix[:, 0, 0] = matrix[:, 1, 1] = 1.0
-    matrix[:, 0, 1] = slant
-    return centre, matrix, blank
 
 
 def _scaled_identity(scale: np.ndarray) -> np.ndarray:
