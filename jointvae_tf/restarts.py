@@ -2,9 +2,10 @@
 discrete code the label-free score (:func:`jointvae_tf.selection.selection_score`) rates best.
 
 How well a run's discrete code finds the classes depends much on its initial weights, and the
-label-free score tells a bad start early (docs/quality.md, "Restarts"). A run with ``TrainConfig.restarts`` N > 1 therefore starts with N candidates
-that share the run's data, split and batch order and differ only in the seed of their weights and
-latent noise (candidate 0 uses the run's own seed, so ``restarts=1`` is a plain run). Each trains
+label-free score marks a failed start (a few categories used, or views that disagree) within a few
+thousand steps (docs/quality.md, "Restarts"). A run with ``TrainConfig.restarts`` N > 1 therefore starts
+with N candidates that share the run's data, split and batch order and differ only in the seed of their
+weights and latent noise (candidate 0 uses the run's own seed, so ``restarts=1`` is a plain run). Each trains
 ``TrainConfig.restart_steps`` steps (rounded up to whole epochs) without evaluation or pictures; each is
 scored on the same unlabeled validation images; the best goes on to the run's full length, its
 optimizer and step (hence its capacity schedules) carried over. The others are dropped. The scores
