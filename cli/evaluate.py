@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from cli.options import errors_as_flags, parse_names, setting_option, settings_given
+from jointvae_tf.cli.options import errors_as_flags, parse_names, setting_option, settings_given
 
 
 @click.command("evaluate")
@@ -22,7 +22,7 @@ from cli.options import errors_as_flags, parse_names, setting_option, settings_g
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 def evaluate(run_dir, split, max_examples, class_change_examples, as_json, **options):
     """Reconstruction, loss terms, KL per latent, cluster accuracy, NMI, MIG, FactorVAE score, class change."""
-    from jointvae_tf.report import evaluate_run, format_report
+    from jointvae_tf.evaluation.report import evaluate_run, format_report
 
     # The progress bar goes to stderr with --json, so stdout holds the JSON object alone.
     with errors_as_flags(), contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():

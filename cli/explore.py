@@ -1,4 +1,4 @@
-"""``jvae-tf explore``: the latent space in the browser, live (a local web server, see ``jointvae_tf.explorer``)."""
+"""``jvae-tf explore``: the latent space in the browser, live (a local web server, see ``jointvae_tf.serving.explorer``)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def explore(run_dir, export_dir, server, grpc_address, model, version, host, por
     RUN_DIR alone explores the run's latest checkpoint. With --export, --server or --grpc, RUN_DIR names the
     model's run folder (an export remembers its own), whose validation images order the sliders by KL.
     """
-    from jointvae_tf.explorer import address, make_server, open_explorer
+    from jointvae_tf.serving.explorer import address, make_server, open_explorer
 
     explorer = open_explorer(run_dir, export_dir=export_dir, server=server, grpc=grpc_address, model=model,
                              version=version, max_examples=max_examples)

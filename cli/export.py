@@ -16,7 +16,7 @@ import click
 def export(run_dir, name, version, out, traverse_steps):
     """Export RUN_DIR's latest checkpoint to OUT/NAME/VERSION with signatures serving_default (decode),
     sample, encode and traverse."""
-    from jointvae_tf.export import ExportConfig, export_run
+    from jointvae_tf.serving.export import ExportConfig, export_run
 
     target = export_run(run_dir, out=out, name=name, version=version, traverse_steps=traverse_steps)
     config = ExportConfig.load(target)

@@ -66,7 +66,7 @@ class _Group(click.Group):
         if name not in COMMANDS:
             return None
         _import_tensorflow_quietly()
-        return getattr(importlib.import_module(f"cli.{name}"), name)
+        return getattr(importlib.import_module(f"jointvae_tf.cli.{name}"), name)
 
     def format_commands(self, ctx, formatter):
         limit = formatter.width - 6 - max(map(len, COMMANDS))

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import click
 
-from jointvae_tf.config import CapacitySchedule, RunConfig
+from jointvae_tf.core.config import CapacitySchedule, RunConfig
 from jointvae_tf.errors import ConfigError, JointVAEError
 
 _FLAGS: dict[str, str] = {}

@@ -34,7 +34,7 @@ from jointvae_tf.errors import JointVAEError
 def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n, category, seed, out, out_dir,
            timeout, retries, max_batch):
     """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
-    from jointvae_tf import pictures
+    from jointvae_tf.viz import pictures
 
     sources = {"--server": server, "--grpc": grpc_address, "--run": run_dir, "--export": export_dir}
     given = [flag for flag, value in sources.items() if value]
@@ -58,17 +58,17 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
 def _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch):
     """The object whose ``sample(n, seed, category)`` answers, for the one source given."""
     if server or grpc_address:
-        from jointvae_tf.client import GrpcClient, RestClient, RetryPolicy
+        from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
 
         retry = RetryPolicy(attempts=retries, timeout=timeout)
         client = RestClient if server else GrpcClient
         return client(server or grpc_address, model, version, retry, max_batch_size=max_batch, tls_ca=tls_ca)
     if run_dir:
-        from jointvae_tf.runs import open_run
-        from jointvae_tf.sampling import ModelSampler
+        from jointvae_tf.runs.folder import open_run
+        from jointvae_tf.core.sampling import ModelSampler
 
         return ModelSampler(open_run(run_dir).model)
-    from jointvae_tf.export import ExportSampler
+    from jointvae_tf.serving.export import ExportSampler
 
     return ExportSampler(export_dir)
 

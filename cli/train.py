@@ -6,9 +6,9 @@ import textwrap
 
 import click
 
-from cli.options import (errors_as_flags, flag_of, parse_capacity, parse_disc, parse_names, setting_option,
+from jointvae_tf.cli.options import (errors_as_flags, flag_of, parse_capacity, parse_disc, parse_names, setting_option,
                          settings_given)
-from jointvae_tf.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
+from jointvae_tf.core.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
 
 
 @click.command("train")
@@ -93,10 +93,10 @@ from jointvae_tf.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES, NORM
                    "flags must agree with them, except --epochs/--steps (to train longer) and --distribute.")
 def train(run_dir, resume, **options):
     """Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder."""
-    from jointvae_tf.config import RunConfig
-    from jointvae_tf.presets import build_run_config, resume_run_config
-    from jointvae_tf.runs import RunFolder
-    from jointvae_tf.training import train as train_run
+    from jointvae_tf.core.config import RunConfig
+    from jointvae_tf.training.presets import build_run_config, resume_run_config
+    from jointvae_tf.runs.folder import RunFolder
+    from jointvae_tf.training.trainer import train as train_run
 
     settings = settings_given(options)
     with errors_as_flags():

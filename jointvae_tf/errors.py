@@ -21,7 +21,7 @@ class RunFailure(JointVAEError):
 
 
 class ConfigError(JointVAEError):
-    """A bad setting: ``argument`` is its path in :class:`~jointvae_tf.config.RunConfig` (``"train.epochs"``;
+    """A bad setting: ``argument`` is its path in :class:`~jointvae_tf.core.config.RunConfig` (``"train.epochs"``;
     a bare field name such as ``"epochs"`` when raised by a config object alone) and ``problem`` says what was
     expected. Front ends map ``argument`` to their own names (the CLI to its flags)."""
 

@@ -28,7 +28,7 @@ import urllib.request
 
 import numpy as np
 
-from jointvae_tf.explorer import address, make_server, open_explorer
+from jointvae_tf.serving.explorer import address, make_server, open_explorer
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -7,7 +7,7 @@ Configs (the two reference latent specs of the paper):
 
 Variants, named by dash-separated tokens:
 
-- ``ours``: :class:`jointvae_tf.model.JointVAE` built by ``training.build_model`` (our train_step).
+- ``ours``: :class:`jointvae_tf.core.model.JointVAE` built by ``training.build_model`` (our train_step).
 - ``plain``: the plain Keras baseline -- the same encoder and decoder in a small ``keras.Model`` whose
   ``compute_loss`` is BCE + |KL_cont - C| + |KL_disc - C| (C fixed at 5 nats), trained by Keras'
   standard ``train_step``. With the JAX backend it is also the GPU model (TensorFlow is not installed
@@ -80,8 +80,8 @@ def build_plain_model(image_size: int, cont: int, disc: tuple[int, ...]):
     import keras
     from keras import ops
 
-    from jointvae_tf.config import LatentSpec, ModelConfig
-    from jointvae_tf.networks import build_decoder, build_encoder
+    from jointvae_tf.core.config import LatentSpec, ModelConfig
+    from jointvae_tf.core.networks import build_decoder, build_encoder
 
     config = ModelConfig(image_size=image_size, channels=1, latent=LatentSpec(cont, disc))
 
@@ -242,7 +242,7 @@ def child(job: dict) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(variant["inter"])
     import keras
 
-    from jointvae_tf.precision import set_precision
+    from jointvae_tf.core.precision import set_precision
 
     config = CONFIGS[job["config"]]
     batch, spe = job["batch"], variant["spe"]
@@ -265,8 +265,8 @@ def child(job: dict) -> dict:
         model = build_plain_model(**config)
         model.compile(optimizer=keras.optimizers.Adam(5e-4), jit_compile=variant["jit"], steps_per_execution=spe)
     else:
-        from jointvae_tf.config import InvarianceConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
-        from jointvae_tf.training import build_model
+        from jointvae_tf.core.config import InvarianceConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+        from jointvae_tf.training.trainer import build_model
 
         invariance = InvarianceConfig(rotation=variant["rot"], weight=10.0 if variant["rot"] else 0.0)
         model_config = ModelConfig(image_size=config["image_size"], latent=LatentSpec(config["cont"], config["disc"]),

@@ -36,7 +36,7 @@ from PIL import Image, ImageFilter
 from jointvae_tf.data import procedural
 from jointvae_tf.data.info import FOUR_SHAPES
 from jointvae_tf.data.resize import fit_images
-from jointvae_tf.pictures import image_grid, label_rows, save_png
+from jointvae_tf.viz.pictures import image_grid, label_rows, save_png
 
 FILE_SIZES = (32, 48, 64, 100)
 DRAWINGS = {"filled": 0.3, "outline": 0.4, "hatched": 0.3}

@@ -21,11 +21,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from jointvae_tf import data, losses, metrics, pictures  # noqa: E402
-from jointvae_tf.evaluation import encode_dataset  # noqa: E402
-from jointvae_tf.presets import build_run_config  # noqa: E402
-from jointvae_tf.runs import open_run  # noqa: E402
-from jointvae_tf.training import build_model, train  # noqa: E402
+from jointvae_tf import data
+
+from jointvae_tf.core import losses
+
+from jointvae_tf.evaluation import metrics
+
+from jointvae_tf.viz import pictures  # noqa: E402
+from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
+from jointvae_tf.training.presets import build_run_config  # noqa: E402
+from jointvae_tf.runs.folder import open_run  # noqa: E402
+from jointvae_tf.training.trainer import build_model, train  # noqa: E402
 
 VARIANTS = {
     "bce": {"model.loss.kind": "bce"},

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from jointvae_tf.config import NORMALIZATIONS, DataConfig  # noqa: E402
+from jointvae_tf.core.config import NORMALIZATIONS, DataConfig  # noqa: E402
 from jointvae_tf.data import load_examples  # noqa: E402
 from jointvae_tf.data.normalize import normalize_images  # noqa: E402
 

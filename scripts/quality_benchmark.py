@@ -9,7 +9,7 @@ defaults: ``--recipe NAME`` alone is the dataset's defaults (what ``jvae-tf trai
 
 Each run trains on the dataset's train split, then reports on its test split: cluster accuracy of the first
 discrete variable (``metrics.cluster_accuracy``, mapping "auto"), NMI, classes with a category of their
-own; the label-free score (``jointvae_tf.selection``) on up to 1,000 validation images (no labels used),
+own; the label-free score (``jointvae_tf.evaluation.selection``) on up to 1,000 validation images (no labels used),
 read without normalisation and normalised by the score as the recipe's pipeline would (procedural
 four_shapes: rendered at the model's size, where training renders at twice the size before normalising);
 training wall time and steps; the held-out accuracy after each epoch against wall seconds (``curve``).
@@ -40,13 +40,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jointvae_tf import data, metrics, pictures, selection  # noqa: E402
-from jointvae_tf.config import CapacitySchedule  # noqa: E402
+from jointvae_tf import data
+
+from jointvae_tf.evaluation import metrics, selection
+
+from jointvae_tf.viz import pictures  # noqa: E402
+from jointvae_tf.core.config import CapacitySchedule  # noqa: E402
 from jointvae_tf.errors import JointVAEError, RunFailure  # noqa: E402
-from jointvae_tf.evaluation import encode_dataset  # noqa: E402
-from jointvae_tf.presets import build_run_config  # noqa: E402
-from jointvae_tf.runs import RunFolder, open_run  # noqa: E402
-from jointvae_tf.training import train  # noqa: E402
+from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
+from jointvae_tf.training.presets import build_run_config  # noqa: E402
+from jointvae_tf.runs.folder import RunFolder, open_run  # noqa: E402
+from jointvae_tf.training.trainer import train  # noqa: E402
 
 SCORE_PARTS = ("score", "agreement", "balance", "elbo")
 

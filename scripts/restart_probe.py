@@ -3,7 +3,7 @@ defaults of ``--restarts`` and ``--restart-steps`` (docs/quality.md, "Restarts")
 
 Trains one run of a dataset's defaults (restarts off: the probe is one candidate followed to the end) and,
 every 250 steps up to 4k and every 1k after, records the label-free score
-(:func:`jointvae_tf.selection.selection_score` on up to 1,000 unlabeled validation images, as a restart
+(:func:`jointvae_tf.evaluation.selection.selection_score` on up to 1,000 unlabeled validation images, as a restart
 scores a candidate) and the test accuracy, one JSON line each. ``--report`` reads such lines for several
 seeds and prints, for each candidate length K and count N, what choosing by the score at step K among
 every group of N seeds would keep: the mean and worst final accuracy, against one seed's.
@@ -29,9 +29,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quality_benchmark import run_config, spearman  # noqa: E402
 
-from jointvae_tf import data, metrics, pictures, selection  # noqa: E402
-from jointvae_tf.evaluation import encode_dataset  # noqa: E402
-from jointvae_tf.training import train  # noqa: E402
+from jointvae_tf import data
+
+from jointvae_tf.evaluation import metrics, selection
+
+from jointvae_tf.viz import pictures  # noqa: E402
+from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
+from jointvae_tf.training.trainer import train  # noqa: E402
 
 
 class ScoreCurve(keras.callbacks.Callback):

@@ -37,15 +37,17 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from jointvae_tf import data, pictures  # noqa: E402
-from jointvae_tf.config import CapacitySchedule, DataConfig, RunConfig  # noqa: E402
+from jointvae_tf import data
+
+from jointvae_tf.viz import pictures  # noqa: E402
+from jointvae_tf.core.config import CapacitySchedule, DataConfig, RunConfig  # noqa: E402
 from jointvae_tf.errors import JointVAEError  # noqa: E402
-from jointvae_tf.presets import build_run_config  # noqa: E402
-from jointvae_tf.report import EvaluationReport, evaluate_model, load_split  # noqa: E402
-from jointvae_tf.runs import open_run  # noqa: E402
-from jointvae_tf.training import build_model, train  # noqa: E402
-from jointvae_tf.evaluation import encode_dataset  # noqa: E402
-from jointvae_tf.visualize import (category_traversal_picture, majority_class_names,  # noqa: E402
+from jointvae_tf.training.presets import build_run_config  # noqa: E402
+from jointvae_tf.evaluation.report import EvaluationReport, evaluate_model, load_split  # noqa: E402
+from jointvae_tf.runs.folder import open_run  # noqa: E402
+from jointvae_tf.training.trainer import build_model, train  # noqa: E402
+from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
+from jointvae_tf.viz.visualize import (category_traversal_picture, majority_class_names,  # noqa: E402
                                    samples_per_category_picture, traversal_gif_frames, traversal_picture)
 
 

@@ -19,10 +19,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from jointvae_tf import export
-from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.explorer import Explorer, address, make_server, open_explorer
-from jointvae_tf.training import train
+from jointvae_tf.serving import export
+from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.serving.explorer import Explorer, address, make_server, open_explorer
+from jointvae_tf.training.trainer import train
 
 RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
                 data=DataConfig(name="four_shapes", max_examples=256), train=TrainConfig(epochs=1, batch_size=32))

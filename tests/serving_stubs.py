@@ -47,9 +47,9 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2
 
-from jointvae_tf.runs import RunFolder, prepare_run
-from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig
-from jointvae_tf.training import build_model
+from jointvae_tf.runs.folder import RunFolder, prepare_run
+from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.training.trainer import build_model
 
 TF_SERVING_COMMIT = "9d981c5c2708d23c5407c7c1e30309e6f9798874"
 SERVING_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "serving")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from jointvae_tf.capacity import capacity_at
-from jointvae_tf.config import CapacitySchedule
+from jointvae_tf.core.capacity import capacity_at
+from jointvae_tf.core.config import CapacitySchedule
 from jointvae_tf.errors import JointVAEError
 
 

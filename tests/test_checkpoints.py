@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig
-from jointvae_tf.training import build_model
+from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.training.trainer import build_model
 
 
 class TwoLayers(keras.Model):

@@ -11,14 +11,14 @@ import tensorflow_datasets as tfds
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
-from jointvae_tf.config import DataConfig
+from jointvae_tf.cli.main import main
+from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import load_examples, narrow_classes
 from jointvae_tf.data.info import MATH_SYMBOLS
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.errors import ConfigError, JointVAEError
-from jointvae_tf.presets import build_run_config
-from jointvae_tf.runs import open_run
+from jointvae_tf.training.presets import build_run_config
+from jointvae_tf.runs.folder import open_run
 
 STUDY_SYMBOLS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "add", "sub", "mul", "div")
 

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
-from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.report import EvaluationReport, evaluate_run
-from jointvae_tf.runs import RunFolder, prepare_run
-from jointvae_tf.training import build_model, train
+from jointvae_tf.cli.main import main
+from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.evaluation.report import EvaluationReport, evaluate_run
+from jointvae_tf.runs.folder import RunFolder, prepare_run
+from jointvae_tf.training.trainer import build_model, train
 
 RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
                 data=DataConfig(name="four_shapes", max_examples=256), train=TrainConfig(epochs=1, batch_size=32))

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli.main import COMMANDS, main
+from jointvae_tf.cli.main import COMMANDS, main
 
 
 def test_help_lists_the_commands_without_importing_tensorflow():

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from serving_stubs import BatchingParameters, ServerCore, make_run, self_signed_certificate, serve_grpc, serve_rest
 
-from jointvae_tf import export
-from cli.main import main
-from jointvae_tf.client import GrpcClient, RestClient, RetryPolicy
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.serving import export
+from jointvae_tf.cli.main import main
+from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, timeout=600)  # no time bound: this machine's 2 cores are shared

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from jointvae_tf.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
+from jointvae_tf.core.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
                                 RunConfig, TrainConfig)
 from jointvae_tf.errors import ConfigError, JointVAEError
 

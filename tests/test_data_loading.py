@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jointvae_tf.config import DataConfig
+from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import dataset_info, dataset_names, describe_datasets, load_examples
 from jointvae_tf.data.normalize import content_boxes
 from jointvae_tf.data.resize import fit_images
@@ -81,6 +81,6 @@ def test_describe_lists_every_dataset_with_availability(tmp_path):
 
 def test_datasets_command_prints_the_table(tmp_path):
     from click.testing import CliRunner
-    from cli.datasets import datasets
+    from jointvae_tf.cli.datasets import datasets
     result = CliRunner().invoke(datasets, ["--data-dir", str(tmp_path)])
     assert result.exit_code == 0 and "four_shapes" in result.output and "emnist_letters" in result.output

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from jointvae_tf.config import DataConfig
+from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import dataset_info, load_examples
 from jointvae_tf.errors import JointVAEError
 

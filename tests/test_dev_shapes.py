@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from jointvae_tf.config import DataConfig
+from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import load_examples
 from jointvae_tf.data.info import FOUR_SHAPES
 

@@ -12,8 +12,8 @@ import types
 import pytest
 import tensorflow as tf
 
-from jointvae_tf import distribute
-from jointvae_tf.config import TrainConfig
+from jointvae_tf.core import distribute
+from jointvae_tf.core.config import TrainConfig
 from jointvae_tf.errors import JointVAEError
 
 
@@ -55,10 +55,10 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from jointvae_tf import latents
-from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import LatentSpec, ModelConfig
-from jointvae_tf.model import JointVAE
+from jointvae_tf.core import latents
+from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.core.config import LatentSpec, ModelConfig
+from jointvae_tf.core.model import JointVAE
 
 sampled = latents.sample_latent
 def deterministic(encoding, temperature, seed):
@@ -94,7 +94,7 @@ Checkpointer(sys.argv[1], restored).restore_latest(require=True)
 max_restore_error = max(float(np.abs(a.numpy() - b.numpy()).max())
                         for a, b in zip(restored.trainable_variables, mirrored.trainable_variables))
 latents.sample_latent = sampled
-from jointvae_tf import distribute
+from jointvae_tf.core import distribute
 per_replica = two.run(lambda: distribute.replica_seed(tf.constant([1, 2])))
 replica_seeds = [s.numpy().tolist() for s in two.experimental_local_results(per_replica)]
 adam = lambda: keras.optimizers.Adam(5e-4)
@@ -128,8 +128,8 @@ def test_two_replicas_take_the_same_step_as_one_device(tmp_path):
 
 WORKER = r"""
 import sys
-from jointvae_tf.presets import build_run_config
-from jointvae_tf.training import train
+from jointvae_tf.training.presets import build_run_config
+from jointvae_tf.training.trainer import train
 run = build_run_config("four_shapes", {"data.max_examples": 128, "train.epochs": 1, "train.batch_size": 32,
                                        "model.latent.cont": 2, "model.latent.disc": (4,), "train.checkpoint_every": 2,
                                        "train.distribute": "multiworker"})

@@ -16,18 +16,20 @@ from click.testing import CliRunner
 from explorer_fixtures import HELD_OUT, call, explored, pixels, serving, shape_file  # noqa: F401 (fixture)
 from serving_stubs import ServerCore, serve_grpc, serve_rest
 
-from jointvae_tf import export, traversals
-from cli.main import main
-from jointvae_tf.client import Signature, TensorInfo
-from jointvae_tf.config import LatentSpec, RunConfig
+from jointvae_tf.serving import export
+
+from jointvae_tf.viz import traversals
+from jointvae_tf.cli.main import main
+from jointvae_tf.serving.client import Signature, TensorInfo
+from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.evaluation import encode_dataset
-from jointvae_tf.explorer import (MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, make_server, model_input,
+from jointvae_tf.evaluation.inference import encode_dataset
+from jointvae_tf.serving.explorer import (MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, make_server, model_input,
                                   open_explorer)
-from jointvae_tf.report import load_split
-from jointvae_tf.runs import open_run
-from jointvae_tf.visualize import majority_class_names
+from jointvae_tf.evaluation.report import load_split
+from jointvae_tf.runs.folder import open_run
+from jointvae_tf.viz.visualize import majority_class_names
 
 
 SERVED_HELD_OUT = 32

@@ -17,11 +17,13 @@ from click.testing import CliRunner
 from tensorflow.core.protobuf import saved_model_pb2
 from serving_stubs import make_run
 
-from jointvae_tf import export, pictures, traversals
-from cli.main import main
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.serving import export
+
+from jointvae_tf.viz import pictures, traversals
+from jointvae_tf.cli.main import main
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.runs import open_run
+from jointvae_tf.runs.folder import open_run
 
 SIGNATURES = ["encode", "sample", "serving_default", "traverse"]
 
@@ -173,7 +175,7 @@ def test_cli_export_then_sample_from_the_export(exported, tmp_path):
 
 
 def test_local_run_and_export_sample_the_same_images(exported):
-    from jointvae_tf.sampling import ModelSampler
+    from jointvae_tf.core.sampling import ModelSampler
 
     run_dir, export_dir, *_ = exported
     from_run = ModelSampler(open_run(run_dir).model).sample(4, seed=3, category=[2])

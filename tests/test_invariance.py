@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from jointvae_tf import distribute, invariance
-from jointvae_tf.config import ConfigError, InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.training import build_model
+from jointvae_tf.core import distribute, invariance
+from jointvae_tf.core.config import ConfigError, InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.training.trainer import build_model
 
 
 def rotate(images, angles):

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from jointvae_tf import latents
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.core import latents
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
 tfd = tfp.distributions

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from jointvae_tf import losses
-from jointvae_tf.config import RECONSTRUCTION_LOSSES, LossConfig
+from jointvae_tf.core import losses
+from jointvae_tf.core.config import RECONSTRUCTION_LOSSES, LossConfig
 from jointvae_tf.errors import JointVAEError
 
 R = np.linspace(-3, 3, 61).astype("float32")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.pictures import (image_grid, label_rows, reconstruction_grid, save_gif, save_png, to_uint8,
+from jointvae_tf.viz.pictures import (image_grid, label_rows, reconstruction_grid, save_gif, save_png, to_uint8,
                                   to_unit_range, upscale)
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.precision import set_precision
-from jointvae_tf.training import build_model
+from jointvae_tf.core.precision import set_precision
+from jointvae_tf.training.trainer import build_model
 
 TINY = ModelConfig(latent=LatentSpec(3, (4,)), hidden_units=32)
 
@@ -68,7 +68,7 @@ def test_mixed_training_step_matches_float32_roughly(precision):
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_an_export_of_a_mixed_model_answers_in_float32_as_the_model_encodes(precision, tmp_path):
-    from jointvae_tf.export import build_archive
+    from jointvae_tf.serving.export import build_archive
 
     model = _model(precision)
     build_archive(model, traverse_steps=3).write_out(str(tmp_path / "export"), verbose=False)
@@ -76,4 +76,6 @@ def test_an_export_of_a_mixed_model_answers_in_float32_as_the_model_encodes(prec
     images = np.random.default_rng(0).random((2, 32, 32, 1)).astype(np.float32)
     encoded = loaded.signatures["encode"](images=tf.constant(images))
     assert encoded["z_mean"].dtype == encoded["z_log_var"].dtype == encoded["probabilities"].dtype == tf.float32
-    np.testing.assert_allclose(encoded["z_mean"], model.encode(images).mean, atol=1e-6)
+    # Same function, but the export's graph may order 16-bit arithmetic differently from eager calls (CPUs with
+    # AVX512-FP16 run oneDNN's float16 kernels): equal to 16-bit precision, not bit for bit.
+    np.testing.assert_allclose(encoded["z_mean"], model.encode(images).mean, rtol=1e-2, atol=1e-4)

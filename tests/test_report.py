@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 
 from jointvae_tf import data
-from jointvae_tf.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
+from jointvae_tf.core.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
                                 RunConfig)
-from jointvae_tf.model import LOSS_TERMS, JointVAE
-from jointvae_tf.report import (EvaluationReport, class_change_per_dim, evaluate_model, format_report,
+from jointvae_tf.core.model import LOSS_TERMS, JointVAE
+from jointvae_tf.evaluation.report import (EvaluationReport, class_change_per_dim, evaluate_model, format_report,
                                 reencode_categories)
-from jointvae_tf.training import build_model
+from jointvae_tf.training.trainer import build_model
 
 SIZE = 32
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
-from jointvae_tf.config import RunConfig
+from jointvae_tf.cli.main import main
+from jointvae_tf.core.config import RunConfig
 from jointvae_tf.errors import ConfigError
-from jointvae_tf.restarts import candidate_seed
-from jointvae_tf.runs import RunFolder, open_run
-from jointvae_tf.selection import selection_score, unlabeled_validation
-from jointvae_tf.training import train
+from jointvae_tf.training.restarts import candidate_seed
+from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.evaluation.selection import selection_score, unlabeled_validation
+from jointvae_tf.training.trainer import train
 from test_training import TINY
 
 RESTARTS = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, epochs=3, restarts=3, restart_steps=3))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig
-from jointvae_tf.sampling import ModelSampler
-from jointvae_tf.training import build_model
+from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.core.sampling import ModelSampler
+from jointvae_tf.training.trainer import build_model
 
 N = 4000
 

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from jointvae_tf import selection
-from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.evaluation import selection
+from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.evaluation import encode_dataset
-from jointvae_tf.training import build_model
+from jointvae_tf.evaluation.inference import encode_dataset
+from jointvae_tf.training.trainer import build_model
 
 SIZE = 32
 

@@ -6,7 +6,7 @@ import re
 import tensorflow as tf
 from serving_stubs import SERVING_DIR, BatchingParameters, version_policy
 
-from jointvae_tf.client import MAX_BATCH_SIZE
+from jointvae_tf.serving.client import MAX_BATCH_SIZE
 
 
 def _compose() -> str:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 from serving_stubs import ServerCore, serve_grpc, serve_rest
 
-from cli.main import main
+from jointvae_tf.cli.main import main
 
 
 def _invoke(*arguments):

@@ -18,8 +18,8 @@ from serving_stubs import (BatchingParameters, ServerCore, json_decimal, json_st
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from jointvae_tf import export
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.serving import export
+from jointvae_tf.core.config import LatentSpec
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
-from jointvae_tf.presets import build_run_config
+from jointvae_tf.cli.main import main
+from jointvae_tf.training.presets import build_run_config
 
 
 def write_class_folders(root, classes, per_class=12, side=40):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from jointvae_tf.callbacks import TrainingDiverged
-from cli.main import main
-from jointvae_tf.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.runs import RunFolder, open_run
-from jointvae_tf.training import train
+from jointvae_tf.training.callbacks import TrainingDiverged
+from jointvae_tf.cli.main import main
+from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.training.trainer import train
 
 TINY = RunConfig(model=ModelConfig(latent=LatentSpec(2, (4,))),
                  data=DataConfig(name="four_shapes", max_examples=128),
@@ -105,7 +105,7 @@ def test_divergence_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_the_step_count(tmp_path):
     run_dir = str(tmp_path / "run")
-    command = [sys.executable, "-c", "from cli.main import main; main()", "train",
+    command = [sys.executable, "-c", "from jointvae_tf.cli.main import main; main()", "train",
                "--dataset", "four_shapes", "--max-examples", "256", "--batch-size", "32", "--cont", "2",
                "--disc", "4", "--checkpoint-every", "5", "--out", run_dir]
     # cwd: outside the source tree, so that the installed package (with its top-level cli) is imported.

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.traversals import (all_traversals, category_traversal, compose, prior_quantiles,
+from jointvae_tf.viz.traversals import (all_traversals, category_traversal, compose, prior_quantiles,
                                     samples_per_category, traversal_frames)
 
 SPEC = LatentSpec(cont=3, disc=(4, 2))

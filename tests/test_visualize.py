@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jointvae_tf import pictures
-from jointvae_tf.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.training import build_model
-from jointvae_tf.visualize import (INACTIVE_KL, ProgressPictures, category_labels, category_members_picture,
+from jointvae_tf.viz import pictures
+from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.training.trainer import build_model
+from jointvae_tf.viz.visualize import (INACTIVE_KL, ProgressPictures, category_labels, category_members_picture,
                                    category_traversal_picture, majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture,
                                    traversal_gif_frames, traversal_picture, traversal_rows, write_pictures)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
-from jointvae_tf.config import CapacitySchedule, InvarianceConfig
+from jointvae_tf.core.config import CapacitySchedule, InvarianceConfig
 from jointvae_tf.data import csv_files, image_folders, mnist_files, procedural
 from jointvae_tf.data.info import (ARABIC_LETTERS, DIGITS, FOUR_SHAPES, LETTERS, MATH_SYMBOLS, SHAPE_FACTORS,
                                    DatasetInfo, Examples)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jointvae_tf.config import DataConfig
+from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data.catalog import DATASETS, get_dataset
 from jointvae_tf.data.info import Examples
 from jointvae_tf.data.normalize import normalize_images

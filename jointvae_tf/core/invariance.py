@@ -6,7 +6,7 @@ so a category takes a range of angles instead of a shape; handwriting splits by 
 as easily as by digit. When the classes are known to be unchanged by a transform, the objective can say
 so: each batch is also encoded through a random transform t (a rotation, a scaling and a shift about the
 image centre, thicker or thinner strokes, an outline or hatching instead of a fill, another contrast, pixel
-noise; see :class:`jointvae_tf.config.InvarianceConfig`), and
+noise; see :class:`jointvae_tf.core.config.InvarianceConfig`), and
 
     disc_disagreement = - mean_x log sum_k q(c = k | x) q(c = k | t(x))        (nats, per variable)
 
@@ -130,7 +130,7 @@ def change_contrast(images: tf.Tensor, grounds: tf.Tensor, gains: tf.Tensor) -> 
 def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
     """``images`` ``[batch, H, W, C]`` (levels in [0, 1]) each moved and restyled at random by ``config``.
 
-    ``config``: an :class:`jointvae_tf.config.InvarianceConfig`: angle uniform in +-``rotation`` degrees,
+    ``config``: an :class:`jointvae_tf.core.config.InvarianceConfig`: angle uniform in +-``rotation`` degrees,
     log-scale uniform in +-log(1 + ``scale``), shift uniform in +-``shift`` pixels along each axis, and
     strokes thickened or thinned by an amount uniform in +-``thickness`` (:func:`change_thickness`); then
     :func:`restyle`. ``seed``: a stateless seed, int32 ``[2]``.
@@ -155,7 +155,7 @@ def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
 
 def restyle(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
     """``images`` ``[batch, H, W, C]`` (bright ink on a dark ground, levels in [0, 1]) each drawn in a
-    random style by ``config`` (an :class:`jointvae_tf.config.InvarianceConfig`); same shape and range.
+    random style by ``config`` (an :class:`jointvae_tf.core.config.InvarianceConfig`); same shape and range.
 
     With probability ``outline`` an image becomes its :func:`outline`, else with probability ``hatch`` it
     is :func:`hatch`-ed (stripes at any angle, every 3 to 6 pixels); then its ground is raised by up to

@@ -1,5 +1,5 @@
 """A training run: data, model, optimizer, callbacks and checkpoints, written to a run folder
-(layout: :mod:`jointvae_tf.runs`)."""
+(layout: :mod:`jointvae_tf.runs.folder`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,23 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from jointvae_tf import data, distribute, pictures, restarts, runs, selection
-from jointvae_tf.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
-from jointvae_tf.config import RunConfig
+from jointvae_tf import data
+
+from jointvae_tf.core import distribute
+
+from jointvae_tf.viz import pictures
+
+from jointvae_tf.training import restarts
+
+from jointvae_tf import runs
+
+from jointvae_tf.evaluation import selection
+from jointvae_tf.training.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
+from jointvae_tf.core.config import RunConfig
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.model import JointVAE
-from jointvae_tf.precision import set_precision
-from jointvae_tf.visualize import ProgressPictures, write_pictures
+from jointvae_tf.core.model import JointVAE
+from jointvae_tf.core.precision import set_precision
+from jointvae_tf.viz.visualize import ProgressPictures, write_pictures
 
 
 @dataclasses.dataclass

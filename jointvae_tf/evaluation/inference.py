@@ -12,9 +12,11 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import latents, losses, metrics
-from jointvae_tf.config import TrainConfig
-from jointvae_tf.model import JointVAE
+from jointvae_tf.core import latents, losses
+
+from jointvae_tf.evaluation import metrics
+from jointvae_tf.core.config import TrainConfig
+from jointvae_tf.core.model import JointVAE
 from jointvae_tf.progress import Progress, tracked
 
 
@@ -103,7 +105,7 @@ def cluster_scores(labels: np.ndarray, categories: np.ndarray, n_categories: int
     """How well one discrete variable's categories ``[N]`` find the classes ``labels`` ``[N]``.
 
     ``cluster_accuracy``: one-to-one (Hungarian) mapping when ``n_categories`` <= classes, else majority
-    (:func:`jointvae_tf.metrics.cluster_accuracy`); ``nmi``; ``ari`` (adjusted Rand index);
+    (:func:`jointvae_tf.evaluation.metrics.cluster_accuracy`); ``nmi``; ``ari`` (adjusted Rand index);
     ``classes_with_own_category``. Training's held-out evaluation and ``jvae-tf evaluate`` both score with
     this function.
     """

@@ -17,11 +17,11 @@ import os
 
 import keras
 
-from jointvae_tf.checkpoints import Checkpointer
-from jointvae_tf.config import RESUMABLE, DataConfig, RunConfig
+from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig
 from jointvae_tf.data import resolve_classes
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.model import JointVAE
+from jointvae_tf.core.model import JointVAE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def prepare_run(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
 
     A fresh run refuses a folder that already holds checkpoints, so no earlier work is overwritten.
     On resume, the stored config wins, except for the settings a resume may change
-    (:data:`~jointvae_tf.config.RESUMABLE`: the length, to train further, and the devices).
+    (:data:`~jointvae_tf.core.config.RESUMABLE`: the length, to train further, and the devices).
     """
     folder = RunFolder(run_dir)
     if resume:

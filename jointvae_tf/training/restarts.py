@@ -1,5 +1,5 @@
 """Restarts: train several short candidates from different initial weights and keep the one whose
-discrete code the label-free score (:func:`jointvae_tf.selection.selection_score`) rates best.
+discrete code the label-free score (:func:`jointvae_tf.evaluation.selection.selection_score`) rates best.
 
 How well a run's discrete code finds the classes depends much on its initial weights, and the
 label-free score marks a failed start (a few categories used, or views that disagree) within a few
@@ -23,10 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.callbacks import DivergenceGuard
-from jointvae_tf.config import RunConfig
-from jointvae_tf.model import JointVAE
-from jointvae_tf.selection import selection_score
+from jointvae_tf.training.callbacks import DivergenceGuard
+from jointvae_tf.core.config import RunConfig
+from jointvae_tf.core.model import JointVAE
+from jointvae_tf.evaluation.selection import selection_score
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from jointvae_tf.config import CapacitySchedule
+from jointvae_tf.core.config import CapacitySchedule
 
 
 def capacity_at(schedule: CapacitySchedule, step: tf.Tensor, cap: float | None = None) -> tf.Tensor:

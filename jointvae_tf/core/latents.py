@@ -1,6 +1,6 @@
 """The joint latent space: Gaussian and relaxed-categorical samples and their KL terms (nats).
 
-Layout of a latent vector (see :class:`~jointvae_tf.config.LatentSpec`): ``[z, c_1, ..., c_n]`` with
+Layout of a latent vector (see :class:`~jointvae_tf.core.config.LatentSpec`): ``[z, c_1, ..., c_n]`` with
 ``z`` of width ``cont`` and each ``c_i`` a (relaxed) one-hot of width ``disc[i]``.
 """
 
@@ -11,7 +11,7 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.core.config import LatentSpec
 
 
 @dataclasses.dataclass

@@ -1,6 +1,6 @@
 """Pictures of what a trained model learned, drawn with its decoder.
 
-Latent grids come from :mod:`jointvae_tf.traversals`, pixels and files from :mod:`jointvae_tf.pictures`.
+Latent grids come from :mod:`jointvae_tf.viz.traversals`, pixels and files from :mod:`jointvae_tf.viz.pictures`.
 :func:`write_pictures` writes the whole set into a folder (``RUN_DIR/pictures`` by default)::
 
     all_traversals.png          one row per continuous dim (sorted by held-out KL, inactive ones greyed
@@ -29,9 +29,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from jointvae_tf import metrics, pictures, traversals
-from jointvae_tf.evaluation import batches, encode_dataset
-from jointvae_tf.model import JointVAE
+from jointvae_tf.evaluation import metrics
+
+from jointvae_tf.viz import pictures, traversals
+from jointvae_tf.evaluation.inference import batches, encode_dataset
+from jointvae_tf.core.model import JointVAE
 from jointvae_tf.progress import Progress, tracked
 
 INACTIVE_KL = 0.01

@@ -14,12 +14,18 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import data, metrics, pictures, runs, traversals
-from jointvae_tf.config import RunConfig, TrainConfig
-from jointvae_tf.evaluation import batches, cluster_scores, encode_dataset, objective_terms
-from jointvae_tf.model import JointVAE
+from jointvae_tf import data
+
+from jointvae_tf.evaluation import metrics
+
+from jointvae_tf.viz import pictures, traversals
+
+from jointvae_tf import runs
+from jointvae_tf.core.config import RunConfig, TrainConfig
+from jointvae_tf.evaluation.inference import batches, cluster_scores, encode_dataset, objective_terms
+from jointvae_tf.core.model import JointVAE
 from jointvae_tf.progress import Progress
-from jointvae_tf.visualize import ENCODE_BATCH, INACTIVE_KL, decode, reconstruct
+from jointvae_tf.viz.visualize import ENCODE_BATCH, INACTIVE_KL, decode, reconstruct
 
 CLASS_CHANGE_EXAMPLES = 100
 CLASS_CHANGE_STEPS = 10

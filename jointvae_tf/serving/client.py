@@ -1,6 +1,6 @@
 """Clients of a TensorFlow Serving model server holding a `jvae-tf export`: REST and gRPC.
 
-Both ask the server the same things (see ``serving/README.md`` and :mod:`jointvae_tf.export`):
+Both ask the server the same things (see ``serving/README.md`` and :mod:`jointvae_tf.serving.export`):
 
 - metadata: ``GET /v1/models/NAME[/versions/V]/metadata`` or gRPC ``GetModelMetadata``, to check that
   the ``sample`` signature exists with the inputs this client sends;
@@ -36,7 +36,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
-from jointvae_tf import sampling
+from jointvae_tf.core import sampling
 from jointvae_tf.errors import JointVAEError, RunFailure
 
 T = TypeVar("T")

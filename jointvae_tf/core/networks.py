@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from jointvae_tf.config import ModelConfig
+from jointvae_tf.core.config import ModelConfig
 
 
 def _conv_filters(image_size: int) -> list[int]:

@@ -1,9 +1,9 @@
 """Latent vectors for pictures: traversals, per-category samples and GIF frames, as numpy arrays.
 
-They are put together by :func:`jointvae_tf.latents.compose` and drawn from the prior by
-:func:`jointvae_tf.sampling.prior_latents`, as the exported signatures do.
+They are put together by :func:`jointvae_tf.core.latents.compose` and drawn from the prior by
+:func:`jointvae_tf.core.sampling.prior_latents`, as the exported signatures do.
 
-Every builder returns latents laid out as :class:`~jointvae_tf.config.LatentSpec` describes,
+Every builder returns latents laid out as :class:`~jointvae_tf.core.config.LatentSpec` describes,
 ``[z (cont), one-hot c_1 (disc[0]), c_2, ...]``, one row of the picture after another (row-major), so
 ``decode(latents)`` followed by ``pictures.image_grid(images, rows, cols)`` draws the picture.
 
@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import latents, sampling
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.core import latents, sampling
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
 QUANTILE_RANGE = (0.05, 0.95)

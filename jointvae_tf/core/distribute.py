@@ -18,12 +18,12 @@ import os
 
 import tensorflow as tf
 
-from jointvae_tf.config import DISTRIBUTE_STRATEGIES
+from jointvae_tf.core.config import DISTRIBUTE_STRATEGIES
 from jointvae_tf.errors import JointVAEError
 
 
 def make_strategy(kind: str) -> tf.distribute.Strategy:
-    """The strategy named ``kind`` (one of :data:`~jointvae_tf.config.DISTRIBUTE_STRATEGIES`); once per process."""
+    """The strategy named ``kind`` (one of :data:`~jointvae_tf.core.config.DISTRIBUTE_STRATEGIES`); once per process."""
     if kind == "none":
         return tf.distribute.get_strategy()
     if kind == "mirrored":

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import keras
 
-from jointvae_tf.config import PRECISIONS
+from jointvae_tf.core.config import PRECISIONS
 from jointvae_tf.errors import JointVAEError
 
 
 def set_precision(precision: str) -> None:
-    """Make ``precision`` (one of :data:`~jointvae_tf.config.PRECISIONS`) the global Keras dtype policy.
+    """Make ``precision`` (one of :data:`~jointvae_tf.core.config.PRECISIONS`) the global Keras dtype policy.
 
     Call it BEFORE the model is built: layers take the policy that is global when they are created.
     """

@@ -18,7 +18,7 @@ SUPPORTED_IMAGE_SIZES = (32, 64)
 SUPPORTED_CHANNELS = (1, 3)
 RECONSTRUCTION_LOSSES = ("bce", "mse", "cauchy", "general")
 AGREEMENT_OBJECTIVES = ("agreement", "mutual_information")
-"""How the invariance term scores two views' categories (``jointvae_tf.invariance``): the probability that
+"""How the invariance term scores two views' categories (``jointvae_tf.core.invariance``): the probability that
 they draw the same category, or the mutual information of their joint over the batch (IIC)."""
 NORMALIZATIONS = ("none", "box", "moments", "affine", "silhouette")
 """Image normalisation of the data pipeline (``jointvae_tf.data.normalize``): none; crop to the ink's
@@ -135,7 +135,7 @@ class InvarianceConfig:
 
     ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | transformed x); 0 turns it off
     and skips the second encoder pass. ``objective`` (one of :data:`AGREEMENT_OBJECTIVES`) names how the
-    disagreement is measured (see ``jointvae_tf.invariance``).
+    disagreement is measured (see ``jointvae_tf.core.invariance``).
     """
 
     rotation: float = 0.0
@@ -184,7 +184,7 @@ class ModelConfig:
     """Everything that fixes the network's shape and objective.
 
     The defaults are the original JointVAE's MNIST recipe: cont 10, disc [10], both capacities 0 -> 5 nats
-    over 25k steps, gamma 30; each dataset's preset (``jointvae_tf.presets``) changes what it needs."""
+    over 25k steps, gamma 30; each dataset's preset (``jointvae_tf.training.presets``) changes what it needs."""
 
     image_size: int = 32
     channels: int = 1

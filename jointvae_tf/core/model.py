@@ -21,12 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import distribute, invariance, latents, losses, sampling
-from jointvae_tf.capacity import capacity_at
-from jointvae_tf.config import ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.core import distribute, invariance, latents, losses, sampling
+from jointvae_tf.core.capacity import capacity_at
+from jointvae_tf.core.config import ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.networks import build_decoder, build_encoder
-from jointvae_tf.traversals import prior_quantiles
+from jointvae_tf.core.networks import build_decoder, build_encoder
+from jointvae_tf.viz.traversals import prior_quantiles
 
 LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "disc_disagreement", "cont_capacity",
               "disc_capacity")
@@ -100,7 +100,7 @@ class JointVAE(keras.Model):
     labels and weights are ignored, the objective is unsupervised.
 
     ``compile`` takes an optimizer (default Adam, learning rate 5e-4) but no ``loss``: the objective is
-    set by the :class:`~jointvae_tf.config.ModelConfig`. ``model.save("x.keras")`` and
+    set by the :class:`~jointvae_tf.core.config.ModelConfig`. ``model.save("x.keras")`` and
     ``keras.models.load_model("x.keras")`` round-trip once ``jointvae_tf`` is imported.
     """
 

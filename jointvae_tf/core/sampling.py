@@ -1,7 +1,7 @@
 """Images from the prior and along continuous dims, one stateless seed per image.
 
 These TensorFlow functions are the single implementation behind the export's ``sample`` / ``traverse``
-signatures (see :mod:`jointvae_tf.export`) and the local ``jvae-tf sample --run``.
+signatures (see :mod:`jointvae_tf.serving.export`) and the local ``jvae-tf sample --run``.
 
 A sample request has one row per image: ``seeds`` int64 ``[N]`` and ``categories`` int32
 ``[N, n_disc]`` (``-1`` = draw that discrete variable at random). Row ``n``'s latent depends on its own
@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import latents
-from jointvae_tf.config import LatentSpec
+from jointvae_tf.core import latents
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 
 RANDOM_CATEGORY = -1

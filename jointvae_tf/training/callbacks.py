@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.checkpoints import Checkpointer
+from jointvae_tf.runs.checkpoints import Checkpointer
 from jointvae_tf.errors import RunFailure
 
 
@@ -64,9 +64,9 @@ class HeldOutEvaluation(keras.callbacks.Callback):
 
     At the end of an epoch it encodes ``images`` once and adds ``val_reconstruction``, ``val_kl_cont``,
     ``val_kl_disc`` and, when ``labels`` are given, ``val_cluster_accuracy`` (the first discrete variable,
-    scored by :func:`jointvae_tf.evaluation.cluster_scores` as ``jvae-tf evaluate`` scores it) to the
+    scored by :func:`jointvae_tf.evaluation.inference.cluster_scores` as ``jvae-tf evaluate`` scores it) to the
     epoch logs, so they show in the progress line and in TensorBoard (per-dimension KL under ``kl/``);
-    then ``pictures`` (a :class:`~jointvae_tf.visualize.ProgressPictures`, optional) draws from the same
+    then ``pictures`` (a :class:`~jointvae_tf.viz.visualize.ProgressPictures`, optional) draws from the same
     encoding. It runs only while the time spent in it, including the coming evaluation (estimated by the
     last one), stays within ``budget`` of the wall time since training began, and always after the last
     epoch; so on small data it evaluates every few epochs, on large data every epoch.
@@ -115,7 +115,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
 
     def evaluate(self, epoch: int) -> dict[str, float]:
         """Encode the held-out images, log the scores to TensorBoard, draw the pictures; the scores."""
-        from jointvae_tf.evaluation import cluster_scores, encode_dataset
+        from jointvae_tf.evaluation.inference import cluster_scores, encode_dataset
 
         model = self.model
         summary = encode_dataset(model, self.images, self.batch_size)

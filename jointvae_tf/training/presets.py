@@ -2,14 +2,14 @@
 
 Three layers, later ones winning: the config dataclasses' defaults (the original JointVAE's MNIST recipe),
 the dataset's metadata and preset (its entry in ``jointvae_tf.data.catalog``, holding only what differs),
-and the user's settings, named by their path in :class:`~jointvae_tf.config.RunConfig`.
+and the user's settings, named by their path in :class:`~jointvae_tf.core.config.RunConfig`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jointvae_tf.config import RESUMABLE, DataConfig, RunConfig, overlay, plain_settings
+from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig, overlay, plain_settings
 from jointvae_tf.data import get_dataset, resolve_classes
 from jointvae_tf.data.loading import choose_classes
 from jointvae_tf.errors import ConfigError

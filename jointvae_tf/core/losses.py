@@ -24,7 +24,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.config import LossConfig
+from jointvae_tf.core.config import LossConfig
 from jointvae_tf.errors import JointVAEError
 
 

@@ -3,8 +3,8 @@
 The page (``jointvae_tf/static``: HTML, CSS and plain JavaScript, nothing fetched from elsewhere) talks
 only to this server, and the server answers through the export's signatures, called with the same
 ``predict(inputs, signature_name)`` whether the model is a SavedModel in this process
-(:class:`SavedModelPredictor`) or served by TF-Serving (:class:`~jointvae_tf.client.RestClient`,
-:class:`~jointvae_tf.client.GrpcClient`):
+(:class:`SavedModelPredictor`) or served by TF-Serving (:class:`~jointvae_tf.serving.client.RestClient`,
+:class:`~jointvae_tf.serving.client.GrpcClient`):
 
 - ``serving_default`` decodes the current code, the traversal strip around it and its row in every category;
 - ``sample`` draws the "random" code from a seed; ``encode`` reads uploaded images and the held-out
@@ -47,14 +47,18 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 from tensorflow.core.framework import types_pb2
 
-from jointvae_tf import export, latents, pictures, sampling, traversals
-from jointvae_tf.client import GrpcClient, RestClient, RetryPolicy, Signature, TensorInfo
-from jointvae_tf.config import LatentSpec, RunConfig
+from jointvae_tf.serving import export
+
+from jointvae_tf.core import latents, sampling
+
+from jointvae_tf.viz import pictures, traversals
+from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy, Signature, TensorInfo
+from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.runs import RunFolder
-from jointvae_tf.visualize import INACTIVE_KL, majority_class_names, traversal_rows
+from jointvae_tf.runs.folder import RunFolder
+from jointvae_tf.viz.visualize import INACTIVE_KL, majority_class_names, traversal_rows
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 """Largest accepted upload (bytes); larger ones get a 400."""
@@ -444,7 +448,7 @@ def _held_out(predictor, spec: LatentSpec, run: RunConfig | None, run_dir: str |
     no run folder or its data cannot be read here."""
     if run is None:
         return HeldOut.unknown(spec, "KL unknown: no run folder (pass RUN_DIR to order the sliders by KL)")
-    from jointvae_tf.report import load_split
+    from jointvae_tf.evaluation.report import load_split
 
     try:
         examples = load_split(run, "validation", max_examples)
@@ -572,7 +576,7 @@ class _NotFound(Exception):
 
 def _static_files() -> dict[str, tuple[bytes, str]]:
     """``{file name: (bytes, content type)}`` of the page, read once from the package's ``static`` folder."""
-    folder = importlib.resources.files("jointvae_tf") / "static"
+    folder = importlib.resources.files("jointvae_tf.serving") / "static"
     return {entry.name: (entry.read_bytes(), STATIC_TYPES[os.path.splitext(entry.name)[1]])
             for entry in folder.iterdir() if os.path.splitext(entry.name)[1] in STATIC_TYPES}
 
