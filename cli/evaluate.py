@@ -7,8 +7,12 @@ import json
 import sys
 
 import click
-
-from jointvae_tf.cli.options import errors_as_flags, parse_names, setting_option, settings_given
+from jointvae_tf.cli.options import (
+    errors_as_flags,
+    parse_names,
+    setting_option,
+    settings_given,
+)
 
 
 @click.command("evaluate")

@@ -7,6 +7,7 @@ import os
 
 import click
 
+from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError
 
 
@@ -48,7 +49,7 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
     pictures.save_png(out, pictures.image_grid(outputs["images"], math.ceil(n / cols), cols))
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        for index, image in enumerate(pictures.to_uint8(outputs["images"])):
+        for index, image in enumerate(pixels.to_uint8(outputs["images"])):
             pictures.save_png(os.path.join(out_dir, f"sample-{seed + index:06d}.png"), image)
     categories = ", ".join(str(row) for row in outputs["categories"].tolist()[:8])
     click.echo(f"Wrote {n} samples to {out}" + (f" and {out_dir}/" if out_dir else "") +
@@ -64,8 +65,8 @@ def _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, 
         client = RestClient if server else GrpcClient
         return client(server or grpc_address, model, version, retry, max_batch_size=max_batch, tls_ca=tls_ca)
     if run_dir:
-        from jointvae_tf.runs.folder import open_run
         from jointvae_tf.core.sampling import ModelSampler
+        from jointvae_tf.runs.folder import open_run
 
         return ModelSampler(open_run(run_dir).model)
     from jointvae_tf.serving.export import ExportSampler

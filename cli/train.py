@@ -5,10 +5,23 @@ from __future__ import annotations
 import textwrap
 
 import click
+from jointvae_tf.cli.options import (
+    errors_as_flags,
+    flag_of,
+    parse_capacity,
+    parse_disc,
+    parse_names,
+    setting_option,
+    settings_given,
+)
 
-from jointvae_tf.cli.options import (errors_as_flags, flag_of, parse_capacity, parse_disc, parse_names, setting_option,
-                         settings_given)
-from jointvae_tf.core.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES, NORMALIZATIONS, PRECISIONS, RECONSTRUCTION_LOSSES
+from jointvae_tf.core.config import (
+    AGREEMENT_OBJECTIVES,
+    DISTRIBUTE_STRATEGIES,
+    NORMALIZATIONS,
+    PRECISIONS,
+    RECONSTRUCTION_LOSSES,
+)
 
 
 @click.command("train")
@@ -94,8 +107,8 @@ from jointvae_tf.core.config import AGREEMENT_OBJECTIVES, DISTRIBUTE_STRATEGIES,
 def train(run_dir, resume, **options):
     """Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder."""
     from jointvae_tf.core.config import RunConfig
-    from jointvae_tf.training.presets import build_run_config, resume_run_config
     from jointvae_tf.runs.folder import RunFolder
+    from jointvae_tf.training.presets import build_run_config, resume_run_config
     from jointvae_tf.training.trainer import train as train_run
 
     settings = settings_given(options)

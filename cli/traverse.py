@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import click
-
-from jointvae_tf.cli.options import errors_as_flags, parse_names, setting_option, settings_given
+from jointvae_tf.cli.options import (
+    errors_as_flags,
+    parse_names,
+    setting_option,
+    settings_given,
+)
 
 
 @click.command("traverse")
@@ -24,7 +28,7 @@ from jointvae_tf.cli.options import errors_as_flags, parse_names, setting_option
                 help="Draw reconstructions and per-category names from these of the run's classes only.")
 def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed, **options):
     """Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures."""
-    from jointvae_tf.viz.pictures import to_unit_range
+    from jointvae_tf.data.pixels import to_unit_range
     from jointvae_tf.evaluation.report import load_split
     from jointvae_tf.runs.folder import RunFolder, open_run
     from jointvae_tf.viz.visualize import write_pictures

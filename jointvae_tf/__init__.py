@@ -20,7 +20,7 @@ _PUBLIC = {
     "InvarianceConfig": "jointvae_tf.core.config", "LatentSpec": "jointvae_tf.core.config",
     "LossConfig": "jointvae_tf.core.config", "ModelConfig": "jointvae_tf.core.config",
     "RunConfig": "jointvae_tf.core.config", "TrainConfig": "jointvae_tf.core.config",
-    "JointVAE": "jointvae_tf.core.model", "compose": "jointvae_tf.viz.traversals",
+    "JointVAE": "jointvae_tf.core.model", "compose": "jointvae_tf.core.latents",
     "JointVAEError": "jointvae_tf.errors",
     "load_examples": "jointvae_tf.data", "make_dataset": "jointvae_tf.data",
     "LoadedRun": "jointvae_tf.runs", "open_run": "jointvae_tf.runs",

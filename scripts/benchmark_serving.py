@@ -21,11 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from jointvae_tf.serving import export
-
 from jointvae_tf.core import sampling  # noqa: E402
-from jointvae_tf.runs.folder import RunFolder, prepare_run  # noqa: E402
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig  # noqa: E402
+from jointvae_tf.runs.folder import RunFolder, prepare_run  # noqa: E402
+from jointvae_tf.serving import export
 from jointvae_tf.training.trainer import build_model  # noqa: E402
 
 BATCHES = (1, 64)

@@ -265,7 +265,13 @@ def child(job: dict) -> dict:
         model = build_plain_model(**config)
         model.compile(optimizer=keras.optimizers.Adam(5e-4), jit_compile=variant["jit"], steps_per_execution=spe)
     else:
-        from jointvae_tf.core.config import InvarianceConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+        from jointvae_tf.core.config import (
+            InvarianceConfig,
+            LatentSpec,
+            ModelConfig,
+            RunConfig,
+            TrainConfig,
+        )
         from jointvae_tf.training.trainer import build_model
 
         invariance = InvarianceConfig(rotation=variant["rot"], weight=10.0 if variant["rot"] else 0.0)

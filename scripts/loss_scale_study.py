@@ -22,15 +22,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from jointvae_tf import data
-
 from jointvae_tf.core import losses
-
+from jointvae_tf.data import pixels
 from jointvae_tf.evaluation import metrics
-
-from jointvae_tf.viz import pictures  # noqa: E402
 from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
-from jointvae_tf.training.presets import build_run_config  # noqa: E402
 from jointvae_tf.runs.folder import open_run  # noqa: E402
+from jointvae_tf.training.presets import build_run_config  # noqa: E402
 from jointvae_tf.training.trainer import build_model, train  # noqa: E402
 
 VARIANTS = {
@@ -82,7 +79,7 @@ def main():
         run = build_run_config(dataset, {"data.data_dir": data_dir, "train.epochs": args.epochs,
                                          "data.max_examples": args.max_examples, **VARIANTS[name]})
         held_out = data.load_examples(run.data, "test", run.model.image_size, run.model.channels)
-        images = pictures.to_unit_range(held_out.images)
+        images = pixels.to_unit_range(held_out.images)
         at_start = gradient_norms(build_model(run), tf.constant(images[:64]))
         run_dir = os.path.join(root, name.replace(" ", "_"))
         train(run, run_dir, verbose=0)

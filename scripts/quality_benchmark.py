@@ -41,15 +41,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jointvae_tf import data
-
-from jointvae_tf.evaluation import metrics, selection
-
-from jointvae_tf.viz import pictures  # noqa: E402
 from jointvae_tf.core.config import CapacitySchedule  # noqa: E402
+from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError, RunFailure  # noqa: E402
+from jointvae_tf.evaluation import metrics, selection
 from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
-from jointvae_tf.training.presets import build_run_config  # noqa: E402
 from jointvae_tf.runs.folder import RunFolder, open_run  # noqa: E402
+from jointvae_tf.training.presets import build_run_config  # noqa: E402
 from jointvae_tf.training.trainer import train  # noqa: E402
 
 SCORE_PARTS = ("score", "agreement", "balance", "elbo")
@@ -95,7 +93,7 @@ def run_config(dataset: str, recipe: list[str], common: list[str], seed: int):
 
 
 def scaled(examples) -> np.ndarray:
-    return pictures.to_unit_range(examples.images)
+    return pixels.to_unit_range(examples.images)
 
 
 def evaluate_run(run_dir: str) -> dict:

@@ -30,10 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quality_benchmark import run_config, spearman  # noqa: E402
 
 from jointvae_tf import data
-
+from jointvae_tf.data import pixels
 from jointvae_tf.evaluation import metrics, selection
-
-from jointvae_tf.viz import pictures  # noqa: E402
 from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
 from jointvae_tf.training.trainer import train  # noqa: E402
 
@@ -58,7 +56,7 @@ class ScoreCurve(keras.callbacks.Callback):
         seconds = round(time.perf_counter() - self.start, 1)
         score = selection.selection_score(self.model, self.unlabeled, seed=self.run.train.seed,
                                           normalize=self.run.data.normalize)
-        clusters = encode_dataset(self.model, pictures.to_unit_range(self.test.images)).categories[:, 0]
+        clusters = encode_dataset(self.model, pixels.to_unit_range(self.test.images)).categories[:, 0]
         accuracy = metrics.cluster_accuracy(self.test.labels, clusters, n_clusters=self.run.model.latent.disc[0])
         row = {**self.row, "step": step, "seconds": seconds, "accuracy": round(accuracy, 4), **score.to_dict()}
         with open(self.path, "a") as f:

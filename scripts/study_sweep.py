@@ -38,17 +38,22 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from jointvae_tf import data
-
-from jointvae_tf.viz import pictures  # noqa: E402
 from jointvae_tf.core.config import CapacitySchedule, DataConfig, RunConfig  # noqa: E402
+from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError  # noqa: E402
-from jointvae_tf.training.presets import build_run_config  # noqa: E402
+from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
 from jointvae_tf.evaluation.report import EvaluationReport, evaluate_model, load_split  # noqa: E402
 from jointvae_tf.runs.folder import open_run  # noqa: E402
+from jointvae_tf.training.presets import build_run_config  # noqa: E402
 from jointvae_tf.training.trainer import build_model, train  # noqa: E402
-from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
-from jointvae_tf.viz.visualize import (category_traversal_picture, majority_class_names,  # noqa: E402
-                                   samples_per_category_picture, traversal_gif_frames, traversal_picture)
+from jointvae_tf.viz import pictures  # noqa: E402
+from jointvae_tf.viz.visualize import (  # noqa: E402
+    category_traversal_picture,
+    majority_class_names,
+    samples_per_category_picture,
+    traversal_gif_frames,
+    traversal_picture,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,7 +185,7 @@ def docs_pictures(model, examples: data.Examples, report: EvaluationReport, out_
     kl_cont, kl_disc = np.array(report.kl_cont_per_dim), np.array(report.kl_disc_per_variable)
     names = None
     if report.disc:
-        categories = encode_dataset(model, pictures.to_unit_range(examples.images)).categories[:, 0]
+        categories = encode_dataset(model, pixels.to_unit_range(examples.images)).categories[:, 0]
         names = majority_class_names(categories, examples.labels, examples.class_names, report.disc[0])
     found = {"traversals": traversal_picture(model, kl_cont, kl_disc, 8, 1),
              "per category": samples_per_category_picture(model, 0, 8, 1, names=names)}

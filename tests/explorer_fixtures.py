@@ -19,8 +19,14 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from jointvae_tf.core.config import (
+    DataConfig,
+    LatentSpec,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from jointvae_tf.serving import export
-from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.serving.explorer import Explorer, address, make_server, open_explorer
 from jointvae_tf.training.trainer import train
 

@@ -43,12 +43,16 @@ import tensorflow as tf
 from google.protobuf import json_format, text_format
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 from tensorflow_serving.config import model_server_config_pb2
 
-from jointvae_tf.runs.folder import RunFolder, prepare_run
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
+from jointvae_tf.runs.folder import RunFolder, prepare_run
 from jointvae_tf.training.trainer import build_model
 
 TF_SERVING_COMMIT = "9d981c5c2708d23c5407c7c1e30309e6f9798874"

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 import jointvae_tf
 from jointvae_tf import JointVAE, JointVAEError, LatentSpec, ModelConfig, compose
+from jointvae_tf.core.latents import prior_quantiles
 from jointvae_tf.core.sampling import ModelSampler
-from jointvae_tf.viz.traversals import prior_quantiles
 
 SPEC = LatentSpec(3, (4,))
 

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from jointvae_tf.training import callbacks
-
 from jointvae_tf import data
-from jointvae_tf.training.callbacks import HeldOutEvaluation
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.evaluation.report import evaluate_model
+from jointvae_tf.training import callbacks
+from jointvae_tf.training.callbacks import HeldOutEvaluation
 from jointvae_tf.training.trainer import build_model
 
 

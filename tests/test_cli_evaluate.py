@@ -6,10 +6,16 @@ import os
 
 import pytest
 from click.testing import CliRunner
+from jointvae_tf.cli.main import main
 from PIL import Image
 
-from jointvae_tf.cli.main import main
-from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.core.config import (
+    DataConfig,
+    LatentSpec,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from jointvae_tf.evaluation.report import EvaluationReport, evaluate_run
 from jointvae_tf.runs.folder import RunFolder, prepare_run
 from jointvae_tf.training.trainer import build_model, train

@@ -7,7 +7,6 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-
 from jointvae_tf.cli.main import COMMANDS, main
 
 

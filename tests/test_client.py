@@ -7,13 +7,20 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from serving_stubs import BatchingParameters, ServerCore, make_run, self_signed_certificate, serve_grpc, serve_rest
-
-from jointvae_tf.serving import export
 from jointvae_tf.cli.main import main
-from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
+from serving_stubs import (
+    BatchingParameters,
+    ServerCore,
+    make_run,
+    self_signed_certificate,
+    serve_grpc,
+    serve_rest,
+)
+
 from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
+from jointvae_tf.serving import export
+from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, timeout=600)  # no time bound: this machine's 2 cores are shared
 PATIENT = 600  # seconds: --rest_api_timeout_in_ms of the stand-ins where the test is not about timeouts

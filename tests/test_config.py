@@ -5,8 +5,16 @@ import math
 
 import pytest
 
-from jointvae_tf.core.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
-                                RunConfig, TrainConfig)
+from jointvae_tf.core.config import (
+    CapacitySchedule,
+    DataConfig,
+    InvarianceConfig,
+    LatentSpec,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from jointvae_tf.errors import ConfigError, JointVAEError
 
 

@@ -5,15 +5,29 @@ import dataclasses
 
 import pytest
 from click.testing import CliRunner
-
 from jointvae_tf.cli.main import main
 from jointvae_tf.cli.options import flag_of, settings_given
 from jointvae_tf.cli.train import train as train_command
-from jointvae_tf.core.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
-                                RunConfig, TrainConfig, overlay, plain_settings)
-from jointvae_tf.errors import ConfigError
+
+from jointvae_tf.core.config import (
+    CapacitySchedule,
+    DataConfig,
+    InvarianceConfig,
+    LatentSpec,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    overlay,
+    plain_settings,
+)
 from jointvae_tf.data.catalog import DATASETS, HANDWRITING
-from jointvae_tf.training.presets import build_run_config, dataset_defaults, resume_run_config
+from jointvae_tf.errors import ConfigError
+from jointvae_tf.training.presets import (
+    build_run_config,
+    dataset_defaults,
+    resume_run_config,
+)
 
 
 def test_errors_name_the_setting_by_its_path():

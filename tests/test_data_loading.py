@@ -5,7 +5,12 @@ import pytest
 from PIL import Image
 
 from jointvae_tf.core.config import DataConfig
-from jointvae_tf.data import dataset_info, dataset_names, describe_datasets, load_examples
+from jointvae_tf.data import (
+    dataset_info,
+    dataset_names,
+    describe_datasets,
+    load_examples,
+)
 from jointvae_tf.data.normalize import content_boxes
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection

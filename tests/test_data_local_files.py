@@ -11,7 +11,7 @@ from PIL import Image
 from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import load_examples
 from jointvae_tf.data.csv_files import read_csv_rows
-from jointvae_tf.data.info import ARABIC_LETTERS, FOUR_SHAPES
+from jointvae_tf.data.info import ARABIC_LETTERS
 from jointvae_tf.errors import ConfigError, JointVAEError
 
 

@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 from jointvae_tf.data import procedural
-from jointvae_tf.data.normalize import (RADIUS_FRACTION, content_boxes, fill_silhouettes, ink_on_black, normalize_handwriting,
-                                        normalize_images, normalize_moments)
+from jointvae_tf.data.normalize import (
+    RADIUS_FRACTION,
+    content_boxes,
+    fill_silhouettes,
+    ink_on_black,
+    normalize_handwriting,
+    normalize_images,
+    normalize_moments,
+)
 
 
 def test_content_boxes_are_the_ink_bounding_boxes():

@@ -14,23 +14,27 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from explorer_fixtures import HELD_OUT, call, explored, pixels, serving, shape_file  # noqa: F401 (fixture)
+from jointvae_tf.cli.main import main
 from serving_stubs import ServerCore, serve_grpc, serve_rest
 
-from jointvae_tf.serving import export
-
-from jointvae_tf.viz import traversals
-from jointvae_tf.cli.main import main
-from jointvae_tf.serving.client import Signature, TensorInfo
+from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation.inference import encode_dataset
-from jointvae_tf.serving.explorer import (MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, make_server, model_input,
-                                  open_explorer)
 from jointvae_tf.evaluation.report import load_split
 from jointvae_tf.runs.folder import open_run
+from jointvae_tf.serving import export
+from jointvae_tf.serving.client import Signature, TensorInfo
+from jointvae_tf.serving.explorer import (
+    MAX_UPLOAD_BYTES,
+    Explorer,
+    layout_from_signatures,
+    make_server,
+    model_input,
+    open_explorer,
+)
 from jointvae_tf.viz.visualize import majority_class_names
-
 
 SERVED_HELD_OUT = 32
 """Held-out images measured through the TF-Serving stand-ins (JSON of floats: kept small)."""
@@ -53,7 +57,7 @@ def test_model_info_orders_sliders_by_held_out_kl_and_names_categories_by_majori
     assert info["variables"][0]["categories"] == [f"{j} {name}".rstrip() for j, name in enumerate(names)]
     assert any(name in ("circle", "square", "star", "triangle") for name in names)
     assert info["held_out"] == f"{HELD_OUT} validation images of four_shapes"
-    np.testing.assert_allclose(info["strip_values"], traversals.prior_quantiles(10), atol=1e-4)
+    np.testing.assert_allclose(info["strip_values"], latents.prior_quantiles(10), atol=1e-4)
 
 
 def test_decode_is_the_exports_decode_of_the_code(explored):
@@ -67,7 +71,7 @@ def test_views_are_the_strip_and_the_categories_of_the_code(explored):
     z, c, dim = [0.7, -1.2, 2.5], [2], 1
     status, view = call(explored.url + "api/views", {"z": z, "c": c, "dim": dim})
     assert status == 200
-    values = traversals.prior_quantiles(10)
+    values = latents.prior_quantiles(10)
     swept = np.repeat([z], 10, axis=0)
     swept[:, dim] = values
     expected_strip = explored.decode(swept, np.repeat([c], 10, axis=0))

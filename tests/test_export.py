@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
-from tensorflow.core.protobuf import saved_model_pb2
-from serving_stubs import make_run
-
-from jointvae_tf.serving import export
-
-from jointvae_tf.viz import pictures, traversals
 from jointvae_tf.cli.main import main
+from serving_stubs import make_run
+from tensorflow.core.protobuf import saved_model_pb2
+
+from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec
+from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.runs.folder import open_run
+from jointvae_tf.serving import export
 
 SIGNATURES = ["encode", "sample", "serving_default", "traverse"]
 
@@ -65,7 +65,7 @@ def test_sample_is_reproducible_per_row_and_honours_category(exported):
     *_, loaded, model = exported
     first = sample(loaded, [7, 8, 9], [[2], [-1], [-1]])
     again = sample(loaded, [8], [[-1]])
-    np.testing.assert_array_equal(first["images"], sample(loaded, [7, 8, 9], [[2], [-1], [-1]])["images"])
+    np.testing.assert_allclose(first["images"], sample(loaded, [7, 8, 9], [[2], [-1], [-1]])["images"], atol=1e-6)
     np.testing.assert_array_equal(first["z"][1], again["z"][0])  # a row depends on its own seed only
     np.testing.assert_array_equal(first["categories"][1], again["categories"][0])
     np.testing.assert_allclose(first["images"][1], again["images"][0], atol=1e-6)  # conv rounding varies with N
@@ -73,7 +73,7 @@ def test_sample_is_reproducible_per_row_and_honours_category(exported):
     np.testing.assert_array_equal(np.argmax(first["c"], -1), first["categories"][:, 0])
     np.testing.assert_allclose(first["images"], model.decode(tf.concat([first["z"], first["c"]], -1)), atol=1e-5)
     png = tf.io.decode_png(first["png_bytes"][0]).numpy()
-    np.testing.assert_array_equal(png, pictures.to_uint8(first["images"][0].numpy()))
+    np.testing.assert_array_equal(png, pixels.to_uint8(first["images"][0].numpy()))
     drawn = sample(loaded, np.arange(200), np.full((200, 1), -1))["categories"].numpy()
     assert set(drawn[:, 0]) == {0, 1, 2, 3}
 
@@ -94,8 +94,8 @@ def test_traverse_sweeps_the_prior_quantiles(exported):
     assert out["images"].shape == (1, 10, 32, 32, 1) and out["png_bytes"].shape == (1, 10)
     assert out["row_error"].numpy().tolist() == [b""]
     z = np.zeros((10, 3))
-    z[:, 2] = traversals.prior_quantiles(10)
-    expected = model.decode(traversals.compose(LatentSpec(3, (4,)), z, np.ones((10, 1), int)))
+    z[:, 2] = latents.prior_quantiles(10)
+    expected = model.decode(latents.compose(LatentSpec(3, (4,)), z, np.ones((10, 1), int)))
     np.testing.assert_allclose(out["images"][0], expected, atol=1e-5)
 
 
@@ -111,7 +111,9 @@ def test_wrong_shapes_and_dtypes_are_rejected_and_bad_rows_refused_alone(exporte
     assert [m.decode()[:25] for m in drawn["row_error"].numpy()] == ["category: expected column", "",
                                                                      "category: expected column"]
     np.testing.assert_array_equal(drawn["images"].numpy()[[0, 2]], 0)
-    np.testing.assert_array_equal(drawn["images"][1], sample(loaded, [2], [[1]])["images"][0])
+    # The same latent decoded in a batch of another size: equal to float precision (the math library's summation
+    # order may depend on the batch), not bit for bit.
+    np.testing.assert_allclose(drawn["images"][1], sample(loaded, [2], [[1]])["images"][0], atol=1e-6)
     swept = loaded.signatures["traverse"](dim=tf.constant([3, 0, 1], tf.int32),
                                           category=tf.constant([[0], [0], [-1]], tf.int32))
     assert [m.decode() for m in swept["row_error"].numpy()] == [

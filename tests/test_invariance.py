@@ -8,7 +8,15 @@ import pytest
 import tensorflow as tf
 
 from jointvae_tf.core import distribute, invariance
-from jointvae_tf.core.config import ConfigError, InvarianceConfig, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.core.config import (
+    ConfigError,
+    InvarianceConfig,
+    LatentSpec,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from jointvae_tf.training.trainer import build_model
 
 

@@ -114,7 +114,7 @@ def test_marginal_kl_counts_categories_not_examples_and_survives_empty_categorie
 
 def test_compose_puts_z_first_then_each_one_hot_code_as_float32():
     z = np.array([[0.5, -1.25], [2.0, 0.0]])  # float64, as numpy gives them
-    latent = latents.compose(z, np.array([[2, 1], [0, 0]]), LatentSpec(2, (3, 2))).numpy()
+    latent = latents.compose(LatentSpec(2, (3, 2)), z, np.array([[2, 1], [0, 0]])).numpy()
     assert latent.dtype == np.float32
     np.testing.assert_array_equal(latent, [[0.5, -1.25, 0, 0, 1, 0, 1], [2.0, 0.0, 1, 0, 0, 1, 0]])
-    np.testing.assert_array_equal(latents.compose(z, np.zeros([2, 0], np.int32), LatentSpec(2, ())), z)
+    np.testing.assert_array_equal(latents.compose(LatentSpec(2, ()), z, np.zeros([2, 0], np.int32)), z)

@@ -6,10 +6,22 @@ import numpy as np
 import pytest
 
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.evaluation.metrics import (active_dimensions, adjusted_rand_index, class_change_fraction,
-                                 classes_with_own_category, cluster_accuracy, contingency, discretize,
-                                 factor_vae_score, hungarian, mutual_info_gap, mutual_info_gaps, mutual_info_matrix,
-                                 normalized_mutual_info, order_by_kl)
+from jointvae_tf.evaluation.metrics import (
+    active_dimensions,
+    adjusted_rand_index,
+    class_change_fraction,
+    classes_with_own_category,
+    cluster_accuracy,
+    contingency,
+    discretize,
+    factor_vae_score,
+    hungarian,
+    mutual_info_gap,
+    mutual_info_gaps,
+    mutual_info_matrix,
+    normalized_mutual_info,
+    order_by_kl,
+)
 
 
 def brute_force_min_cost(cost):

@@ -4,10 +4,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from jointvae_tf.runs.checkpoints import Checkpointer
-from jointvae_tf.core.config import CapacitySchedule, LatentSpec, LossConfig, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.core.config import (
+    CapacitySchedule,
+    LatentSpec,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from jointvae_tf.core.model import JointVAE
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.runs.checkpoints import Checkpointer
 from jointvae_tf.runs.folder import RunFolder, open_run
 from jointvae_tf.training.trainer import build_model
 

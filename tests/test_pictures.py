@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+from jointvae_tf.data.pixels import to_uint8, to_unit_range
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.viz.pictures import (image_grid, label_rows, reconstruction_grid, save_gif, save_png, to_uint8,
-                                  to_unit_range, upscale)
+from jointvae_tf.viz.pictures import (
+    image_grid,
+    label_rows,
+    reconstruction_grid,
+    save_gif,
+    save_png,
+    upscale,
+)
 
 
 def gradient_images(n, h=8, w=6, c=1):

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.errors import JointVAEError
 from jointvae_tf.core.precision import set_precision
+from jointvae_tf.errors import JointVAEError
 from jointvae_tf.training.trainer import build_model
 
 TINY = ModelConfig(latent=LatentSpec(3, (4,)), hidden_units=32)

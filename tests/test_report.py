@@ -9,11 +9,23 @@ import pytest
 import tensorflow as tf
 
 from jointvae_tf import data
-from jointvae_tf.core.config import (CapacitySchedule, DataConfig, InvarianceConfig, LatentSpec, LossConfig, ModelConfig,
-                                RunConfig)
+from jointvae_tf.core.config import (
+    CapacitySchedule,
+    DataConfig,
+    InvarianceConfig,
+    LatentSpec,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+)
 from jointvae_tf.core.model import LOSS_TERMS, JointVAE
-from jointvae_tf.evaluation.report import (EvaluationReport, class_change_per_dim, evaluate_model, format_report,
-                                reencode_categories)
+from jointvae_tf.evaluation.inference import categories_of
+from jointvae_tf.evaluation.report import (
+    EvaluationReport,
+    class_change_per_dim,
+    evaluate_model,
+    format_report,
+)
 from jointvae_tf.training.trainer import build_model
 
 SIZE = 32
@@ -124,7 +136,7 @@ def test_without_a_discrete_code_clustering_scores_are_absent(examples):
 def test_class_change_is_a_fraction_per_traversed_dim(examples):
     model = tiny_model(LatentSpec(3, (4,)))
     images = examples.images[:6].astype(np.float32) / 255
-    categories = reencode_categories(model, images)[:, None]
+    categories = categories_of(model, images)[:, None]
     fractions = class_change_per_dim(model, np.zeros((6, 3)), categories, dims=[0, 2], steps=5)
     assert set(fractions) == {0, 2} and all(0 <= v <= 1 for v in fractions.values())
 

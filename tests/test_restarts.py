@@ -8,15 +8,15 @@ import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from jointvae_tf.cli.main import main
+from test_training import TINY
+
 from jointvae_tf.core.config import RunConfig
 from jointvae_tf.errors import ConfigError
-from jointvae_tf.training.restarts import candidate_seed
-from jointvae_tf.runs.folder import RunFolder, open_run
 from jointvae_tf.evaluation.selection import selection_score, unlabeled_validation
+from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.training.restarts import candidate_seed
 from jointvae_tf.training.trainer import train
-from test_training import TINY
 
 RESTARTS = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, epochs=3, restarts=3, restart_steps=3))
 """Three candidates of one epoch (4 steps: 3 rounded up), then two more epochs of the best."""

@@ -44,5 +44,6 @@ def test_a_fixed_category_is_kept_and_the_other_drawn(sampler):
 def test_image_k_of_seed_s_is_image_0_of_seed_s_plus_k(sampler):
     many, one = sampler.sample(5, seed=10), sampler.sample(1, seed=13)
     np.testing.assert_array_equal(many["z"][3], one["z"][0])
-    np.testing.assert_array_equal(many["images"][3], one["images"][0])
+    # Same latent (bit for bit), decoded in batches of other sizes: equal to float precision.
+    np.testing.assert_allclose(many["images"][3], one["images"][0], atol=1e-6)
     assert not np.array_equal(many["z"][0], many["z"][1])

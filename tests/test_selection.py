@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from jointvae_tf.evaluation import selection
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
 from jointvae_tf.errors import JointVAEError
+from jointvae_tf.evaluation import selection
 from jointvae_tf.evaluation.inference import encode_dataset
 from jointvae_tf.training.trainer import build_model
 

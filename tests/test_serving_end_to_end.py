@@ -6,10 +6,9 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from jointvae_tf.cli.main import main
 from PIL import Image
 from serving_stubs import ServerCore, serve_grpc, serve_rest
-
-from jointvae_tf.cli.main import main
 
 
 def _invoke(*arguments):

@@ -13,13 +13,21 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_stubs import (BatchingParameters, ServerCore, json_decimal, json_string, make_run, process_request,
-                           serve_grpc, version_policy)
+from serving_stubs import (
+    BatchingParameters,
+    ServerCore,
+    json_decimal,
+    json_string,
+    make_run,
+    process_request,
+    serve_grpc,
+    version_policy,
+)
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from jointvae_tf.serving import export
 from jointvae_tf.core.config import LatentSpec
+from jointvae_tf.serving import export
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from jointvae_tf.cli.main import main
 from PIL import Image
 
-from jointvae_tf.cli.main import main
 from jointvae_tf.training.presets import build_run_config
 
 

@@ -11,11 +11,17 @@ import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from jointvae_tf.training.callbacks import TrainingDiverged
 from jointvae_tf.cli.main import main
-from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
+
+from jointvae_tf.core.config import (
+    DataConfig,
+    LatentSpec,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.training.callbacks import TrainingDiverged
 from jointvae_tf.training.trainer import train
 
 TINY = RunConfig(model=ModelConfig(latent=LatentSpec(2, (4,))),

@@ -5,8 +5,14 @@ import pytest
 
 from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.viz.traversals import (all_traversals, category_traversal, compose, prior_quantiles,
-                                    samples_per_category, traversal_frames)
+from jointvae_tf.viz.traversals import (
+    all_traversals,
+    category_traversal,
+    compose,
+    prior_quantiles,
+    samples_per_category,
+    traversal_frames,
+)
 
 SPEC = LatentSpec(cont=3, disc=(4, 2))
 

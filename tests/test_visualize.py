@@ -6,12 +6,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jointvae_tf.viz import pictures
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
+from jointvae_tf.data import pixels
+from jointvae_tf.evaluation.metrics import INACTIVE_KL
 from jointvae_tf.training.trainer import build_model
-from jointvae_tf.viz.visualize import (INACTIVE_KL, ProgressPictures, category_labels, category_members_picture,
-                                   category_traversal_picture, majority_class_names, pad_to_common_shape, reconstruction_picture, samples_picture,
-                                   traversal_gif_frames, traversal_picture, traversal_rows, write_pictures)
+from jointvae_tf.viz import pictures
+from jointvae_tf.viz.visualize import (
+    ProgressPictures,
+    category_labels,
+    category_members_picture,
+    category_traversal_picture,
+    majority_class_names,
+    pad_to_common_shape,
+    reconstruction_picture,
+    samples_picture,
+    traversal_gif_frames,
+    traversal_picture,
+    traversal_rows,
+    write_pictures,
+)
 
 SIZE, FACTOR, STEPS = 32, 2, 10
 CELL = FACTOR * (SIZE + 2)  # an upscaled cell with its gutter
@@ -139,7 +152,7 @@ def test_category_members_show_each_categorys_own_images_in_order():
         return unlabelled[2 + row * 4, 2 + col * 4, 0]  # padding 2, cells of 2 pixels
 
     expected = [[0, 0.2, 0.4], [0.1, 1, 1], [0.3, 1, 1]]  # blank (white) where a category has fewer images
-    assert [[cell(r, c) for c in range(3)] for r in range(3)] == pictures.to_uint8(np.array(expected)).tolist()
+    assert [[cell(r, c) for c in range(3)] for r in range(3)] == pixels.to_uint8(np.array(expected)).tolist()
 
 
 def test_category_rows_are_named_after_their_majority_class():

@@ -7,11 +7,14 @@ Layout of a latent vector (see :class:`~jointvae_tf.core.config.LatentSpec`): ``
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from jointvae_tf.core.config import LatentSpec
+from jointvae_tf.errors import JointVAEError
 
 
 @dataclasses.dataclass
@@ -79,9 +82,29 @@ def mode_latent(encoding: Encoding) -> tf.Tensor:
     return tf.concat(parts, axis=-1)
 
 
-def compose(z, categories, spec: LatentSpec) -> tf.Tensor:
-    """Latent vectors ``[N, spec.size]`` float32: ``z`` ``[N, cont]`` followed by the one-hot codes of
-    ``categories`` int ``[N, n_disc]`` (:func:`one_hot_codes`); the one place a latent is put together."""
+def compose(spec: LatentSpec, z, categories) -> tf.Tensor:
+    """Latent vectors from continuous values and category ids; the one place a latent is put together.
+
+    Args:
+      spec: the latent space.
+      z: ``[N, spec.cont]`` float, the continuous part.
+      categories: ``[N, len(spec.disc)]`` int, ``categories[n, i]`` in ``0 .. spec.disc[i] - 1``.
+
+    Returns:
+      ``[N, spec.size]`` float32 tensor: ``z`` followed by one one-hot block per discrete variable
+      (:func:`one_hot_codes`). Called eagerly, shapes and category ids are checked (JointVAEError); inside a
+      graph they are not (the export's signatures check their rows themselves).
+    """
+    if tf.executing_eagerly():
+        z, categories = np.asarray(z, dtype=np.float32), np.asarray(categories, dtype=np.int64)
+        if z.ndim != 2 or categories.ndim != 2 or z.shape[1] != spec.cont \
+                or categories.shape[1] != len(spec.disc) or len(z) != len(categories):
+            raise JointVAEError(f"compose: expected z [N, {spec.cont}] and categories [N, {len(spec.disc)}], "
+                                f"got {z.shape} and {categories.shape}")
+        for i, k in enumerate(spec.disc):
+            if categories.size and (categories[:, i].min() < 0 or categories[:, i].max() >= k):
+                raise JointVAEError(f"categories: discrete variable {i} has {k} categories, "
+                                    f"got ids {np.unique(categories[:, i]).tolist()}")
     return tf.concat([tf.cast(z, tf.float32), one_hot_codes(categories, spec)], axis=-1)
 
 
@@ -91,3 +114,19 @@ def one_hot_codes(categories: tf.Tensor, spec: LatentSpec) -> tf.Tensor:
     if not parts:
         return tf.zeros([tf.shape(categories)[0], 0])
     return tf.concat(parts, axis=-1)
+
+
+QUANTILE_RANGE = (0.05, 0.95)
+_PRIOR = statistics.NormalDist()
+
+
+def prior_quantile(probabilities) -> np.ndarray:
+    """N(0, 1)'s inverse CDF at each of ``probabilities`` (a 1-D sequence in (0, 1))."""
+    return np.array([_PRIOR.inv_cdf(float(p)) for p in probabilities])
+
+
+def prior_quantiles(n: int) -> np.ndarray:
+    """``[n]`` values of N(0, 1) at ``n`` probabilities evenly spaced from 0.05 to 0.95 (0 when ``n = 1``)."""
+    if int(n) != n or n < 1:
+        raise JointVAEError(f"steps: expected an integer >= 1, got {n}")
+    return prior_quantile(np.linspace(*QUANTILE_RANGE, n) if n > 1 else [0.5])

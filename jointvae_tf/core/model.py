@@ -24,9 +24,8 @@ import tensorflow as tf
 from jointvae_tf.core import distribute, invariance, latents, losses, sampling
 from jointvae_tf.core.capacity import capacity_at
 from jointvae_tf.core.config import ModelConfig, RunConfig, TrainConfig
-from jointvae_tf.errors import JointVAEError
 from jointvae_tf.core.networks import build_decoder, build_encoder
-from jointvae_tf.viz.traversals import prior_quantiles
+from jointvae_tf.errors import JointVAEError
 
 LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "disc_disagreement", "cont_capacity",
               "disc_capacity")
@@ -183,7 +182,7 @@ class JointVAE(keras.Model):
 
     def decode(self, latent, training: bool = False) -> tf.Tensor:
         """Images ``[batch, H, W, C]`` in [0, 1] from latent vectors ``[batch, cont + sum(disc)]``
-        (``traversals.compose`` builds them from z and category ids)."""
+        (``latents.compose`` builds them from z and category ids)."""
         return tf.sigmoid(tf.cast(self.decoder(latent, training=training), tf.float32))
 
     def sample(self, n: int, category: int | Sequence[int] = (), seed: int = 0) -> np.ndarray:
@@ -213,7 +212,7 @@ class JointVAE(keras.Model):
                                 f"{list(spec.disc)}, got {category}")
         categories = np.asarray([category + [0] * (len(spec.disc) - len(category))], np.int32)
         images = sampling.traverse(self.decode, spec, tf.constant([int(dim)], tf.int32),
-                                   tf.constant(categories.reshape(1, len(spec.disc))), prior_quantiles(steps))
+                                   tf.constant(categories.reshape(1, len(spec.disc))), latents.prior_quantiles(steps))
         return images["images"][0].numpy()
 
     def call(self, images, training=False):

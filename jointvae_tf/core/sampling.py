@@ -143,7 +143,7 @@ def prior_latents(spec: LatentSpec, seeds: tf.Tensor, categories: tf.Tensor) -> 
     counts = tf.constant(spec.disc, tf.float32, shape=[n_disc])
     drawn = tf.minimum(tf.cast(tf.floor(uniform * counts), tf.int32), tf.cast(counts, tf.int32) - 1)
     categories = tf.where(categories == RANDOM_CATEGORY, drawn, categories)
-    latent = latents.compose(z, categories, spec)
+    latent = latents.compose(spec, z, categories)
     return {"latent": latent, "z": z, "c": latent[:, spec.cont:], "categories": categories}
 
 
@@ -153,18 +153,18 @@ def traversal_latents(spec: LatentSpec, dims: tf.Tensor, categories: tf.Tensor, 
     Args:
       dims: int32 ``[N]``, each in ``0 .. cont - 1``.
       categories: int32 ``[N, n_disc]``, each in ``0 .. K_i - 1``, held fixed along the row.
-      values: float ``[steps]``, e.g. ``traversals.prior_quantiles(steps)``.
+      values: float ``[steps]``, e.g. ``latents.prior_quantiles(steps)``.
 
     Returns:
       ``[N * steps, spec.size]``, row-major (traversal ``n`` is rows ``n * steps .. n * steps + steps - 1``).
     """
     steps = len(values)
     sweep = tf.one_hot(dims, spec.cont)[:, None, :] * tf.constant(values, tf.float32)[None, :, None]
-    return latents.compose(tf.reshape(sweep, [-1, spec.cont]), tf.repeat(categories, steps, axis=0), spec)
+    return latents.compose(spec, tf.reshape(sweep, [-1, spec.cont]), tf.repeat(categories, steps, axis=0))
 
 
 def encode_png(images: tf.Tensor) -> tf.Tensor:
-    """PNG files (string ``[...]``) of images float ``[..., H, W, C]`` in [0, 1], pixels as ``pictures.to_uint8``."""
+    """PNG files (string ``[...]``) of images float ``[..., H, W, C]`` in [0, 1], pixels as ``pixels.to_uint8``."""
     pixels = tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
     flat = tf.reshape(pixels, tf.concat([[-1], tf.shape(pixels)[-3:]], axis=0))
     files = tf.map_fn(tf.io.encode_png, flat, fn_output_signature=tf.string)

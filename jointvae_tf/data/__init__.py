@@ -6,7 +6,12 @@ into memory at the model's size; ``make_dataset`` turns it into batches of float
 
 from jointvae_tf.data.catalog import Dataset, dataset_info, dataset_names, get_dataset
 from jointvae_tf.data.info import DatasetInfo, Examples
-from jointvae_tf.data.loading import describe_datasets, load_examples, narrow_classes, resolve_classes
+from jointvae_tf.data.loading import (
+           describe_datasets,
+           load_examples,
+           narrow_classes,
+           resolve_classes,
+)
 from jointvae_tf.data.pipeline import make_dataset
 
 __all__ = ["Dataset", "DatasetInfo", "Examples", "dataset_info", "dataset_names", "describe_datasets", "get_dataset",

@@ -11,8 +11,16 @@ from typing import Any, Callable, Mapping
 
 from jointvae_tf.core.config import CapacitySchedule, InvarianceConfig
 from jointvae_tf.data import csv_files, image_folders, mnist_files, procedural
-from jointvae_tf.data.info import (ARABIC_LETTERS, DIGITS, FOUR_SHAPES, LETTERS, MATH_SYMBOLS, SHAPE_FACTORS,
-                                   DatasetInfo, Examples)
+from jointvae_tf.data.info import (
+    ARABIC_LETTERS,
+    DIGITS,
+    FOUR_SHAPES,
+    LETTERS,
+    MATH_SYMBOLS,
+    SHAPE_FACTORS,
+    DatasetInfo,
+    Examples,
+)
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.data.tfds_sources import TfdsSource
 from jointvae_tf.errors import ConfigError, JointVAEError

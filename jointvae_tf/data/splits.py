@@ -11,6 +11,7 @@ renumbered densely in the order the classes are given.
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 
 from jointvae_tf.errors import JointVAEError

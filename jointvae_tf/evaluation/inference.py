@@ -1,6 +1,8 @@
 """Run a trained model over a set of images in batches and summarise its codes and loss terms.
 
-:func:`batches` cuts arrays into batches for inference, for every module that runs a model on arrays.
+:func:`batches` cuts arrays into batches of :data:`INFERENCE_BATCH` rows; :func:`encode_dataset`,
+:func:`decode`, :func:`reconstruct` and :func:`categories_of` are the one home of batched inference on
+arrays, for every module that runs a model over many images or latents.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf.core import latents, losses
-
-from jointvae_tf.evaluation import metrics
 from jointvae_tf.core.config import TrainConfig
 from jointvae_tf.core.model import JointVAE
+from jointvae_tf.evaluation import metrics
 from jointvae_tf.progress import Progress, tracked
+
+INFERENCE_BATCH = 256
+"""Rows per batch when a trained model runs over arrays (memory, not results, depends on it)."""
 
 
 @dataclasses.dataclass
@@ -41,7 +45,7 @@ class EncodedData:
 
 def batches(array: np.ndarray, batch_size: int, progress: Progress | None = None) -> Iterator[tf.Tensor]:
     """Consecutive slices of ``array`` along its first axis, each a float32 tensor of up to ``batch_size``
-    rows. ``array``: images ``[N, H, W, C]`` already in [0, 1] (see ``pictures.to_unit_range``) or latents.
+    rows. ``array``: images ``[N, H, W, C]`` already in [0, 1] (see ``pixels.to_unit_range``) or latents.
     ``progress`` advances by one per batch, once the caller has used it."""
     for start in tracked(range(0, len(array), batch_size), progress):
         yield tf.convert_to_tensor(array[start:start + batch_size], tf.float32)
@@ -84,7 +88,7 @@ def objective_terms(model: JointVAE, images: np.ndarray, step: int = 0, seed: in
     return {name: total / len(images) for name, total in totals.items()}
 
 
-def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = 256,
+def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH,
                    progress: Progress | None = None) -> EncodedData:
     """Encode ``images`` ``[N, H, W, C]`` (float in [0, 1]) in batches and summarise (``progress``: see
     :func:`batches`)."""
@@ -113,3 +117,22 @@ def cluster_scores(labels: np.ndarray, categories: np.ndarray, n_categories: int
             "nmi": metrics.normalized_mutual_info(labels, categories),
             "ari": metrics.adjusted_rand_index(labels, categories),
             "classes_with_own_category": metrics.classes_with_own_category(labels, categories)}
+
+
+def decode(model: JointVAE, latent: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """Images ``[N, H, W, C]`` float32 in [0, 1] decoded from latents ``[N, size]``, in batches."""
+    parts = [model.decode(batch).numpy() for batch in batches(latent, batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, *model.config.image_shape), np.float32)
+
+
+def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH,
+                progress: Progress | None = None) -> np.ndarray:
+    """Deterministic reconstructions (z = mean, c = argmax) of ``images`` ``[N, H, W, C]`` in [0, 1]
+    (``progress``: see :func:`batches`)."""
+    return np.concatenate([model(batch).numpy() for batch in batches(images, batch_size, progress)])
+
+
+def categories_of(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """``[N]`` argmax category of the first discrete variable for images ``[N, H, W, C]`` in [0, 1]."""
+    parts = [tf.argmax(model.encode(batch).logits[0], axis=-1) for batch in batches(images, batch_size)]
+    return np.concatenate([p.numpy() for p in parts])

@@ -342,7 +342,11 @@ def class_change_fraction(start_classes, traversed_classes) -> float:
     return float(np.mean(traversed != start[:, None]))
 
 
-def active_dimensions(kl_per_dim, threshold: float = 0.01) -> np.ndarray:
+INACTIVE_KL = 0.01
+"""Nats: continuous dims whose mean held-out KL is at or below this carry no information (greyed in pictures)."""
+
+
+def active_dimensions(kl_per_dim, threshold: float = INACTIVE_KL) -> np.ndarray:
     """``[D]`` bool mask of dims whose mean KL to the prior (``[D]`` nats) exceeds ``threshold`` nats."""
     return np.asarray(kl_per_dim, dtype=np.float64) > threshold
 

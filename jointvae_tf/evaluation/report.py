@@ -12,24 +12,26 @@ import dataclasses
 import math
 
 import numpy as np
-import tensorflow as tf
 
-from jointvae_tf import data
-
-from jointvae_tf.evaluation import metrics
-
-from jointvae_tf.viz import pictures, traversals
-
-from jointvae_tf import runs
+from jointvae_tf import data, runs
+from jointvae_tf.core import latents
 from jointvae_tf.core.config import RunConfig, TrainConfig
-from jointvae_tf.evaluation.inference import batches, cluster_scores, encode_dataset, objective_terms
 from jointvae_tf.core.model import JointVAE
+from jointvae_tf.data import pixels
+from jointvae_tf.evaluation import metrics
+from jointvae_tf.evaluation.inference import (
+    INFERENCE_BATCH,
+    categories_of,
+    cluster_scores,
+    decode,
+    encode_dataset,
+    objective_terms,
+    reconstruct,
+)
 from jointvae_tf.progress import Progress
-from jointvae_tf.viz.visualize import ENCODE_BATCH, INACTIVE_KL, decode, reconstruct
 
 CLASS_CHANGE_EXAMPLES = 100
 CLASS_CHANGE_STEPS = 10
-RECONSTRUCT_BATCH = 512
 
 
 @dataclasses.dataclass
@@ -89,25 +91,19 @@ def _json_safe(value):
     return value
 
 
-def reencode_categories(model: JointVAE, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """``[N]`` argmax category of the first discrete variable for images ``[N, H, W, C]`` in [0, 1]."""
-    parts = [tf.argmax(model.encode(batch).logits[0], axis=-1) for batch in batches(images, batch_size)]
-    return np.concatenate([p.numpy() for p in parts])
-
-
 def class_change_per_dim(model: JointVAE, mean: np.ndarray, categories: np.ndarray, dims, steps: int) -> dict[int, float]:
     """For each continuous dim in ``dims``: sweep it over ``steps`` prior quantiles from each start code
     (``mean [M, cont]``, ``categories [M, n_disc]``, the rest held), decode, re-encode, and return the
     fraction of steps whose first-variable category differs from that of the decoded start
     (``metrics.class_change_fraction``)."""
     spec = model.config.latent
-    start = reencode_categories(model, decode(model, traversals.compose(spec, mean, categories)))
+    start = categories_of(model, decode(model, latents.compose(spec, mean, categories)))
     fractions = {}
     for d in dims:
         z = np.repeat(mean, steps, axis=0)
-        z[:, d] = np.tile(traversals.prior_quantiles(steps), len(mean))
-        swept = traversals.compose(spec, z, np.repeat(categories, steps, axis=0))
-        classes = reencode_categories(model, decode(model, swept)).reshape(len(mean), steps)
+        z[:, d] = np.tile(latents.prior_quantiles(steps), len(mean))
+        swept = latents.compose(spec, z, np.repeat(categories, steps, axis=0))
+        classes = categories_of(model, decode(model, swept)).reshape(len(mean), steps)
         fractions[int(d)] = metrics.class_change_fraction(start, classes)
     return fractions
 
@@ -123,18 +119,18 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
     ``verbose=1`` shows a progress bar: a step per batch encoded, scored and reconstructed, then per score.
     """
     spec = model.config.latent
-    images = pictures.to_unit_range(examples.images)
+    images = pixels.to_unit_range(examples.images)
     with_factors = bool(info.factor_names) and examples.factors is not None
-    n_batches = sum(-(-len(images) // size) for size in (ENCODE_BATCH, batch_size, RECONSTRUCT_BATCH))
+    n_batches = sum(-(-len(images) // size) for size in (INFERENCE_BATCH, batch_size, INFERENCE_BATCH))
     progress = Progress(f"Evaluating {len(images)} {split} images", n_batches + 1 + 3 * with_factors, "step",
                         verbose)
-    summary = encode_dataset(model, images, ENCODE_BATCH, progress)
-    active = np.flatnonzero(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL))
+    summary = encode_dataset(model, images, INFERENCE_BATCH, progress)
+    active = np.flatnonzero(metrics.active_dimensions(summary.kl_cont))
     report = EvaluationReport(
         run_dir=run_dir, dataset=info.name, split=split, examples=len(images), step=step, cont=spec.cont,
         disc=list(spec.disc),
         loss=objective_terms(model, images, step, seed, batch_size, progress),
-        pixel_mse=float(np.mean(np.square(reconstruct(model, images, RECONSTRUCT_BATCH, progress) - images))),
+        pixel_mse=float(np.mean(np.square(reconstruct(model, images, INFERENCE_BATCH, progress) - images))),
         kl_cont_per_dim=summary.kl_cont.tolist(), kl_disc_per_variable=summary.kl_disc.tolist(),
         active_dims=active.tolist(), num_classes=len(examples.class_names) or int(examples.labels.max()) + 1)
     if spec.disc:

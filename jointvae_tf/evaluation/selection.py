@@ -36,11 +36,11 @@ import tensorflow as tf
 
 from jointvae_tf import data
 from jointvae_tf.core.config import NORMALIZATIONS, RunConfig
+from jointvae_tf.core.model import JointVAE
 from jointvae_tf.data.normalize import normalize_images
+from jointvae_tf.data.pixels import to_uint8, to_unit_range
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation.inference import EncodedData, encode_dataset
-from jointvae_tf.core.model import JointVAE
-from jointvae_tf.viz.pictures import to_uint8, to_unit_range
 
 Categorize = Callable[[np.ndarray], np.ndarray]
 """Images ``[N, H, W, C]`` float in [0, 1] -> categories ``[N, n_disc]`` int (argmax of each variable)."""

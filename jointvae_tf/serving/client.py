@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import http.client
 import json
 import os
-import http.client
 import socket
 import ssl
 import time
@@ -339,7 +339,11 @@ def _grpc_modules():
     try:
         import grpc
         import tensorflow  # noqa: F401  (tensorflow_serving's protos need TensorFlow's imported first)
-        from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+        from tensorflow_serving.apis import (
+            get_model_metadata_pb2,
+            predict_pb2,
+            prediction_service_pb2_grpc,
+        )
     except ImportError as error:
         raise JointVAEError(f"--grpc: the gRPC client needs tensorflow-serving-api ({error}); "
                             "pip install 'jointvae-tf[grpc]'") from None

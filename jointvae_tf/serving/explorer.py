@@ -47,18 +47,23 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 from tensorflow.core.framework import types_pb2
 
-from jointvae_tf.serving import export
-
 from jointvae_tf.core import latents, sampling
-
-from jointvae_tf.viz import pictures, traversals
-from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy, Signature, TensorInfo
 from jointvae_tf.core.config import LatentSpec, RunConfig
+from jointvae_tf.data import pixels
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import JointVAEError
+from jointvae_tf.evaluation.metrics import INACTIVE_KL
 from jointvae_tf.runs.folder import RunFolder
-from jointvae_tf.viz.visualize import INACTIVE_KL, majority_class_names, traversal_rows
+from jointvae_tf.serving import export
+from jointvae_tf.serving.client import (
+    GrpcClient,
+    RestClient,
+    RetryPolicy,
+    Signature,
+    TensorInfo,
+)
+from jointvae_tf.viz.visualize import majority_class_names, traversal_rows
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 """Largest accepted upload (bytes); larger ones get a 400."""
@@ -354,12 +359,12 @@ class Explorer:
 
     def _decode(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Images float32 ``[N, H, W, C]`` of codes ``z [N, cont]``, ``c [N, n_disc]`` (``serving_default``)."""
-        latent = traversals.compose(self.spec, z, c)
+        latent = latents.compose(self.spec, z, c)
         return self.predictor.predict({"z": latent[:, :self.spec.cont], "c": latent[:, self.spec.cont:]},
                                       "serving_default")["images"]
 
     def _strip_values(self) -> np.ndarray:
-        return traversals.prior_quantiles(self.layout.steps)
+        return latents.prior_quantiles(self.layout.steps)
 
 
 def model_input(data: bytes, image_shape: tuple[int, int, int], normalize: str = "none") -> np.ndarray:
@@ -582,10 +587,10 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 
 def _data_url(image: np.ndarray) -> str:
-    """``data:image/png;base64,...`` of one image float ``[H, W, C]`` in [0, 1] (pixels as ``pictures.to_uint8``)."""
-    pixels = pictures.to_uint8(image)
+    """``data:image/png;base64,...`` of one image float ``[H, W, C]`` in [0, 1] (pixels as ``pixels.to_uint8``)."""
+    values = pixels.to_uint8(image)
     buffer = io.BytesIO()
-    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG")
+    Image.fromarray(values[:, :, 0] if values.shape[2] == 1 else values).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 

@@ -40,13 +40,11 @@ import keras
 import tensorflow as tf
 
 from jointvae_tf import runs
-
 from jointvae_tf.core import sampling
 from jointvae_tf.core.config import LatentSpec, dataclass_from_dict
-from jointvae_tf.errors import ConfigError, JointVAEError
-from jointvae_tf.core.latents import split_encoding
+from jointvae_tf.core.latents import prior_quantiles, split_encoding
 from jointvae_tf.core.model import JointVAE
-from jointvae_tf.viz.traversals import prior_quantiles
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 EXPORT_CONFIG = os.path.join("assets.extra", "jointvae_export.json")
 DEFAULT_TRAVERSE_STEPS = 10

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.runs.checkpoints import Checkpointer
 from jointvae_tf.errors import RunFailure
+from jointvae_tf.runs.checkpoints import Checkpointer
 
 
 class TrainingDiverged(RunFailure):

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig, overlay, plain_settings
+from jointvae_tf.core.config import (
+    RESUMABLE,
+    DataConfig,
+    RunConfig,
+    overlay,
+    plain_settings,
+)
 from jointvae_tf.data import get_dataset, resolve_classes
 from jointvae_tf.data.loading import choose_classes
 from jointvae_tf.errors import ConfigError

@@ -23,10 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.training.callbacks import DivergenceGuard
 from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.evaluation.selection import selection_score
+from jointvae_tf.training.callbacks import DivergenceGuard
 
 
 @dataclasses.dataclass(frozen=True)

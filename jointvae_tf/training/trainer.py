@@ -10,22 +10,20 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from jointvae_tf import data
-
+from jointvae_tf import data, runs
 from jointvae_tf.core import distribute
-
-from jointvae_tf.viz import pictures
-
-from jointvae_tf.training import restarts
-
-from jointvae_tf import runs
-
-from jointvae_tf.evaluation import selection
-from jointvae_tf.training.callbacks import CheckpointEvery, DivergenceGuard, HeldOutEvaluation
 from jointvae_tf.core.config import RunConfig
-from jointvae_tf.errors import JointVAEError
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
+from jointvae_tf.data import pixels
+from jointvae_tf.errors import JointVAEError
+from jointvae_tf.evaluation import selection
+from jointvae_tf.training import restarts
+from jointvae_tf.training.callbacks import (
+    CheckpointEvery,
+    DivergenceGuard,
+    HeldOutEvaluation,
+)
 from jointvae_tf.viz.visualize import ProgressPictures, write_pictures
 
 
@@ -113,7 +111,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     checkpointer = files.checkpointer(model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
-    eval_images = pictures.to_unit_range(held_out.images[:n_eval])
+    eval_images = pixels.to_unit_range(held_out.images[:n_eval])
     callbacks = [
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),

@@ -15,30 +15,13 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from jointvae_tf.data.pixels import to_uint8
 from jointvae_tf.errors import JointVAEError
 
 LABEL_COLOR = 0
 INACTIVE_LABEL_COLOR = 160
 LABEL_BACKGROUND = 255
 LABEL_MARGIN = 4
-
-
-def to_unit_range(images) -> np.ndarray:
-    """float32 pixels in [0, 1] of uint8 ``images`` (divided by 255), the models' input range."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise JointVAEError(f"images: expected uint8 pixels, got dtype {images.dtype}")
-    return images.astype(np.float32) / 255.0
-
-
-def to_uint8(images) -> np.ndarray:
-    """uint8 pixels of ``images``: floats in [0, 1] are clipped, scaled by 255 and rounded; uint8 passes."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images
-    if not np.issubdtype(images.dtype, np.floating):
-        raise JointVAEError(f"images: expected float in [0, 1] or uint8, got dtype {images.dtype}")
-    return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def image_grid(images, rows: int, cols: int, padding: int = 2, pad_value: int = 255) -> np.ndarray:

@@ -13,51 +13,15 @@ values, as in Dupont's original: the sweep covers the prior's central 90 % whate
 
 from __future__ import annotations
 
-import statistics
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.core import latents, sampling
+from jointvae_tf.core import sampling
 from jointvae_tf.core.config import LatentSpec
+from jointvae_tf.core.latents import QUANTILE_RANGE, compose, prior_quantile, prior_quantiles
 from jointvae_tf.errors import JointVAEError
-
-QUANTILE_RANGE = (0.05, 0.95)
-_PRIOR = statistics.NormalDist()
-
-
-def _prior_quantile(probabilities) -> np.ndarray:
-    """N(0, 1)'s inverse CDF at each of ``probabilities`` (a 1-D sequence in (0, 1))."""
-    return np.array([_PRIOR.inv_cdf(float(p)) for p in probabilities])
-
-
-def prior_quantiles(n: int) -> np.ndarray:
-    """``[n]`` values of N(0, 1) at ``n`` probabilities evenly spaced from 0.05 to 0.95 (0 when ``n = 1``)."""
-    _check_positive(n, "steps")
-    return _prior_quantile(np.linspace(*QUANTILE_RANGE, n) if n > 1 else [0.5])
-
-
-def compose(spec: LatentSpec, z, categories) -> np.ndarray:
-    """Latent vectors from continuous values and category ids.
-
-    Args:
-      spec: the latent space.
-      z: ``[N, spec.cont]`` float, the continuous part.
-      categories: ``[N, len(spec.disc)]`` int, ``categories[n, i]`` in ``0 .. spec.disc[i] - 1``.
-
-    Returns:
-      ``[N, spec.size]`` float32: ``z`` followed by one one-hot block per discrete variable.
-    """
-    z, categories = np.asarray(z, dtype=np.float32), np.asarray(categories, dtype=np.int64)
-    if z.ndim != 2 or categories.ndim != 2 or z.shape[1] != spec.cont or categories.shape[1] != len(spec.disc) \
-            or len(z) != len(categories):
-        raise JointVAEError(f"compose: expected z [N, {spec.cont}] and categories [N, {len(spec.disc)}], "
-                            f"got {z.shape} and {categories.shape}")
-    for i, k in enumerate(spec.disc):
-        if categories.size and (categories[:, i].min() < 0 or categories[:, i].max() >= k):
-            raise JointVAEError(f"categories: discrete variable {i} has {k} categories, got ids {np.unique(categories[:, i])}")
-    return latents.compose(z, categories, spec).numpy()
 
 
 def all_traversals(spec: LatentSpec, steps: int, base_z=None, base_categories=None,
@@ -86,12 +50,12 @@ def all_traversals(spec: LatentSpec, steps: int, base_z=None, base_categories=No
     for d in dims:
         row_z = z.copy()
         row_z[:, d] = prior_quantiles(steps)
-        rows.append(compose(spec, row_z, categories))
+        rows.append(compose(spec, row_z, categories).numpy())
         labels.append(f"z{d}")
     for i, k in enumerate(spec.disc):
         row_categories = categories.copy()
         row_categories[:, i] = _category_columns(k, steps)
-        rows.append(compose(spec, z, row_categories))
+        rows.append(compose(spec, z, row_categories).numpy())
         labels.append(f"c{i}")
     return np.concatenate(rows, axis=0), labels
 
@@ -111,7 +75,7 @@ def category_traversal(spec: LatentSpec, cont_dim: int, steps: int, disc_index: 
     z, categories = _base(spec, base_z, base_categories, k * steps)
     z[:, cont_dim] = np.tile(prior_quantiles(steps), k)
     categories[:, disc_index] = np.repeat(np.arange(k), steps)
-    return compose(spec, z, categories)
+    return compose(spec, z, categories).numpy()
 
 
 def samples_per_category(spec: LatentSpec, disc_index: int, n_per_category: int, seed: int = 0) -> np.ndarray:
@@ -162,7 +126,7 @@ def traversal_frames(spec: LatentSpec, cont_dim: int, n_frames: int, disc_index:
     triangle = 1 - np.abs(1 - 2 * np.arange(n_frames) / n_frames)  # 0 -> 1 -> back towards 0
     low, high = QUANTILE_RANGE
     frames = np.repeat(grid[None], n_frames, axis=0)
-    frames[:, :, cont_dim] = _prior_quantile(low + (high - low) * triangle)[:, None]
+    frames[:, :, cont_dim] = prior_quantile(low + (high - low) * triangle)[:, None]
     return frames
 
 

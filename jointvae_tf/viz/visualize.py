@@ -29,27 +29,21 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from jointvae_tf.evaluation import metrics
-
-from jointvae_tf.viz import pictures, traversals
-from jointvae_tf.evaluation.inference import batches, encode_dataset
 from jointvae_tf.core.model import JointVAE
+from jointvae_tf.evaluation import metrics
+from jointvae_tf.evaluation.inference import (
+    INFERENCE_BATCH,
+    decode,
+    encode_dataset,
+    reconstruct,
+)
 from jointvae_tf.progress import Progress, tracked
-
-INACTIVE_KL = 0.01
-"""Nats: continuous dims whose mean held-out KL is at or below this carry no information (greyed)."""
-ENCODE_BATCH = 256
+from jointvae_tf.viz import pictures, traversals
 
 
 def default_upscale(image_size: int) -> int:
     """Enlargement per side that makes cells about 64 pixels, so row labels stay readable."""
     return max(1, 64 // image_size)
-
-
-def decode(model: JointVAE, latent: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Images ``[N, H, W, C]`` float32 in [0, 1] decoded from latents ``[N, size]``, in batches."""
-    parts = [model.decode(batch).numpy() for batch in batches(latent, batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0, *model.config.image_shape), np.float32)
 
 
 def labelled_grid(images: np.ndarray, labels: list[str], cols: int, factor: int,
@@ -70,7 +64,7 @@ def traversal_picture(model: JointVAE, kl_cont: np.ndarray, kl_disc: np.ndarray,
 
     Args:
       kl_cont: ``[cont]`` mean KL per continuous dim on held-out data (nats); labels show it, dims at or
-        below :data:`INACTIVE_KL` get a grey label.
+        below :data:`~jointvae_tf.evaluation.metrics.INACTIVE_KL` get a grey label.
       kl_disc: ``[n_disc]`` mean KL per discrete variable (nats).
       steps: columns; continuous rows sweep prior quantiles 5 % .. 95 %, discrete rows cycle categories.
       sort: order continuous rows by KL, largest first (inactive ones end up last); else z0, z1, ...
@@ -103,7 +97,7 @@ def traversal_rows(kl_cont, kl_disc, sort: bool = True) -> tuple[np.ndarray, lis
     kl_cont, kl_disc = np.asarray(kl_cont, np.float64), np.asarray(kl_disc, np.float64)
     order = metrics.order_by_kl(kl_cont) if sort else np.arange(len(kl_cont))
     labels = [f"z{d} KL {kl_cont[d]:.2f}" for d in order] + [f"c{i} KL {kl:.2f}" for i, kl in enumerate(kl_disc)]
-    active = metrics.active_dimensions(kl_cont, INACTIVE_KL)
+    active = metrics.active_dimensions(kl_cont)
     return order, labels, [not active[d] for d in order] + [False] * len(kl_disc)
 
 
@@ -143,13 +137,6 @@ def traversal_gif_frames(model: JointVAE, cont_dim: int, n_frames: int = 20, dis
     rows = spec.disc[disc_index] if spec.disc else 1
     images = decode(model, frames.reshape(-1, spec.size)).reshape(n_frames, -1, *model.config.image_shape)
     return [plain_grid(frame, rows, n_per_category, factor) for frame in images]
-
-
-def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = 512,
-                progress: Progress | None = None) -> np.ndarray:
-    """Deterministic reconstructions (z = mean, c = argmax) of ``images`` ``[N, H, W, C]`` in [0, 1]
-    (``progress``: see ``evaluation.batches``)."""
-    return np.concatenate([model(batch).numpy() for batch in batches(images, batch_size, progress)])
 
 
 def reconstruction_picture(model: JointVAE, images: np.ndarray, cols: int = 10, factor: int = 2) -> np.ndarray:
@@ -208,10 +195,10 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
     spec = model.config.latent
     factor = factor or default_upscale(model.config.image_size)
     os.makedirs(out_dir, exist_ok=True)
-    progress = Progress(f"Drawing pictures into {out_dir}", -(-len(images) // ENCODE_BATCH), "step", verbose)
-    summary = encode_dataset(model, images, ENCODE_BATCH, progress)
+    progress = Progress(f"Drawing pictures into {out_dir}", -(-len(images) // INFERENCE_BATCH), "step", verbose)
+    summary = encode_dataset(model, images, INFERENCE_BATCH, progress)
     order = metrics.order_by_kl(summary.kl_cont)
-    n_active = int(metrics.active_dimensions(summary.kl_cont, INACTIVE_KL).sum())
+    n_active = int(metrics.active_dimensions(summary.kl_cont).sum())
     names = majority_class_names(summary.categories[:, 0], labels, class_names, spec.disc[0]) \
         if spec.disc and labels is not None and len(class_names) else None
     drawers: dict[str, Callable[[], np.ndarray | list[np.ndarray]]] = {
