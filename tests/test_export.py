@@ -234,7 +234,7 @@ def test_an_export_that_raises_leaves_no_folder(exported, tmp_path, monkeypatch)
 def test_an_export_killed_mid_write_is_never_served_and_is_cleaned_up_by_the_next(exported, tmp_path):
     """A real process, killed while it writes; its .tmp-* folder stays until an export finds its writer gone."""
     model_dir = tmp_path / "jointvae"
-    code = ("import os, sys, time; import test_export; from jointvae_tf import export\n"
+    code = ("import os, sys, time; import test_export; from jointvae_tf.serving import export\n"
             "def slow(path):\n"
             "    os.makedirs(os.path.join(path, 'variables')); print('writing', flush=True); time.sleep(600)\n"
             "export.build_archive = test_export._archive_writing_with(slow)\n"
