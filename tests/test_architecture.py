@@ -10,6 +10,7 @@ import ast
 import pathlib
 
 import jointvae_tf
+import jointvae_tf.cli
 
 LAYERS = ("errors", "progress", "core", "data", "runs", "evaluation", "viz", "training", "serving", "cli")
 RANK = {"errors": 0, "progress": 0, **{name: i for i, name in enumerate(LAYERS) if i >= 2}}
@@ -46,10 +47,6 @@ def _imported(path: pathlib.Path, module: str) -> set[str]:
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
-
-
-def test_the_cli_is_installed_inside_the_package():
-    import jointvae_tf.cli.main  # noqa: F401
 
 
 def test_every_module_sits_in_a_layer():
