@@ -78,14 +78,25 @@ def objective_terms(model: JointVAE, images: np.ndarray, step: int = 0, seed: in
     (weighted by their length); batch ``i`` draws its latent sample and rotation with the seed ``[seed, i]``.
     Use the run's batch size: the balance term is measured per batch. Nats per image. ``progress``: see
     :func:`batches`."""
-    compute = tf.function(lambda x, s: model.compute_terms(x, training=False, step=step, seed=s),
-                          reduce_retracing=True)
+    compute = _terms_batch_fn(model)
     totals: dict[str, float] = {}
     for i, batch in enumerate(batches(images, batch_size, progress)):
-        terms = compute(batch, tf.constant([seed, i], tf.int32))
+        terms = compute(batch, tf.constant([seed, i], tf.int32), tf.constant(step, tf.int64))
         for name, value in terms.items():
             totals[name] = totals.get(name, 0.0) + float(value) * len(batch)
     return {name: total / len(images) for name, total in totals.items()}
+
+
+_TERMS: "weakref.WeakKeyDictionary[JointVAE, object]" = weakref.WeakKeyDictionary()
+
+
+def _terms_batch_fn(model: JointVAE):
+    """A traced per-batch :meth:`JointVAE.compute_terms` for ``model`` (step and seed as tensors, so one
+    trace serves every step), made once per model and reused."""
+    if model not in _TERMS:
+        _TERMS[model] = tf.function(lambda images, seed, step: model.compute_terms(images, False, step, seed),
+                                    reduce_retracing=True)
+    return _TERMS[model]
 
 
 def encode_dataset(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH,

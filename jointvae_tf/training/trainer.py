@@ -23,6 +23,7 @@ from jointvae_tf.training.callbacks import (
     CheckpointEvery,
     DivergenceGuard,
     HeldOutEvaluation,
+    TrainingTensorBoard,
 )
 from jointvae_tf.viz.visualize import ProgressPictures, write_pictures
 
@@ -116,9 +117,10 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
         DivergenceGuard(),
         CheckpointEvery(checkpointer, run.train.checkpoint_every),
         HeldOutEvaluation(eval_images, held_out.labels[:n_eval], files.validation_logs, pictures=(
-            ProgressPictures(eval_images, folder.pictures, folder.picture_logs) if chief else None)),
+            ProgressPictures(eval_images, folder.pictures, folder.picture_logs) if chief else None),
+            batch_size=run.train.batch_size),
         *extra_callbacks,
-        keras.callbacks.TensorBoard(files.logs, update_freq=100),
+        TrainingTensorBoard(files.logs, update_freq=100),
     ]
     epochs = run.train.epochs_for(steps_per_epoch)
     total_steps = epochs * steps_per_epoch

@@ -247,7 +247,8 @@ class ProgressPictures:
 
     :meth:`draw` writes the traversal grid (rows z0, z1, ... in a fixed order so the animation is stable)
     to ``PICTURES_DIR/progress/epoch-NNNN.png`` and sends it, reconstructions and samples to TensorBoard
-    as images under ``LOG_DIR``; :meth:`write_animation` writes every frame so far, in epoch order, to
+    as images under ``LOG_DIR`` (tags ``traversals``, ``reconstructions``, ``samples``; step = the 0-based
+    epoch); :meth:`write_animation` writes every frame so far, in epoch order, to
     ``PICTURES_DIR/training_progress.gif``. Frames of an earlier, resumed part of the run are read back
     from ``progress/``.
 
@@ -279,8 +280,8 @@ class ProgressPictures:
         name = f"epoch-{epoch + 1:04d}.png"
         pictures.save_png(os.path.join(self.progress_dir, name), traversal)
         self.frames[name] = traversal
-        step = int(model.optimizer.iterations.numpy())
-        with self.writer.as_default(step=step):
+        # Recorded whatever another callback set; step = epoch, as Keras' TensorBoard logs epoch values.
+        with tf.summary.record_if(True), self.writer.as_default(step=epoch):
             tf.summary.image("traversals", traversal[None])
             tf.summary.image("reconstructions", reconstruction_picture(model, self.images, 10, factor)[None])
             tf.summary.image("samples", samples_per_category_picture(model, 0, 10, factor)[None])
