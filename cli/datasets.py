@@ -2,6 +2,7 @@
 
 import click
 
+from jointvae_tf.cli.options import text_in_flags
 from jointvae_tf.data import describe_datasets
 
 _COLUMNS = ("name", "source", "size", "classes", "available", "where")
@@ -12,7 +13,8 @@ _COLUMNS = ("name", "source", "size", "classes", "available", "where")
 def datasets(data_dir):
     """List every dataset: source, size, classes, whether it is available, and how to get it."""
     rows = [{**row, "size": f"{row['size']:,}" if row["size"] else "?", "available": "yes" if row["available"]
-             else "no"} for row in describe_datasets(data_dir)]
+             else "no", "where": text_in_flags(row["where"], {"data.data_dir": "--data-dir"})}
+            for row in describe_datasets(data_dir)]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in _COLUMNS[:-1]}
     click.echo("  ".join(c.ljust(widths.get(c, 0)) for c in _COLUMNS).rstrip())
     for row in rows:

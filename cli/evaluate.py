@@ -8,7 +8,6 @@ import sys
 
 import click
 from jointvae_tf.cli.options import (
-    errors_as_flags,
     parse_names,
     setting_option,
     settings_given,
@@ -29,7 +28,7 @@ def evaluate(run_dir, split, max_examples, class_change_examples, as_json, **opt
     from jointvae_tf.evaluation.report import evaluate_run, format_report
 
     # The progress bar goes to stderr with --json, so stdout holds the JSON object alone.
-    with errors_as_flags(), contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         report = evaluate_run(run_dir, split, max_examples, class_change_examples, verbose=1,
                               classes=settings_given(options).get("data.classes", ()))
     click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))

@@ -7,6 +7,8 @@ import webbrowser
 
 import click
 
+from jointvae_tf.cli.options import errors_as_flags
+
 
 @click.command("explore")
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False))
@@ -30,8 +32,9 @@ def explore(run_dir, export_dir, server, grpc_address, model, version, host, por
     """
     from jointvae_tf.serving.explorer import address, make_server, open_explorer
 
-    explorer = open_explorer(run_dir, export_dir=export_dir, server=server, grpc=grpc_address, model=model,
-                             version=version, max_examples=max_examples)
+    with errors_as_flags(grpc="--grpc", address="--server" if server else "--grpc", path="--export"):
+        explorer = open_explorer(run_dir, export_dir=export_dir, server=server, grpc=grpc_address, model=model,
+                                 version=version, max_examples=max_examples)
     try:
         http_server = make_server(explorer, host, port)
         url = address(http_server)

@@ -57,7 +57,8 @@ def _exit_code(error: Exception) -> int | None:
 
 
 class _Group(click.Group):
-    """Loads commands on demand and turns errors anywhere below into one line and an exit code."""
+    """Loads commands on demand and turns errors anywhere below into one line and an exit code; a library
+    error's message names the command's flags where it names an argument or setting (``cli.options.error_in_flags``)."""
 
     def list_commands(self, ctx):
         return list(COMMANDS)
@@ -73,6 +74,16 @@ class _Group(click.Group):
         rows = [(name, click.utils.make_default_short_help(summary, limit)) for name, summary in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            if _exit_code(error) is not None and ctx.invoked_subcommand:
+                from jointvae_tf.cli.options import error_in_flags, flags_of
+
+                error_in_flags(error, flags_of(self.get_command(ctx, ctx.invoked_subcommand)))
+            raise
 
     def main(self, *args, **kwargs):
         try:

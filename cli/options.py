@@ -5,6 +5,7 @@ place that maps setting paths to flags, both ways."""
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Iterator
 
 import click
@@ -34,23 +35,71 @@ def settings_given(options: dict[str, Any]) -> dict[str, Any]:
 def flag_of(path: str) -> str | None:
     """The flag that sets ``path`` or the section holding it (``model.cont_capacity.steps`` ->
     ``--cont-capacity``); None for settings without a flag."""
+    return _flag_of(path, _FLAGS)
+
+
+def flags_of(command: click.Command, **aliases: str) -> dict[str, str]:
+    """The flag of each name a library error may use for ``command``'s inputs: its parameter names (``n`` ->
+    ``--n``; an argument's name as the usage line shows it: ``run_dir`` -> ``RUN_DIR``), the setting paths
+    of its setting options (``train.batch_size`` -> ``--batch-size``), and ``aliases`` for names the
+    command passes on under another name (``address`` -> ``--server``)."""
+    flags = {}
+    for param in command.params:
+        if param.name:
+            flag = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+            flags[param.name] = flags[param.name.replace(_PARAM_SEPARATOR, ".")] = flag
+    return {**flags, **aliases}
+
+
+def error_in_flags(error: JointVAEError, flags: dict[str, str]) -> None:
+    """Rewrite ``error``'s message in the words of ``flags`` (see :func:`flags_of`), in place so that its
+    type and exit code stay: the ``argument`` of a ConfigError (a name, or a setting path or the section
+    holding it: ``model.cont_capacity.steps`` -> ``--cont-capacity``) at the start, the rest as
+    :func:`text_in_flags` does."""
+    message = str(error)
+    if isinstance(error, ConfigError) and error.argument:
+        flag = _flag_of(error.argument, flags)
+        if flag is not None:
+            message = f"{flag}: {error.problem}"
+    error.args = (text_in_flags(message, flags),)
+
+
+def text_in_flags(text: str, flags: dict[str, str]) -> str:
+    """``text`` of the library with the names in ``flags`` written as flags: a name in backquotes
+    (`` `server` `` -> ``--server``), a keyword argument ``name=VALUE`` (``resume=True`` -> ``--resume``,
+    ``tls_ca=PATH`` -> ``--tls-ca PATH``) and a dotted name (``train.learning_rate`` -> ``--lr``), wherever
+    they stand."""
+    names = sorted(flags, key=len, reverse=True)  # longest first: train.steps_per_execution before train.steps
+    if names:
+        quoted = r"`(%s)`" % "|".join(map(re.escape, names))
+        text = re.sub(quoted, lambda match: flags[match.group(1)], text)
+        keywords = r"(?<![\w.-])(%s)=(True\b)?" % "|".join(map(re.escape, names))
+        text = re.sub(keywords, lambda match: flags[match.group(1)] + ("" if match.group(2) else " "), text)
+    dotted = [name for name in names if "." in name]
+    if dotted:
+        paths = r"(?<![\w.-])(%s)(?:\.\w+)*(?![\w-])" % "|".join(map(re.escape, dotted))
+        text = re.sub(paths, lambda match: flags[match.group(1)], text)
+    return text
+
+
+def _flag_of(path: str, flags: dict[str, str]) -> str | None:
     while path:
-        if path in _FLAGS:
-            return _FLAGS[path]
+        if path in flags:
+            return flags[path]
         path = path.rpartition(".")[0]
     return None
 
 
 @contextlib.contextmanager
-def errors_as_flags() -> Iterator[None]:
-    """Re-raise a ConfigError about a setting that has a flag as a JointVAEError naming the flag."""
+def errors_as_flags(**aliases: str) -> Iterator[None]:
+    """Rewrite a library error raised inside in the current command's flags (:func:`error_in_flags`), with
+    ``aliases`` for names the command passes on under another name. The ``jvae-tf`` group already does so
+    for every command with its own options; a command needs this only for aliases."""
     try:
         yield
-    except ConfigError as error:
-        flag = flag_of(error.argument)
-        if flag is None:
-            raise
-        raise JointVAEError(f"{flag}: {error.problem}") from None
+    except JointVAEError as error:
+        error_in_flags(error, flags_of(click.get_current_context().command, **aliases))
+        raise
 
 
 def _config_default(path: str) -> str:

@@ -7,6 +7,7 @@ import os
 
 import click
 
+from jointvae_tf.cli.options import errors_as_flags
 from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError
 
@@ -30,10 +31,10 @@ from jointvae_tf.errors import JointVAEError
               help="Seconds to wait for each server answer.")
 @click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tries on connection errors and 503 (exponential backoff from 0.5 s).")
-@click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--max-batch", "max_batch_size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Rows per request (--server/--grpc): the server's max_batch_size (serving/batching_parameters.txt).")
 def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n, category, seed, out, out_dir,
-           timeout, retries, max_batch):
+           timeout, retries, max_batch_size):
     """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
     from jointvae_tf.viz import pictures
 
@@ -43,8 +44,10 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
         raise JointVAEError(f"sample: expected exactly one of {', '.join(sources)}, got {given or 'none'}")
     if tls_ca and not (server or grpc_address):
         raise JointVAEError("--tls-ca: only with --server or --grpc")
-    sampler = _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch)
-    outputs = sampler.sample(n, seed, _parse_category(category))
+    with errors_as_flags(address="--server" if server else "--grpc", path="--export", **{"retry.timeout": "--timeout"}):
+        sampler = _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries,
+                           max_batch_size)
+        outputs = sampler.sample(n, seed, _parse_category(category))
     cols = math.ceil(math.sqrt(n))
     pictures.save_png(out, pictures.image_grid(outputs["images"], math.ceil(n / cols), cols))
     if out_dir:
@@ -56,14 +59,14 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
                (f"; categories {categories}{' ...' if n > 8 else ''}" if outputs["categories"].size else ""))
 
 
-def _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch):
+def _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch_size):
     """The object whose ``sample(n, seed, category)`` answers, for the one source given."""
     if server or grpc_address:
         from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
 
         retry = RetryPolicy(attempts=retries, timeout=timeout)
         client = RestClient if server else GrpcClient
-        return client(server or grpc_address, model, version, retry, max_batch_size=max_batch, tls_ca=tls_ca)
+        return client(server or grpc_address, model, version, retry, max_batch_size=max_batch_size, tls_ca=tls_ca)
     if run_dir:
         from jointvae_tf.core.sampling import ModelSampler
         from jointvae_tf.runs.folder import open_run

@@ -6,7 +6,6 @@ import textwrap
 
 import click
 from jointvae_tf.cli.options import (
-    errors_as_flags,
     flag_of,
     parse_capacity,
     parse_disc,
@@ -112,18 +111,17 @@ def train(run_dir, resume, **options):
     from jointvae_tf.training.trainer import train as train_run
 
     settings = settings_given(options)
-    with errors_as_flags():
-        if resume:
-            if run_dir is None:
-                raise click.UsageError("--resume needs --out RUN_DIR")
-            stored = RunConfig.load(RunFolder(run_dir).config)
-            run = resume_run_config(stored, settings)
-        else:
-            stored = None
-            run = build_run_config(settings.pop("data.name", None), settings)
-        run_dir = run_dir or default_run_dir(run)
-        click.echo(describe_run(run, run_dir, stored))
-        result = train_run(run, run_dir, resume=resume)
+    if resume:
+        if run_dir is None:
+            raise click.UsageError("--resume needs --out RUN_DIR")
+        stored = RunConfig.load(RunFolder(run_dir).config)
+        run = resume_run_config(stored, settings)
+    else:
+        stored = None
+        run = build_run_config(settings.pop("data.name", None), settings)
+    run_dir = run_dir or default_run_dir(run)
+    click.echo(describe_run(run, run_dir, stored))
+    result = train_run(run, run_dir, resume=resume)
     summary = "".join(f", {k} {v:.4g}" for k, v in result.logs.items() if k.startswith("val_") or k == "loss")
     click.echo(f"Trained {result.step} steps{summary}. Run folder: {run_dir} "
                f"(config.json, checkpoints/, logs/ for TensorBoard, pictures/)")

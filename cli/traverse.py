@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 from jointvae_tf.cli.options import (
-    errors_as_flags,
     parse_names,
     setting_option,
     settings_given,
@@ -34,9 +33,8 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed, *
     from jointvae_tf.viz.visualize import write_pictures
 
     loaded = open_run(run_dir)
-    with errors_as_flags():
-        classes = settings_given(options).get("data.classes", ())
-        examples = load_split(loaded.config, "validation", max_examples, classes)
+    classes = settings_given(options).get("data.classes", ())
+    examples = load_split(loaded.config, "validation", max_examples, classes)
     out = out or RunFolder(run_dir).pictures
     paths = write_pictures(loaded.model, out, to_unit_range(examples.images), steps=steps, factor=upscale,
                            category_dims=list(dims) or None, gif_dims=gif_dims, seed=seed, labels=examples.labels,

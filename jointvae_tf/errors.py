@@ -1,4 +1,4 @@
-"""The exception types a user sees: their own mistakes (bad flag, missing file, wrong shape) and runs that
+"""The exception types a user sees: their own mistakes (bad argument, missing file, wrong shape) and runs that
 failed although their inputs were fine (training diverged, no server answered)."""
 
 
@@ -21,9 +21,10 @@ class RunFailure(JointVAEError):
 
 
 class ConfigError(JointVAEError):
-    """A bad setting: ``argument`` is its path in :class:`~jointvae_tf.core.config.RunConfig` (``"train.epochs"``;
-    a bare field name such as ``"epochs"`` when raised by a config object alone) and ``problem`` says what was
-    expected. Front ends map ``argument`` to their own names (the CLI to its flags)."""
+    """A bad argument or setting: ``argument`` is the name of the function argument (``"n"``) or the setting's
+    path in :class:`~jointvae_tf.core.config.RunConfig` (``"train.epochs"``; a bare field name such as
+    ``"epochs"`` when raised by a config object alone) and ``problem`` says what was expected. Front ends map
+    ``argument`` to their own names (the CLI to its flags)."""
 
     def __init__(self, argument: str, problem: str):
         super().__init__(f"{argument}: {problem}" if argument else problem)

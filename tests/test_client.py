@@ -128,9 +128,9 @@ def test_unknown_model_or_version_is_a_clear_error(connect, protocol):
 def test_bad_requests_and_signature_mismatch(connect, protocol):
     with pytest.raises(JointVAEError, match="rejected the serving_default request"):
         connect(protocol).predict({"z": np.zeros((2, 3), np.float32), "c": np.zeros((2, 5), np.float32)})
-    with pytest.raises(JointVAEError, match=r"--category: expected up to 1 values .* count \[4\], got \[4\]"):
+    with pytest.raises(JointVAEError, match=r"category: expected up to 1 values .* count \[4\], got \[4\]"):
         connect(protocol).sample(2, category=[4])  # checked against the metadata: 4 categories, 0..3
-    with pytest.raises(JointVAEError, match=r"--category \[3, -1\]: category: expected column i .*K = \[3, 2\]"):
+    with pytest.raises(JointVAEError, match=r"category=\[3, -1\]: category: expected column i .*K = \[3, 2\]"):
         connect(protocol, model="twodisc").sample(2, category=[3])  # K_i unknown to the client: the graph refuses
     with pytest.raises(JointVAEError, match="signature 'sample' has inputs none .*jvae-tf export"):
         connect(protocol, model="plain").sample(1)
@@ -178,7 +178,7 @@ def test_timeout_of_the_client_and_of_the_server(models, protocol):
     core = ServerCore(models, delay_seconds=3.0, rest_timeout_seconds=1.0)
     with (serve_rest if protocol == "rest" else serve_grpc)(core) as address:
         make = RestClient if protocol == "rest" else GrpcClient
-        with pytest.raises(JointVAEError, match=r"no answer within 0.5 s \(--timeout\)"):
+        with pytest.raises(JointVAEError, match=r"no answer within 0.5 s \(retry.timeout\)"):
             make(address, retry=RetryPolicy(attempts=1, timeout=0.5)).sample(1)
         if protocol == "rest":
             with pytest.raises(JointVAEError, match="the server gave up on the sample request after its "
@@ -203,16 +203,16 @@ def test_tls(models, tmp_path, protocol):
     with (serve_rest if protocol == "rest" else serve_grpc)(core, tls=certificate) as address:
         make = RestClient if protocol == "rest" else GrpcClient
         assert make(address, retry=FAST, tls_ca=certificate[0]).sample(2)["images"].shape == (2, 32, 32, 1)
-        untrusted = "TLS failed .*--tls-ca" if protocol == "rest" else "no TF-Serving answered"
+        untrusted = "TLS failed .*tls_ca=PATH" if protocol == "rest" else "no TF-Serving answered"
         with pytest.raises(JointVAEError, match=untrusted):
             make(address, retry=RetryPolicy(attempts=1)).sample(1)
-    with pytest.raises(JointVAEError, match="--tls-ca .*missing.pem: no such file"):
+    with pytest.raises(JointVAEError, match="^tls_ca: .*missing.pem: no such file"):
         make(address, tls_ca=str(tmp_path / "missing.pem"))
 
 
 def test_missing_grpc_extra_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
-    with pytest.raises(JointVAEError, match=r"--grpc: the gRPC client needs tensorflow-serving-api .*"
+    with pytest.raises(JointVAEError, match=r"^the gRPC client needs tensorflow-serving-api .*"
                                             r"pip install 'jointvae-tf\[grpc\]'"):
         GrpcClient("127.0.0.1:1")
 
@@ -235,7 +235,7 @@ def test_cli_sample_from_servers_writes_the_grid(rest, grpc_address, tmp_path):
     ([], "expected exactly one of --server, --grpc, --run, --export, got none"),
     (["--server", "http://127.0.0.1:1", "--grpc", "127.0.0.1:1"], "got ['--server', '--grpc']"),
     (["--server", "http://127.0.0.1:1", "--category", "3,x"], "--category: expected integers such as 3 or 3,-1"),
-    (["--server", "ftp://127.0.0.1:1"], "--server ftp://127.0.0.1:1: expected http://HOST:PORT or https://"),
+    (["--server", "ftp://127.0.0.1:1"], "--server: ftp://127.0.0.1:1: expected http://HOST:PORT or https://"),
     (["--server", "http://127.0.0.1:1", "--tls-ca", "ca.pem"], "--tls-ca: the REST address"),
     (["--export", "saved_models/none", "--tls-ca", "ca.pem"], "--tls-ca: only with --server or --grpc"),
 ])

@@ -248,8 +248,8 @@ def test_layout_from_signatures_needs_the_run_for_several_discrete_variables():
 @pytest.mark.parametrize("args, message", [
     ([], "expected RUN_DIR or one of --export, --server, --grpc, got none"),
     (["--export", "x", "--server", "http://localhost:1"], "got --export and --server"),
-    (["no/such/run"], "RUN_DIR no/such/run: no such folder"),
-    (["--export", "no/such/export"], "--export no/such/export: no SavedModel here"),
+    (["no/such/run"], "RUN_DIR: no/such/run: no such folder"),
+    (["--export", "no/such/export"], "--export: no/such/export: no SavedModel here"),
 ])
 def test_bad_command_lines_are_one_line_and_exit_code_2(args, message):
     result = CliRunner().invoke(main, ["explore", "--no-open", *args])

@@ -116,6 +116,8 @@ class LossConfig:
             raise ConfigError("kind", f"expected one of {', '.join(RECONSTRUCTION_LOSSES)}, got {self.kind!r}")
         if self.form not in ("rho", "nll"):
             raise ConfigError("form", f"expected rho or nll, got {self.form!r}")
+        if self.kind == "general" and self.form == "nll" and self.alpha < 0:
+            raise ConfigError("alpha", f"the nll form needs alpha >= 0 (exp(-rho) is not integrable), got {self.alpha}")
         if self.scale is None:
             object.__setattr__(self, "scale", 0.1 if self.form == "nll" else 1.0)
         if self.scale <= 0:

@@ -5,7 +5,7 @@ every local GPU (or the CPU when there is none), one replica each. ``multiworker
 ``tf.distribute.MultiWorkerMirroredStrategy`` over several machines, each described by the ``TF_CONFIG``
 environment variable (see docs/performance.md for launch examples).
 
-Global batch semantics: ``--batch-size`` is the batch of one optimizer step summed over all replicas;
+Global batch semantics: ``train.batch_size`` is the batch of one optimizer step summed over all replicas;
 ``model.fit`` splits each batch between the replicas. Each replica's gradients are all-reduced by SUM
 (Keras' TensorFlow optimizer), so the model divides its per-replica loss by
 :func:`num_replicas` to make the summed gradient the gradient of the global-batch mean.
@@ -19,7 +19,7 @@ import os
 import tensorflow as tf
 
 from jointvae_tf.core.config import DISTRIBUTE_STRATEGIES
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError
 
 
 def make_strategy(kind: str) -> tf.distribute.Strategy:
@@ -30,11 +30,11 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if kind == "multiworker":
         if not os.environ.get("TF_CONFIG"):
-            raise JointVAEError("--distribute multiworker: set TF_CONFIG on every worker first, e.g. "
+            raise ConfigError("train.distribute", "multiworker needs TF_CONFIG set on every worker first, e.g. "
                                 '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                                 '"task": {"type": "worker", "index": 0}} (see docs/performance.md)')
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise JointVAEError(f"--distribute: expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {kind!r}")
+    raise ConfigError("kind", f"expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {kind!r}")
 
 
 def num_replicas() -> int:

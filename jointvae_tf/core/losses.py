@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf.core.config import LossConfig
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError
 
 
 def general_rho(residual: tf.Tensor, alpha: float, scale) -> tf.Tensor:
@@ -56,7 +56,7 @@ def log_partition(alpha: float) -> float:
     in log-space (x = e^u), accurate to ~1e-6 relative for alpha in (0, 2].
     """
     if alpha < 0:
-        raise JointVAEError(f"--loss-alpha: the nll form needs alpha >= 0 (exp(-rho) is not integrable), got {alpha}")
+        raise ConfigError("alpha", f"the nll form needs alpha >= 0 (exp(-rho) is not integrable), got {alpha}")
     if alpha == 2.0:
         return 0.5 * math.log(2 * math.pi)
     if alpha == 0.0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 
 from jointvae_tf.core.config import PRECISIONS
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError
 
 
 def set_precision(precision: str) -> None:
@@ -24,5 +24,5 @@ def set_precision(precision: str) -> None:
     Call it BEFORE the model is built: layers take the policy that is global when they are created.
     """
     if precision not in PRECISIONS:
-        raise JointVAEError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise ConfigError("precision", f"expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     keras.mixed_precision.set_dtype_policy(precision)

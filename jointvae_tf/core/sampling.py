@@ -6,7 +6,7 @@ signatures (see :mod:`jointvae_tf.serving.export`) and the local ``jvae-tf sampl
 A sample request has one row per image: ``seeds`` int64 ``[N]`` and ``categories`` int32
 ``[N, n_disc]`` (``-1`` = draw that discrete variable at random). Row ``n``'s latent depends on its own
 seed and categories only, never on ``N`` or on other rows, so a server that batches requests together
-returns the same images, and image ``k`` of ``--seed S`` is image 0 of ``--seed S+k``. A row with an
+returns the same images, and image ``k`` of seed ``S`` is image 0 of seed ``S + k``. A row with an
 out-of-range input is answered with a ``row_error`` message (see :func:`row_checks`), never by failing
 the whole batch.
 """
@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 RANDOM_CATEGORY = -1
 SAMPLE_OUTPUTS = ("images", "z", "c", "categories", "png_bytes", "row_error")
@@ -43,20 +43,20 @@ def request_rows(n: int, seed: int, category: Sequence[int], counts: Sequence[in
       ``{"seed": int64 [n], "category": int32 [n, n_disc]}``, the ``sample`` signature's inputs.
     """
     if int(n) != n or n < 1:
-        raise JointVAEError(f"--n: expected an integer >= 1, got {n}")
+        raise ConfigError("n", f"expected an integer >= 1, got {n}")
     category = [int(c) for c in category]
     in_range = [k is None or c < k for c, k in zip(category, counts)]
     if len(category) > len(counts) or any(c < RANDOM_CATEGORY for c in category) or not all(in_range):
         known = ", ".join("?" if k is None else str(k) for k in counts)
-        raise JointVAEError(f"--category: expected up to {len(counts)} values (one per discrete variable), each -1 "
-                            f"(random) or a category id below the variable's count [{known}], got {category}")
+        raise ConfigError("category", f"expected up to {len(counts)} values (one per discrete variable), each -1 "
+                          f"(random) or a category id below the variable's count [{known}], got {category}")
     category += [RANDOM_CATEGORY] * (len(counts) - len(category))
     return {"seed": np.arange(n, dtype=np.int64) + np.int64(seed),
             "category": np.tile(np.asarray(category, np.int32).reshape(1, len(counts)), (n, 1))}
 
 
 def raise_row_errors(outputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
-    """``outputs`` of ``sample`` / ``traverse``; JointVAEError naming ``what`` (e.g. ``--category [9]``) and the
+    """``outputs`` of ``sample`` / ``traverse``; JointVAEError naming ``what`` (e.g. ``category=[9]``) and the
     first row's message when the graph refused a row (non-empty ``row_error``)."""
     refused = [(row, message) for row, message in enumerate(np.ravel(outputs["row_error"])) if message]
     if refused:
@@ -74,7 +74,7 @@ def run_sample(signature: Callable[..., dict[str, tf.Tensor]], rows: dict[str, n
     """
     outputs = signature(seed=tf.constant(rows["seed"]), category=tf.constant(rows["category"]))
     outputs = {name: value.numpy() for name, value in outputs.items()}
-    return raise_row_errors(outputs, f"--category {rows['category'][0].tolist()}")
+    return raise_row_errors(outputs, f"category={rows['category'][0].tolist()}")
 
 
 class ModelSampler:

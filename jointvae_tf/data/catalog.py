@@ -120,7 +120,7 @@ _ALL = (
                     "Kaggle 'Four Shapes' folder (smeschke/four-shapes) with a data_dir", "procedural", 32, 1, 4,
                     FOUR_SHAPES, SHAPE_FACTORS, 24_000, normalization="silhouette"),
         Source(_read_four_shapes, lambda data_dir: True, ("all",),
-               "built in (procedural); or the Kaggle download smeschke/four-shapes, --data-dir at the folder "
+               "built in (procedural); or the Kaggle download smeschke/four-shapes, data.data_dir at the folder "
                "holding shapes/", found_classes=_four_shapes_classes, supersample=True),
         {"model.latent.cont": 5, "model.latent.disc": (8,),
          "model.cont_capacity": CapacitySchedule(0.0, 3.0, 6_000),
@@ -156,31 +156,31 @@ _ALL = (
         DatasetInfo("az_letters", "Kaggle 'A-Z Handwritten Alphabets' CSV (NIST-derived, 28x28)", "local", 32, 1, 26,
                     LETTERS, num_examples=372_450),
         Source(csv_files.read_az_letters, _found(csv_files.find_az_csv), ("all",),
-               f"Kaggle sachinpatel21/az-handwritten-alphabets-in-csv-format; --data-dir at {csv_files.AZ_FILE!r}"),
+               f"Kaggle sachinpatel21/az-handwritten-alphabets-in-csv-format; data.data_dir at {csv_files.AZ_FILE!r}"),
         HANDWRITING),
     Dataset(
         DatasetInfo("arabic_chars", "Kaggle AHCD Arabic handwritten characters (CSV, 32x32 column-major)", "local",
                     32, 1, 28, ARABIC_LETTERS, num_examples=16_800),
         Source(csv_files.read_arabic_chars, _found(csv_files.find_ahcd_files, "test"), ("train", "test"),
-               "Kaggle mloey1/ahcd1; --data-dir at the folder of its four CSVs"),
+               "Kaggle mloey1/ahcd1; data.data_dir at the folder of its four CSVs"),
         HANDWRITING),
     _folders(DatasetInfo("math_symbols", "Kaggle 'Handwritten Math Symbol and Digit Dataset' (one folder per "
                          "symbol)", "local", 32, 1, len(MATH_SYMBOLS), MATH_SYMBOLS),
-             image_folders.MATH_SYMBOLS_FOLDER, "Kaggle clarencezhao/handwritten-math-symbol-dataset; --data-dir at "
+             image_folders.MATH_SYMBOLS_FOLDER, "Kaggle clarencezhao/handwritten-math-symbol-dataset; data.data_dir at "
              "dataset/"),
     _folders(DatasetInfo("image_folder", "any folder with one subfolder of PNG/JPEG/BMP images per class", "local",
                          32, 1, 0, ()),
-             image_folders.IMAGE_FOLDER, f"--data-dir at {image_folders.LAYOUT}"),
+             image_folders.IMAGE_FOLDER, f"data.data_dir at {image_folders.LAYOUT}"),
     Dataset(
         DatasetInfo("npz", "a Keras-style mnist.npz with x_train/y_train/x_test/y_test", "local", 32, 1, 10, DIGITS),
         Source(mnist_files.read_npz, _found(mnist_files.find_npz), ("train", "test"),
-               "keras.datasets.mnist's mnist.npz; --data-dir at the file or its folder"),
+               "keras.datasets.mnist's mnist.npz; data.data_dir at the file or its folder"),
         HANDWRITING),
     Dataset(
         DatasetInfo("mnist_idx", "raw MNIST IDX files (train-images-idx3-ubyte[.gz], ...)", "local", 32, 1, 10,
                     DIGITS, num_examples=70_000),
         Source(mnist_files.read_mnist_idx, _found(mnist_files.find_idx, "test", "labels-idx1"), ("train", "test"),
-               "the four MNIST IDX files; --data-dir at their folder"),
+               "the four MNIST IDX files; data.data_dir at their folder"),
         HANDWRITING),
 )
 DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _ALL}

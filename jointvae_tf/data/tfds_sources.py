@@ -38,7 +38,7 @@ class TfdsSource:
 
     def how_to_get(self) -> str:
         return (f"TFDS '{self.tfds_name}', once with internet: python -c \"import tensorflow_datasets as tfds; "
-                f"tfds.builder('{self.tfds_name}', data_dir=DIR).download_and_prepare()\", then --data-dir DIR")
+                f"tfds.builder('{self.tfds_name}', data_dir=DIR).download_and_prepare()\", then data.data_dir DIR")
 
     def available(self, data_dir: str | None) -> bool:
         return tfds.builder(self.tfds_name, data_dir=data_dir).is_prepared()

@@ -179,7 +179,7 @@ def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentat
     """
     sizes = tuple(model.config.latent.disc)
     if not sizes:
-        raise JointVAEError("selection score: the model has no discrete variable (--disc); the score rates "
+        raise JointVAEError("selection score: the model has no discrete variable (model.latent.disc); the score rates "
                             "its categories")
     if images.ndim != 4 or images.shape[1:] != model.config.image_shape:
         height, width, channels = model.config.image_shape

@@ -7,7 +7,7 @@ Layout::
     RUN_DIR/logs/train, logs/validation, logs/pictures   TensorBoard event files
     RUN_DIR/pictures/           traversals, reconstructions, samples, training-progress GIF
     RUN_DIR/model.keras         the trained model as one Keras file
-    RUN_DIR/restarts.json       the candidates' label-free scores, with ``--restarts`` (restarts.py)
+    RUN_DIR/restarts.json       the candidates' label-free scores, with ``train.restarts`` (restarts.py)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import keras
 from jointvae_tf.runs.checkpoints import Checkpointer
 from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig
 from jointvae_tf.data import resolve_classes
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 from jointvae_tf.core.model import JointVAE
 
 
@@ -92,8 +92,8 @@ def prepare_run(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
         given = run.settings()
         return RunConfig.from_settings({**stored.settings(), **{path: given[path] for path in RESUMABLE}})
     if os.path.isdir(run_dir) and folder.checkpointer(None).checkpoints():
-        raise JointVAEError(f"--out {run_dir}: already holds a trained run; pass --resume to continue it, "
-                            "or choose another --out")
+        raise ConfigError("run_dir", f"{run_dir} already holds a trained run; pass resume=True to continue it, "
+                          "or choose another folder")
     os.makedirs(run_dir, exist_ok=True)
     run.save(folder.config)
     return run
@@ -103,7 +103,7 @@ def open_run(run_dir: str) -> LoadedRun:
     """Rebuild the model of a run folder from its config.json and load its latest checkpoint."""
     folder = RunFolder(run_dir)
     if not os.path.isfile(folder.config):
-        raise JointVAEError(f"RUN_DIR {run_dir}: no config.json; expected a run folder written by `jvae-tf train`")
+        raise ConfigError("run_dir", f"{run_dir}: no config.json; expected a run folder written by `jvae-tf train`")
     run = RunConfig.load(folder.config)
     model = JointVAE(run.model, seed=run.train.seed)
     model.build_all()

@@ -37,7 +37,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from jointvae_tf.core import sampling
-from jointvae_tf.errors import JointVAEError, RunFailure
+from jointvae_tf.errors import ConfigError, JointVAEError, RunFailure
 
 T = TypeVar("T")
 
@@ -93,9 +93,9 @@ class ServingClient:
     def __init__(self, address: str, model: str = "jointvae", version: int | None = None,
                  retry: RetryPolicy = RetryPolicy(), max_batch_size: int = MAX_BATCH_SIZE, tls_ca: str | None = None):
         if max_batch_size < 1:
-            raise JointVAEError(f"--max-batch: expected an integer >= 1, got {max_batch_size}")
+            raise ConfigError("max_batch_size", f"expected an integer >= 1, got {max_batch_size}")
         if tls_ca is not None and not os.path.isfile(tls_ca):
-            raise JointVAEError(f"--tls-ca {tls_ca}: no such file; expected the PEM certificate of the CA to trust")
+            raise ConfigError("tls_ca", f"{tls_ca}: no such file; expected the PEM certificate of the CA to trust")
         self.address = address
         self.model = model
         self.version = version
@@ -131,7 +131,7 @@ class ServingClient:
         parts = [self.predict({name: value[start:start + self.max_batch_size] for name, value in rows.items()},
                               SAMPLE_SIGNATURE) for start in range(0, n, self.max_batch_size)]
         outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        return sampling.raise_row_errors(outputs, f"{self.servable}: --category {rows['category'][0].tolist()}")
+        return sampling.raise_row_errors(outputs, f"{self.servable}: category={rows['category'][0].tolist()}")
 
     def check_sample_signature(self) -> int:
         """Number of discrete variables of the served model, after checking ``sample``'s inputs."""
@@ -184,9 +184,9 @@ class RestClient(ServingClient):
         super().__init__(address if "://" in address else f"http://{address}", model, version, retry,
                          max_batch_size, tls_ca)
         if not self.address.startswith(("http://", "https://")):
-            raise JointVAEError(f"--server {address}: expected http://HOST:PORT or https://HOST:PORT")
+            raise ConfigError("address", f"{address}: expected http://HOST:PORT or https://HOST:PORT")
         if tls_ca is not None and not self.address.startswith("https://"):
-            raise JointVAEError(f"--tls-ca: the REST address {address} is not https://")
+            raise ConfigError("tls_ca", f"the REST address {address} is not https://")
         self.row_format = row_format
         self._context = ssl.create_default_context(cafile=tls_ca) if self.address.startswith("https://") else None
         version_path = f"/versions/{version}" if version is not None else ""
@@ -242,13 +242,15 @@ class RestClient(ServingClient):
                                     f"--rest_api_timeout_in_ms ({message})") from None
             raise RunFailure(f"{self.servable}: HTTP {error.code} ({message})") from None
         except (TimeoutError, socket.timeout):
-            raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+            raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s "
+                             "(retry.timeout)") from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, (TimeoutError, socket.timeout)):
-                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s "
+                                 "(retry.timeout)") from None
             if isinstance(error.reason, ssl.SSLError):
-                raise JointVAEError(f"{self.servable}: TLS failed ({error.reason}); pass the server's CA with "
-                                    "--tls-ca") from None
+                raise JointVAEError(f"{self.servable}: TLS failed ({error.reason}); pass the server's CA as "
+                                    "tls_ca=PATH") from None
             raise _Transient(str(error.reason)) from None
         except ConnectionError as error:
             raise _Transient(str(error)) from None
@@ -328,7 +330,8 @@ class GrpcClient(ServingClient):
             if status == code.NOT_FOUND:
                 raise JointVAEError(f"{self.servable}: not found ({details}); {NOT_FOUND_HINT}") from None
             if status == code.DEADLINE_EXCEEDED:
-                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (--timeout)") from None
+                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s "
+                                 "(retry.timeout)") from None
             if status in (code.INVALID_ARGUMENT, code.FAILED_PRECONDITION):
                 raise JointVAEError(f"{self.servable}: rejected the {what} request ({details})") from None
             raise RunFailure(f"{self.servable}: {status.name} ({details})") from None
@@ -345,7 +348,7 @@ def _grpc_modules():
             prediction_service_pb2_grpc,
         )
     except ImportError as error:
-        raise JointVAEError(f"--grpc: the gRPC client needs tensorflow-serving-api ({error}); "
+        raise JointVAEError(f"the gRPC client needs tensorflow-serving-api ({error}); "
                             "pip install 'jointvae-tf[grpc]'") from None
     return grpc, types.SimpleNamespace(get_model_metadata_pb2=get_model_metadata_pb2, predict_pb2=predict_pb2,
                                        prediction_service_pb2_grpc=prediction_service_pb2_grpc)

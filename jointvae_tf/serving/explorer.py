@@ -52,7 +52,7 @@ from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.data import pixels
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import fit_image
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 from jointvae_tf.evaluation.metrics import INACTIVE_KL
 from jointvae_tf.runs.folder import RunFolder
 from jointvae_tf.serving import export
@@ -403,10 +403,10 @@ def open_explorer(run_dir: str | None = None, *, export_dir: str | None = None, 
     ``max_examples`` validation images, whose KL orders the sliders and whose labels name the
     categories, and the normalisation applied to uploads.
     """
-    sources = {"--export": export_dir, "--server": server, "--grpc": grpc}
-    given = [flag for flag, value in sources.items() if value]
+    sources = {"`export_dir`": export_dir, "`server`": server, "`grpc`": grpc}
+    given = [name for name, value in sources.items() if value]
     if len(given) > 1 or not (given or run_dir):
-        raise JointVAEError(f"explore: expected RUN_DIR or one of {', '.join(sources)}, got "
+        raise JointVAEError(f"explore: expected `run_dir` or one of {', '.join(sources)}, got "
                             f"{' and '.join(given) or 'none'}")
     run = _load_run(run_dir) if run_dir else None
     cleanup = None
@@ -427,13 +427,13 @@ def open_explorer(run_dir: str | None = None, *, export_dir: str | None = None, 
     try:
         if run is not None:
             if known_spec is not None and known_spec != run.model.latent:
-                raise JointVAEError(f"RUN_DIR {run_dir}: its latent spec {run.model.latent} is not the model's "
-                                    f"{known_spec}")
+                raise ConfigError("run_dir", f"{run_dir}: its latent spec {run.model.latent} is not the model's "
+                                  f"{known_spec}")
             known_spec = run.model.latent
         layout = layout_from_signatures(predictor.signatures(), predictor.servable, known_spec)
         if run is not None and run.model.image_shape != layout.image_shape:
-            raise JointVAEError(f"RUN_DIR {run_dir}: images {run.model.image_shape}, but the model reads "
-                                f"{layout.image_shape}")
+            raise ConfigError("run_dir", f"{run_dir}: images {run.model.image_shape}, but the model reads "
+                              f"{layout.image_shape}")
         held_out = _held_out(predictor, layout.spec, run, run_dir, max_examples)
     except BaseException:
         if cleanup:
@@ -444,7 +444,7 @@ def open_explorer(run_dir: str | None = None, *, export_dir: str | None = None, 
 
 def _load_run(run_dir: str) -> RunConfig:
     if not os.path.isdir(run_dir):
-        raise JointVAEError(f"RUN_DIR {run_dir}: no such folder; expected a run folder written by `jvae-tf train`")
+        raise ConfigError("run_dir", f"{run_dir}: no such folder; expected a run folder written by `jvae-tf train`")
     return RunConfig.load(RunFolder(run_dir).config)
 
 
@@ -469,8 +469,8 @@ def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0) -> T
     try:
         server = _ExplorerServer((host, port), _Handler)
     except OSError as error:
-        raise JointVAEError(f"--host {host} --port {port}: cannot listen there ({error.strerror or error}); "
-                            "pass another --port, or 0 for any free one") from None
+        raise ConfigError("port", f"{host}:{port}: cannot listen there ({error.strerror or error}); "
+                          "pass another port=N, or 0 for any free one") from None
     server.explorer = explorer
     server.static = _static_files()
     return server

@@ -106,8 +106,8 @@ def resolve_export_dir(path: str) -> str:
         return path
     versions = list_versions(path)
     if not versions:
-        raise JointVAEError(f"--export {path}: no SavedModel here; expected saved_models/NAME or "
-                            "saved_models/NAME/VERSION written by `jvae-tf export`")
+        raise ConfigError("path", f"{path}: no SavedModel here; expected saved_models/NAME or "
+                          "saved_models/NAME/VERSION written by `jvae-tf export`")
     return os.path.join(path, str(versions[-1]))
 
 
@@ -118,8 +118,8 @@ class ExportSampler:
         self.export_dir = resolve_export_dir(path)
         self._loaded = tf.saved_model.load(self.export_dir)
         if "sample" not in self._loaded.signatures:
-            raise JointVAEError(f"--export {path}: {self.export_dir} has no 'sample' signature (it has "
-                                f"{sorted(self._loaded.signatures)}); expected a SavedModel written by `jvae-tf export`")
+            raise ConfigError("path", f"{path}: {self.export_dir} has no 'sample' signature (it has "
+                              f"{sorted(self._loaded.signatures)}); expected a SavedModel written by `jvae-tf export`")
         self._signature = self._loaded.signatures["sample"]
         self.counts = ExportConfig.load(self.export_dir).latent.disc
 
@@ -178,15 +178,15 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     An existing version is never overwritten (JointVAEError).
     """
     if traverse_steps < 1:
-        raise JointVAEError(f"--traverse-steps: expected an integer >= 1, got {traverse_steps}")
+        raise ConfigError("traverse_steps", f"expected an integer >= 1, got {traverse_steps}")
     model_dir = os.path.join(out, name)
     version = (list_versions(model_dir) or [0])[-1] + 1 if version is None else version
     target = os.path.join(model_dir, str(version))
     if version < 1:
-        raise JointVAEError(f"--version: expected an integer >= 1, got {version}")
+        raise ConfigError("version", f"expected an integer >= 1, got {version}")
     if os.path.exists(target):
-        raise JointVAEError(f"--version {version}: {target} already exists; versions are never overwritten, "
-                            "pass another --version or leave it out for the next one")
+        raise ConfigError("version", f"{version}: {target} already exists; versions are never overwritten, "
+                          "pass another version=N or leave it out for the next one")
     loaded = runs.open_run(run_dir)
     model = loaded.model
     archive = build_archive(model, traverse_steps)
@@ -202,7 +202,7 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
         archive.write_out(tmp, verbose=False)
         config.save(os.path.join(tmp, EXPORT_CONFIG))
         if os.path.exists(target):
-            raise JointVAEError(f"--version {version}: {target} appeared while exporting; not overwritten")
+            raise ConfigError("version", f"{version}: {target} appeared while exporting; not overwritten")
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -35,7 +35,7 @@ class DivergenceGuard(keras.callbacks.Callback):
             step = int(self.model.optimizer.iterations.numpy())
             raise TrainingDiverged(
                 f"training diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; the last "
-                "good checkpoint is kept (try a lower --lr or --gamma, or --loss bce)")
+                "good checkpoint is kept (try a lower train.learning_rate or model.loss.gamma, or model.loss.kind=bce)")
 
 
 class CheckpointEvery(keras.callbacks.Callback):

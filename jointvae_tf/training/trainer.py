@@ -16,7 +16,7 @@ from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
 from jointvae_tf.data import pixels
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError
 from jointvae_tf.evaluation import selection
 from jointvae_tf.training import restarts
 from jointvae_tf.training.callbacks import (
@@ -84,8 +84,8 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
                                   seed=run.train.seed)
     steps_per_epoch = len(train_examples.images) // run.train.batch_size
     if steps_per_epoch == 0:
-        raise JointVAEError(f"--batch-size {run.train.batch_size}: larger than the {len(train_examples.images)} "
-                            f"training images of {run.data.name}")
+        raise ConfigError("train.batch_size", f"{run.train.batch_size} is larger than the "
+                          f"{len(train_examples.images)} training images of {run.data.name}")
     dataset = data.make_dataset(train_examples, run.train.batch_size, shuffle=True, seed=run.train.seed,
                                 repeat=True, drop_remainder=True)
     # Images only: the step needs nothing else, and Keras 3.15 cannot reduce a dict of per-worker values.
