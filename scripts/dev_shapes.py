@@ -1,4 +1,4 @@
-"""Four shapes drawn in many styles, in the Kaggle layout: the DEVELOPMENT source of shapes recipes (issue 12).
+"""Four shapes drawn in many styles, in the Kaggle layout: the DEVELOPMENT source of shapes recipes.
 
 For choosing shapes recipes only, never for reporting them. The built-in generator
 (``jointvae_tf.data.procedural``) draws filled bright silhouettes on black, so a recipe chosen on it never
@@ -21,7 +21,7 @@ Classes are balanced (``sample_shapes``); one seed fixes everything. ``--dataset
 OUT`` reads ``OUT/shapes/{circle,square,star,triangle}/NNNNN.png`` and carves validation and test from
 them (10 % each: 4,000 / 500 / 500 of the default 5,000).
 
-    python scripts/dev_shapes.py --out /work/data/dev_shapes --sheet docs/quality/shapes-dev-styles.png
+    python scripts/dev_shapes.py --out data/dev_shapes --sheet shapes-dev-styles.png
 """
 
 from __future__ import annotations

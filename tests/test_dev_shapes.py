@@ -2,19 +2,15 @@
 --data-dir`` reads, its classes are balanced, its styles are drawn as described, one seed fixes it."""
 
 import dataclasses
-import importlib.util
-import os
 
 import numpy as np
+from script_modules import load_script
 
 from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import load_examples
 from jointvae_tf.data.info import FOUR_SHAPES
 
-_SPEC = importlib.util.spec_from_file_location(
-    "dev_shapes", os.path.join(os.path.dirname(__file__), "..", "scripts", "dev_shapes.py"))
-dev_shapes = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(dev_shapes)
+dev_shapes = load_script("dev_shapes")
 
 
 def test_the_folder_is_read_as_four_shapes_with_balanced_classes_and_several_file_sizes(tmp_path):
