@@ -7,7 +7,7 @@ Configs (the two reference latent specs of the paper):
 
 Variants, named by dash-separated tokens:
 
-- ``ours``: :class:`jointvae_tf.core.model.JointVAE` built by ``training.build_model`` (our train_step).
+- ``ours``: :class:`jointvae_tf.core.model.JointVAE` built by ``jointvae_tf.training.trainer.build_model`` (our train_step).
 - ``plain``: the plain Keras baseline -- the same encoder and decoder in a small ``keras.Model`` whose
   ``compute_loss`` is BCE + |KL_cont - C| + |KL_disc - C| (C fixed at 5 nats), trained by Keras'
   standard ``train_step``. With the JAX backend it is also the GPU model (TensorFlow is not installed
