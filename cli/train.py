@@ -92,9 +92,9 @@ from jointvae_tf.core.config import (
 @setting_option("--jit/--no-jit", "train.jit_compile", default_text="on with a GPU, off on CPU",
                 help="XLA-compile the training step.")
 @setting_option("--steps-per-execution", "train.steps_per_execution", type=int,
-                help="Training steps fused into one call; callbacks run between calls (docs/performance.md).")
+                help="Training steps fused into one call; callbacks run between calls (docs/reference/performance.md).")
 @setting_option("--precision", "train.precision", type=click.Choice(PRECISIONS),
-                help="Keras dtype policy; mixed_* compute in 16 bits (docs/performance.md).")
+                help="Keras dtype policy; mixed_* compute in 16 bits (docs/reference/performance.md).")
 @setting_option("--distribute", "train.distribute", type=click.Choice(DISTRIBUTE_STRATEGIES),
                 help="One device, all local GPUs, or TF_CONFIG's workers; --batch-size is global.")
 @setting_option("--checkpoint-every", "train.checkpoint_every", type=int, help="Steps between checkpoints.")

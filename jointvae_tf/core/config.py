@@ -252,7 +252,7 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool | None = None
     # Callbacks (divergence guard, checkpoints) run between executions; 10 is 1.2-1.3x the images/s of 1 at
-    # batch 64 on 2 CPU cores (docs/performance.md).
+    # batch 64 on 2 CPU cores (docs/results/2026-11-26-training-speed.md).
     steps_per_execution: int = 10
     checkpoint_every: int = 500
     eval_examples: int = 2000

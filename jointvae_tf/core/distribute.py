@@ -3,7 +3,7 @@
 ``none``: the default strategy (one device). ``mirrored``: ``tf.distribute.MirroredStrategy`` over
 every local GPU (or the CPU when there is none), one replica each. ``multiworker``:
 ``tf.distribute.MultiWorkerMirroredStrategy`` over several machines, each described by the ``TF_CONFIG``
-environment variable (see docs/performance.md for launch examples).
+environment variable (see docs/reference/performance.md for launch examples).
 
 Global batch semantics: ``train.batch_size`` is the batch of one optimizer step summed over all replicas;
 ``model.fit`` splits each batch between the replicas. Each replica's gradients are all-reduced by SUM
@@ -32,7 +32,7 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
         if not os.environ.get("TF_CONFIG"):
             raise ConfigError("train.distribute", "multiworker needs TF_CONFIG set on every worker first, e.g. "
                                 '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                                '"task": {"type": "worker", "index": 0}} (see docs/performance.md)')
+                                '"task": {"type": "worker", "index": 0}} (see docs/reference/performance.md)')
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError("kind", f"expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {kind!r}")
 

@@ -19,7 +19,7 @@ distribution of the two views' categories over the batch,
     disc_disagreement = log K - I(c; c'),    I(c; c') = sum_kl P_kl log(P_kl / (P_k P_l))
 
 zero only when every image and its transform confidently share a category and the K categories are used
-equally often, so it also balances the categories by itself. Findings on both: docs/quality.md.
+equally often, so it also balances the categories by itself. Findings on both: docs/results/2026-11-27-handwriting.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ The robust losses come in two forms (``LossConfig.form``): ``rho``, the bare pen
 ``c``; and ``nll``, which learns ``log c`` and adds the normaliser ``log c + log Z(alpha)`` per pixel, so the
 term is a negative log-likelihood in nats like BCE. ``nll`` exists for ``alpha >= 0`` only (for
 ``alpha < 0`` ``exp(-rho)`` does not integrate). Why the ``rho`` form reconstructs blurry images against
-the capacity terms, with measurements: README, "Reconstruction losses".
+the capacity terms, with measurements: docs/results/2026-11-26-four-shapes.md.
 """
 
 from __future__ import annotations

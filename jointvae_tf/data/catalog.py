@@ -1,7 +1,7 @@
 """Every dataset, one entry each, the way a TFDS builder bundles a dataset: its metadata
 (:class:`~jointvae_tf.data.info.DatasetInfo`), the reader of its files (:class:`Source`) and its training
 preset (the settings that differ from the config dataclasses' defaults, by path as in
-``RunConfig.from_settings``). Where each preset number comes from: docs/datasets.md.
+``RunConfig.from_settings``). Where each preset number comes from: docs/reference/datasets.md.
 """
 
 from __future__ import annotations
@@ -109,10 +109,11 @@ HANDWRITING: Mapping[str, Any] = {
     "train.restarts": 3,
     "train.restart_steps": 2_000,
 }
-"""The handwriting recipe (docs/quality.md): the original JointVAE's MNIST networks and gamma, a continuous
-capacity capped at 2 nats, a discrete code kept balanced and blind to small rotations, scalings, shifts and
-stroke-width changes (the mutual information of an image's and its transform's categories, IIC), 10k
-steps whatever the dataset's size, continuing the best of 3 starts of 2k steps by the label-free score."""
+"""The handwriting recipe (measured in docs/results/2026-11-27-handwriting.md): the original JointVAE's MNIST
+networks and gamma, a continuous capacity capped at 2 nats, a discrete code kept balanced and blind to small
+rotations, scalings, shifts and stroke-width changes (the mutual information of an image's and its
+transform's categories, IIC), 10k steps whatever the dataset's size, continuing the best of 3 starts of 2k
+steps by the label-free score."""
 
 _ALL = (
     Dataset(

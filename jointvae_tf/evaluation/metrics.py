@@ -8,7 +8,7 @@ Disentanglement: how well single code dimensions capture single known factors of
 :func:`class_change_fraction`, :func:`active_dimensions`, :func:`order_by_kl`.
 
 All information quantities are in nats. Where MIG and the FactorVAE score differ from
-disentanglement_lib's: docs/metrics.md.
+disentanglement_lib's: docs/reference/metrics.md.
 """
 
 from __future__ import annotations

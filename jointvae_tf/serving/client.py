@@ -1,6 +1,6 @@
 """Clients of a TensorFlow Serving model server holding a `jvae-tf export`: REST and gRPC.
 
-Both ask the server the same things (see ``serving/README.md`` and :mod:`jointvae_tf.serving.export`):
+Both ask the server the same things (see ``docs/reference/serving.md`` and :mod:`jointvae_tf.serving.export`):
 
 - metadata: ``GET /v1/models/NAME[/versions/V]/metadata`` or gRPC ``GetModelMetadata``, to check that
   the ``sample`` signature exists with the inputs this client sends;

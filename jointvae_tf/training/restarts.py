@@ -3,12 +3,12 @@ discrete code the label-free score (:func:`jointvae_tf.evaluation.selection.sele
 
 How well a run's discrete code finds the classes depends much on its initial weights, and the
 label-free score marks a failed start (a few categories used, or views that disagree) within a few
-thousand steps (docs/quality.md, "Restarts"). A run with ``TrainConfig.restarts`` N > 1 therefore starts
-with N candidates that share the run's data, split and batch order and differ only in the seed of their
-weights and latent noise (candidate 0 uses the run's own seed, so ``restarts=1`` is a plain run). Each trains
-``TrainConfig.restart_steps`` steps (rounded up to whole epochs) without evaluation or pictures; each is
-scored on the same unlabeled validation images; the best goes on to the run's full length, its
-optimizer and step (hence its capacity schedules) carried over. The others are dropped. The scores
+thousand steps (docs/results/2026-11-27-handwriting.md, "Restarts"). A run with ``TrainConfig.restarts``
+N > 1 therefore starts with N candidates that share the run's data, split and batch order and differ only in
+the seed of their weights and latent noise (candidate 0 uses the run's own seed, so ``restarts=1`` is a plain
+run). Each trains ``TrainConfig.restart_steps`` steps (rounded up to whole epochs) without evaluation or
+pictures; each is scored on the same unlabeled validation images; the best goes on to the run's full length,
+its optimizer and step (hence its capacity schedules) carried over. The others are dropped. The scores
 are written to the run folder's ``restarts.json``.
 """
 

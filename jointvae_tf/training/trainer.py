@@ -42,7 +42,10 @@ def gpu_available() -> bool:
 
 
 def resolve_jit(jit_compile: bool | None) -> bool:
-    """XLA on by default with a GPU, off on CPU (``jit_compile`` None); measurements in docs/performance.md."""
+    """XLA on by default with a GPU, off on CPU (``jit_compile`` None).
+
+    Measurements: docs/results/2026-11-26-training-speed.md.
+    """
     return gpu_available() if jit_compile is None else jit_compile
 
 
@@ -55,7 +58,7 @@ def build_model(run: RunConfig, strategy: tf.distribute.Strategy | None = None) 
     set_precision(run.train.precision)
     strategy = strategy or tf.distribute.get_strategy()
     # Keras 3.15 fails on distributed iterators with steps_per_execution > 1 ("You must feed a value for
-    # placeholder tensor"): one step per call with several replicas (docs/performance.md).
+    # placeholder tensor"): one step per call with several replicas (docs/reference/performance.md).
     steps_per_execution = run.train.steps_per_execution if strategy.num_replicas_in_sync == 1 else 1
     with strategy.scope():
         model = JointVAE(run.model, seed=run.train.seed)
