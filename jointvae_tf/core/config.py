@@ -391,7 +391,10 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def dataclass_from_dict(cls, values: Mapping[str, Any]):
     """Rebuild a (nested) dataclass from :func:`dataclasses.asdict` output (or part of it: missing fields
-    take their defaults); a ConfigError names the path of an unknown or invalid field."""
+    take their defaults); a ConfigError names the path of an unknown or invalid field, a value of the wrong
+    JSON type included (``"cont": "five"``, ``"model": null``)."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("", f"expected a JSON object of settings, got {_json_shown(values)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -399,6 +402,7 @@ def dataclass_from_dict(cls, values: Mapping[str, Any]):
     kwargs = {}
     for name, value in values.items():
         nested = _DATACLASSES.get(fields[name].type)  # a type's name: annotations here are strings (PEP 563)
+        _check_type(name, value, fields[name].type, nested)
         if nested is not None and isinstance(value, Mapping):
             try:
                 value = dataclass_from_dict(nested, value)
@@ -408,6 +412,57 @@ def dataclass_from_dict(cls, values: Mapping[str, Any]):
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+_TYPES = {"int": ("an integer", "integers", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+          "float": ("a number", "numbers", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+          "str": ("a string", "strings", lambda v: isinstance(v, str)),
+          "bool": ("true or false", "booleans", lambda v: isinstance(v, bool)),
+          "None": ("null", "nulls", lambda v: v is None)}
+"""The JSON types of the configs' annotations: what a value must be in words (one, several) and as a test."""
+
+
+def _check_type(name: str, value: Any, annotation: str, nested: type | None) -> None:
+    """ConfigError naming ``name`` when ``value`` is not of the field's type ``annotation`` (a string such as
+    ``"int | None"``, ``"tuple[int, ...]"`` or ``"tuple[int, int, int]"``); a ``nested`` dataclass takes an
+    object of settings or itself. Ranges and choices are left to the dataclasses, and annotations of other
+    kinds to their own checks."""
+    if nested is not None:
+        if not isinstance(value, (Mapping, nested)):
+            raise ConfigError(name, f"expected an object of settings, got {_json_shown(value)}")
+        return
+    options = [_json_type(option) for option in annotation.split(" | ")]
+    if None in options:
+        return
+    if not any(fits(value) for _, fits in options):
+        raise ConfigError(name, f"expected {' or '.join(described for described, _ in options)}, "
+                                f"got {_json_shown(value)}")
+
+
+def _json_type(annotation: str) -> tuple[str, Any] | None:
+    """``(what a value must be, its test)`` for one annotation without ``|``, or None when not a JSON type."""
+    if not annotation.startswith("tuple["):
+        known = _TYPES.get(annotation)
+        return known and (known[0], known[2])
+    items = annotation[len("tuple["):-1].split(", ")
+    if any(item not in _TYPES for item in items if item != "..."):
+        return None
+    _, plural, _ = _TYPES[items[0]]
+    if items[-1] == "...":
+        test = _TYPES[items[0]][2]
+        return f"a list of {plural}", lambda v: isinstance(v, (list, tuple)) and all(test(x) for x in v)
+    tests = [_TYPES[item][2] for item in items]
+    return (f"a list of {len(items)} {plural}",
+            lambda v: isinstance(v, (list, tuple)) and len(v) == len(tests) and all(t(x) for t, x in zip(tests, v)))
+
+
+def _json_shown(value: Any) -> str:
+    """``value`` as JSON writes it (``null``, ``"five"``), shortened."""
+    try:
+        shown = json.dumps(value)
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 _DATACLASSES = {c.__name__: c for c in (LatentSpec, CapacitySchedule, LossConfig, InvarianceConfig, ModelConfig,
