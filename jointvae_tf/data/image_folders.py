@@ -1,7 +1,8 @@
 """Folder datasets: one subfolder of PNG/JPEG/BMP images per class (class names = sorted folder names).
 
 Used by ``image_folder``, ``math_symbols`` and the Kaggle ``four_shapes`` download. Only the selected
-files are decoded, with PIL in a thread pool, each converted to grey or RGB and fitted to the model size.
+files are decoded, in a thread pool, by the one image reader (:func:`~jointvae_tf.data.image_files.read_image`:
+real bit depth, transparency over white, at most ``MAX_IMAGE_PIXELS``) and fitted to the model size.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from jointvae_tf.data.image_files import read_image
 from jointvae_tf.data.info import FOUR_SHAPES, MATH_SYMBOLS, Examples
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.data.splits import Selection
@@ -87,12 +88,7 @@ class FolderLayout:
 
 
 def _decode(path: str, size: int, channels: int) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise JointVAEError(f"{path}: unreadable image ({e}); expected a PNG/JPEG/BMP file") from None
-    return fit_image(pixels.reshape(*pixels.shape[:2], channels), size, channels)
+    return fit_image(read_image(path, channels), size, channels)
 
 
 IMAGE_FOLDER = FolderLayout()

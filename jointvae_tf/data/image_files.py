@@ -1,0 +1,98 @@
+"""The one reader of image files, wherever an image comes in: training folders, ``evaluate``, explorer uploads
+and serving clients.
+
+An image is read at its real bit depth and range: 16-bit grey (``I;16``, ``I``) is scaled from 0..65535,
+not clipped at 255; palette, bilevel, CMYK and YCbCr images become grey or RGB through their colours; an
+image with transparency (alpha, ``LA``, a palette's transparent entry) is composited over white, as a
+viewer shows it on a page. Grey from colour is ITU-R 601 luma, as PIL's ``L`` mode.
+
+Every image is held to :data:`MAX_IMAGE_PIXELS`, checked from its header before any pixel is decoded, so a
+decompression bomb (a small file of a huge image) costs no memory; PIL's own bomb check, above it, ends the
+same way: a JointVAEError naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from jointvae_tf.errors import JointVAEError
+
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest image read, width x height: a 600-dpi scan of an A4 page (35 megapixels) or any phone photo
+at its usual resolution passes; larger images are refused before decoding."""
+FORMATS = ("PNG", "JPEG", "BMP")
+"""Formats read by default (PIL's names; a multi-picture JPEG from a camera, PIL's ``MPO``, counts as JPEG)."""
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def read_image(source: str | bytes, channels: int, name: str | None = None,
+               formats: tuple[str, ...] = FORMATS) -> np.ndarray:
+    """The pixels of an image file as uint8 ``[height, width, channels]`` (``channels`` 1: grey, 3: RGB).
+
+    Args:
+      source: the file's path, or its bytes (an upload).
+      channels: 1 or 3.
+      name: what error messages call the image (default: the path; ``"upload"`` suits bytes).
+      formats: the PIL formats accepted, among :data:`FORMATS`.
+
+    Raises:
+      JointVAEError: one line naming the image, for a file that is not an image of ``formats``, is damaged,
+        or has more than :data:`MAX_IMAGE_PIXELS` pixels.
+    """
+    name = name or (source if isinstance(source, str) else "image")
+    expected = "/".join(formats)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                found = "JPEG" if image.format == "MPO" else image.format
+                if found not in formats:
+                    raise JointVAEError(f"{name}: a {found} image; expected {expected}")
+                check_pixels(name, *image.size)
+                return _pixels(image, channels)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise JointVAEError(f"{name}: more than {MAX_IMAGE_PIXELS} pixels; expected at most {MAX_IMAGE_PIXELS} "
+                            "(width x height) per image") from None
+    except UnidentifiedImageError:
+        raise JointVAEError(f"{name}: not an image file; expected {expected}") from None
+    except FileNotFoundError:
+        raise JointVAEError(f"{name}: no such file; expected {expected}") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        if isinstance(error, JointVAEError):
+            raise
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise JointVAEError(f"{name}: an unreadable {expected} file ({reason})") from None
+
+
+def check_pixels(name: str, width: int, height: int) -> None:
+    """JointVAEError naming ``name`` when a ``width`` x ``height`` image exceeds :data:`MAX_IMAGE_PIXELS`."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise JointVAEError(f"{name}: {width}x{height} is {width * height} pixels; expected at most "
+                            f"{MAX_IMAGE_PIXELS} (width x height) per image")
+
+
+def _pixels(image: Image.Image, channels: int) -> np.ndarray:
+    """uint8 ``[h, w, channels]`` of an opened PIL image, at its real bit depth and range (module docstring)."""
+    if channels not in (1, 3):
+        raise JointVAEError(f"channels: expected 1 or 3, got {channels}")
+    if image.mode in _SIXTEEN_BIT:
+        # 0..65535 -> 0..255, rounded (65535 / 257 = 255); "I" holds 16-bit PNGs as int32.
+        grey = np.clip(np.asarray(image, dtype=np.float64), 0, 65535) / 257.0
+        grey = np.round(grey).astype(np.uint8)[:, :, None]
+        return np.repeat(grey, 3, axis=-1) if channels == 3 else grey
+    target = "L" if channels == 1 else "RGB"
+    if _has_transparency(image):
+        rgba = image.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(ground, rgba)
+    pixels = np.asarray(image.convert(target))
+    return pixels.reshape(*pixels.shape[:2], channels)
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
