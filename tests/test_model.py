@@ -147,3 +147,29 @@ def test_restore_rejects_a_checkpoint_of_another_model(tmp_path):
     other = build_model(RunConfig(model=ModelConfig(latent=LatentSpec(5, (4,)))))
     with pytest.raises(JointVAEError, match="does not match"):
         Checkpointer(str(tmp_path), other).restore_latest()
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_the_decoder_is_trained_on_relaxed_one_hots_at_the_configured_temperature(temperature, monkeypatch):
+    """The training objective decodes c ~ RelaxedOneHot(temperature, logits) (Concrete): for two categories,
+    log(c_1 / c_0) = (logit_1 - logit_0 + g_1 - g_0) / temperature with Gumbel g, whose difference is
+    Logistic(0, 1): mean (logit_1 - logit_0) / temperature, standard deviation pi / (sqrt(3) temperature)."""
+    model = JointVAE(ModelConfig(image_size=32, channels=1, latent=LatentSpec(1, (3,)), hidden_units=16,
+                                 temperature=temperature))
+    model.build_all()
+    images = tf.repeat(_blobs(1, 32, 1), 4000, axis=0)  # one image: every row has the same logits
+    decoded = []
+    decoder = model.decoder
+    monkeypatch.setattr(model, "decoder", lambda latent, training=False: decoded.append(latent) or
+                        decoder(latent, training=training))
+    model.compute_terms(images, training=True, step=0, seed=tf.constant([3, 4]))
+    relaxed = decoded[0].numpy()[:, 1:].astype(np.float64)
+    logits = model.encode(images[:1]).logits[0].numpy()[0].astype(np.float64)
+
+    log_ratio = np.log(relaxed[:, 1]) - np.log(relaxed[:, 0])
+    n = len(log_ratio)
+    std = np.pi / (np.sqrt(3) * temperature)
+    assert np.mean(log_ratio) == pytest.approx((logits[1] - logits[0]) / temperature, abs=5 * std / np.sqrt(n))
+    # The sample standard deviation of a logistic variable is within 7 % of its own at n = 4000 (5 sigma).
+    assert np.std(log_ratio) == pytest.approx(std, rel=0.07)
+    np.testing.assert_allclose(relaxed.sum(axis=1), 1.0, rtol=1e-5)
