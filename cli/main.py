@@ -3,7 +3,8 @@
 Exit codes: 0 success; 2 a user's mistake (:class:`~jointvae_tf.errors.JointVAEError`: bad flag, missing
 file, wrong image size; and click's own usage errors); 1 a run that failed although its inputs were fine
 (:class:`~jointvae_tf.errors.RunFailure`: training diverged, no model server answered). Each prints one
-line ``Error: ...`` on stderr. A command's module (and with it TensorFlow) is imported only when that
+line ``Error: ...`` on stderr; a library warning (:class:`~jointvae_tf.errors.JointVAEWarning`: a damaged
+checkpoint skipped) one line ``Warning: ...``. A command's module (and with it TensorFlow) is imported only when that
 command is asked for, so ``jvae-tf --help`` answers at once.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,6 +58,18 @@ def _exit_code(error: Exception) -> int | None:
     return error.exit_code if errors and isinstance(error, errors.JointVAEError) else None
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` that prints the library's own warnings as one line ``Warning: ...``."""
+    errors = sys.modules.get("jointvae_tf.errors")
+    if errors and issubclass(category, errors.JointVAEWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 class _Group(click.Group):
     """Loads commands on demand and turns errors anywhere below into one line and an exit code; a library
     error's message names the command's flags where it names an argument or setting (``cli.options.error_in_flags``)."""
@@ -86,6 +100,7 @@ class _Group(click.Group):
             raise
 
     def main(self, *args, **kwargs):
+        warnings.showwarning = _show_warning
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Abort:

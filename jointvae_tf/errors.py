@@ -1,6 +1,10 @@
 """The exception types a user sees: their own mistakes (bad argument, missing file, wrong shape) and runs that
 failed although their inputs were fine (training diverged, no server answered)."""
 
+from __future__ import annotations
+
+import errno
+
 
 class JointVAEError(ValueError):
     """An input problem a user can fix; its message names the input and what was expected.
@@ -34,3 +38,30 @@ class ConfigError(JointVAEError):
     def within(self, section: str) -> "ConfigError":
         """The same error for the setting ``argument`` of the enclosing ``section``."""
         return ConfigError(f"{section}.{self.argument}" if self.argument else section, self.problem)
+
+
+class JointVAEWarning(UserWarning):
+    """Something a user should know that did not stop the work (a damaged checkpoint skipped for an older
+    one); its message is one line naming the file. The CLI prints it as ``Warning: ...`` on stderr."""
+
+
+_USER_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR})
+"""Failed writes that the user's choice of place explains: no permission, a read-only file system, a file
+where a folder should be (or the other way round)."""
+
+
+def write_failure(path: str, what: str, error: BaseException) -> JointVAEError:
+    """The one-line error for ``error`` (an OSError or TensorFlow's) raised while writing ``what`` to ``path``.
+
+    A place the user chose that cannot be written (no permission, read-only, not a folder) is their mistake,
+    a :class:`JointVAEError`; anything else (disk full, file too large) a :class:`RunFailure`.
+    """
+    reason = (os_reason(error) if isinstance(error, OSError) else " ".join(str(error).split())[:160]) \
+        or type(error).__name__
+    kind = JointVAEError if getattr(error, "errno", None) in _USER_ERRNOS else RunFailure
+    return kind(f"{path}: could not write {what} ({reason})")
+
+
+def os_reason(error: OSError) -> str:
+    """An OSError's reason without the path it repeats: ``No space left on device``."""
+    return error.strerror or " ".join(str(error).split())[:160]

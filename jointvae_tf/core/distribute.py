@@ -47,10 +47,21 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    if resolver.task_type == "chief":
+    return _chief(resolver.task_type, resolver.task_id)
+
+
+def writes_run_folder(kind: str) -> bool:
+    """:func:`is_chief` of the strategy ``kind`` will make, known before it is made (from ``TF_CONFIG``)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}) if kind == "multiworker" else {}
+    return not task.get("type") or _chief(task["type"], int(task.get("index", 0)))
+
+
+def _chief(task_type: str, task_id: int) -> bool:
+    """The ``chief`` task, else worker 0 of a cluster without one."""
+    if task_type == "chief":
         return True
     has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+    return task_type == "worker" and task_id == 0 and not has_chief
 
 
 def replica_seed(seed: tf.Tensor) -> tf.Tensor:

@@ -4,8 +4,9 @@ Each checkpoint is one ``.npz`` file ``ckpt-STEP.npz`` holding every model and o
 a name (weights, Adam moments, iteration count, latent sampling seed state; :func:`named_variables`), so
 variables created in another order still load into the right place. It is written to a temporary file,
 flushed to disk and renamed into place, so a kill at any moment leaves the previous checkpoint intact;
-the newest ``keep`` are kept. Checkpoints written before names were used (keys ``model/0000``, by
-position) still load.
+the newest ``keep`` are kept. A write that fails (a full disk) removes its temporary file and raises
+RunFailure. A damaged checkpoint (truncated, overwritten, empty) is named in a warning and skipped for the
+newest intact one. Checkpoints written before names were used (keys ``model/0000``, by position) still load.
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ import collections
 import glob
 import os
 import re
+import warnings
+import zipfile
 
 import keras
 import numpy as np
 
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import JointVAEError, JointVAEWarning, RunFailure, write_failure
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
+PARTIAL_SUFFIX = ".tmp"
+"""A checkpoint being written is ``ckpt-STEP.npz.tmp``; one left by a killed or failed writer is removed by
+:meth:`Checkpointer.remove_partial` on the run's next start."""
+DAMAGED_SUFFIX = ".damaged"
 _FORMAT_KEY = "__format__"
 _FORMAT = "by-name-1"
 
@@ -113,42 +120,110 @@ class Checkpointer:
         return sorted(found)
 
     def save(self, step: int) -> str:
-        """Write ``ckpt-STEP.npz`` atomically and prune old ones; returns its path."""
+        """Write ``ckpt-STEP.npz`` atomically and prune old ones; returns its path.
+
+        A failed write removes its temporary file and raises :func:`~jointvae_tf.errors.write_failure`'s
+        error (RunFailure for a full disk); the checkpoints written before stay as they were.
+        """
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"ckpt-{step:09d}.npz")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, **{_FORMAT_KEY: np.array(_FORMAT)},
-                     **{name: np.asarray(keras.ops.convert_to_numpy(v)) for name, v in self._variables().items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        tmp = path + PARTIAL_SUFFIX
+        arrays = {name: np.asarray(keras.ops.convert_to_numpy(v)) for name, v in self._variables().items()}
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **{_FORMAT_KEY: np.array(_FORMAT)}, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as error:
+            _remove_quietly(tmp)
+            raise write_failure(path, "the checkpoint", error) from None
         for _, old in self.checkpoints()[:-self.keep]:
             os.remove(old)
         return path
 
-    def restore_latest(self, require: bool = False) -> int | None:
-        """Load the newest checkpoint into the (built) model and optimizer; returns its step or None."""
+    def remove_partial(self) -> list[str]:
+        """Remove the temporary files (``ckpt-*.npz.tmp``) of writes that never finished; returns their paths.
+
+        Only for the folder's one writer (the process holding the run folder's lock): another writer's
+        file in progress would go too.
+        """
+        partial = glob.glob(os.path.join(self.directory, f"ckpt-*.npz{PARTIAL_SUFFIX}"))
+        for path in partial:
+            _remove_quietly(path)
+        return partial
+
+    def restore_latest(self, require: bool = False, owner: bool = False) -> int | None:
+        """Load the newest intact checkpoint into the (built) model and optimizer; returns its step or None.
+
+        A checkpoint that cannot be read whole (truncated, overwritten, empty) is skipped for the next older
+        one, and a :class:`~jointvae_tf.errors.JointVAEWarning` names both. When every checkpoint is damaged:
+        RunFailure. No checkpoint at all: None, or a JointVAEError with ``require``.
+
+        ``owner``: the caller holds the run folder (:func:`jointvae_tf.runs.lock_run_folder`) and will
+        write checkpoints next, so a damaged one is renamed ``ckpt-STEP.npz.damaged``, kept for a look but
+        no longer in the way of the steps written next.
+        """
         found = self.checkpoints()
         if not found:
             if require:
                 raise JointVAEError(f"{self.directory}: no checkpoint (ckpt-*.npz); train the run first")
             return None
-        step, path = found[-1]
+        damaged: list[RunFailure] = []
+        for step, path in reversed(found):
+            try:
+                stored = read_checkpoint(path)
+            except RunFailure as error:
+                damaged.append(error)
+                if owner:
+                    os.replace(path, path + DAMAGED_SUFFIX)
+                continue
+            self._assign(stored, path)
+            if damaged:
+                moved = f", renamed *{DAMAGED_SUFFIX}" if owner else ""
+                warnings.warn(f"{damaged[0]}{' and %d more' % (len(damaged) - 1) if len(damaged) > 1 else ''} "
+                              f"skipped{moved}; restored step {step} from {path}", JointVAEWarning, stacklevel=2)
+            return step
+        raise RunFailure(f"{damaged[0]}; and every older checkpoint of {self.directory} is damaged too"
+                         if len(damaged) > 1 else f"{damaged[0]}; no older checkpoint to restore instead")
+
+    def _assign(self, stored: dict[str, np.ndarray], path: str) -> None:
+        """Assign the arrays of checkpoint ``path`` to the model's and optimizer's variables."""
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        with np.load(path) as stored:
-            variables = self._variables() if _FORMAT_KEY in stored.files else self._positional_variables()
-            # Model variables must all be there; optimizer state may be missing (then it starts afresh).
-            mismatched = [name for name, variable in variables.items()
-                          if (name in stored.files or name.startswith("model/"))
-                          and (name not in stored.files or stored[name].shape != tuple(variable.shape))]
-            mismatched += [name for name in stored.files if name.startswith("model/") and name not in variables]
-            if mismatched:
-                raise JointVAEError(
-                    f"{path}: checkpoint does not match the model ({mismatched[0]}); was config.json edited?")
-            for name, variable in variables.items():
-                if name in stored.files:
-                    variable.assign(stored[name])
-        return step
+        variables = self._variables() if _FORMAT_KEY in stored else self._positional_variables()
+        # Model variables must all be there; optimizer state may be missing (then it starts afresh).
+        mismatched = [name for name, variable in variables.items()
+                      if (name in stored or name.startswith("model/"))
+                      and (name not in stored or stored[name].shape != tuple(variable.shape))]
+        mismatched += [name for name in stored if name.startswith("model/") and name not in variables]
+        if mismatched:
+            raise JointVAEError(
+                f"{path}: checkpoint does not match the model ({mismatched[0]}); was config.json edited?")
+        for name, variable in variables.items():
+            if name in stored:
+                variable.assign(stored[name])
+
+
+def read_checkpoint(path: str) -> dict[str, np.ndarray]:
+    """Every array of the checkpoint file ``path`` by name, each read whole and checked (zip CRC); a file that
+    is truncated, overwritten or empty is a RunFailure naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise RunFailure(f"{path}: a damaged checkpoint ({_reason(error)})") from None
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of an exception's message, shortened, or its type when it has none."""
+    text = " ".join(str(error).split())[:160]
+    return text or type(error).__name__
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

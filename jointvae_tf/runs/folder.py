@@ -8,6 +8,10 @@ Layout::
     RUN_DIR/pictures/           traversals, reconstructions, samples, training-progress GIF
     RUN_DIR/model.keras         the trained model as one Keras file
     RUN_DIR/restarts.json       the candidates' label-free scores, with ``train.restarts`` (restarts.py)
+    RUN_DIR/.lock               held by the process training in the folder (lock.py)
+
+Files are written under a temporary name and renamed into place (``*.tmp``, ``.partial-model.keras``);
+the next process to hold the folder removes those a killed or failed writer left.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import keras
 
 from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.runs.lock import LOCK_FILE
 from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig
 from jointvae_tf.data import resolve_classes
 from jointvae_tf.errors import ConfigError, JointVAEError
@@ -60,8 +65,26 @@ class RunFolder:
         return os.path.join(self.path, "model.keras")
 
     @property
+    def partial_model_file(self) -> str:
+        """Where :attr:`model_file` is written before it is renamed into place."""
+        return os.path.join(self.path, f".partial-{os.path.basename(self.model_file)}")
+
+    @property
     def restarts(self) -> str:
         return os.path.join(self.path, "restarts.json")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.path, LOCK_FILE)
+
+    def remove_partial(self) -> list[str]:
+        """Remove the files that writers killed or failed mid-write left (checkpoints' ``*.tmp``, config's
+        ``config.json.tmp``, ``.partial-model.keras``); returns their paths. Only for the folder's holder
+        (:func:`~jointvae_tf.runs.lock.lock_run_folder`)."""
+        partial = [path for path in (self.config + ".tmp", self.partial_model_file) if os.path.exists(path)]
+        for path in partial:
+            os.remove(path)
+        return partial + self.checkpointer(None).remove_partial()
 
     def checkpointer(self, model: keras.Model | None) -> Checkpointer:
         """The folder's checkpoints of ``model`` (None: only to list them)."""

@@ -44,7 +44,7 @@ from jointvae_tf.core import sampling
 from jointvae_tf.core.config import LatentSpec, dataclass_from_dict
 from jointvae_tf.core.latents import prior_quantiles, split_encoding
 from jointvae_tf.core.model import JointVAE
-from jointvae_tf.errors import ConfigError, JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError, write_failure
 
 EXPORT_CONFIG = os.path.join("assets.extra", "jointvae_export.json")
 DEFAULT_TRAVERSE_STEPS = 10
@@ -175,7 +175,10 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     ``version`` defaults to one above the highest existing version (1 for the first). The SavedModel
     is written to ``out/name/.tmp-VERSION-PID@HOST.xxxx`` and renamed into place, so a server watching
     ``out`` never loads half a model; such folders left by an export that was killed are removed here.
-    An existing version is never overwritten (JointVAEError).
+    An existing version is never overwritten (JointVAEError). A folder that cannot be written (read-only,
+    not a folder) is a JointVAEError, a write that fails midway (a full disk) a RunFailure; neither leaves
+    a partial export behind. The checkpoint is the newest intact one (a damaged one is skipped with a
+    warning: :meth:`~jointvae_tf.runs.checkpoints.Checkpointer.restore_latest`).
     """
     if traverse_steps < 1:
         raise ConfigError("traverse_steps", f"expected an integer >= 1, got {traverse_steps}")
@@ -194,9 +197,12 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
                           dataset=loaded.config.data.name, class_names=loaded.class_names,
                           run_dir=os.path.abspath(run_dir), step=loaded.step, traverse_steps=traverse_steps,
                           signatures=("serving_default", "sample", "encode") + (("traverse",) if model.config.latent.cont else ()))
-    os.makedirs(model_dir, exist_ok=True)
-    remove_abandoned_exports(model_dir)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-{os.getpid()}@{socket.gethostname()}.", dir=model_dir)
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        remove_abandoned_exports(model_dir)
+        tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-{os.getpid()}@{socket.gethostname()}.", dir=model_dir)
+    except OSError as error:  # a read-only or foreign folder: the user's to choose another
+        raise write_failure(model_dir, "an export", error) from None
     try:
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from a server running as another user
         archive.write_out(tmp, verbose=False)
@@ -204,6 +210,9 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
         if os.path.exists(target):
             raise ConfigError("version", f"{version}: {target} appeared while exporting; not overwritten")
         os.rename(tmp, target)
+    except (OSError, tf.errors.OpError) as error:  # a full disk: nothing half-written stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_failure(target, "the export", error) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

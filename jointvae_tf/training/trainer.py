@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -16,7 +17,7 @@ from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
 from jointvae_tf.data import pixels
-from jointvae_tf.errors import ConfigError
+from jointvae_tf.errors import ConfigError, JointVAEError, write_failure
 from jointvae_tf.evaluation import selection
 from jointvae_tf.training import restarts
 from jointvae_tf.training.callbacks import (
@@ -76,7 +77,19 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     Training is counted in optimizer steps: whole epochs, ``TrainConfig.epochs_for`` of them. A resumed run restores
     weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first. A fresh
     run with ``TrainConfig.restarts`` > 1 first picks its start among that many candidates (:mod:`restarts`).
+
+    The process holds the run folder meanwhile (:func:`~jointvae_tf.runs.lock_run_folder`; a JointVAEError
+    naming the holder when another process trains in it) and first removes what killed writers left there.
     """
+    holds_folder = distribute.writes_run_folder(run.train.distribute)
+    with runs.lock_run_folder(run_dir) if holds_folder else contextlib.nullcontext():
+        if holds_folder:
+            runs.RunFolder(run_dir).remove_partial()
+        return _train(run, run_dir, resume, verbose, extra_callbacks)
+
+
+def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
+           extra_callbacks: list[keras.callbacks.Callback]) -> TrainingResult:
     run = runs.prepare_run(run, run_dir, resume)
     strategy = distribute.make_strategy(run.train.distribute)  # first: multi-worker needs a fresh runtime
     keras.utils.set_random_seed(run.train.seed)
@@ -111,7 +124,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
             restart_phase.write(folder.restarts)
     else:
         model = build_model(run, strategy)
-        step = (folder.checkpointer(model).restore_latest() if resume else None) or 0
+        step = (folder.checkpointer(model).restore_latest(owner=chief) if resume else None) or 0
     checkpointer = files.checkpointer(model)
 
     n_eval = min(run.train.eval_examples, len(held_out.images))
@@ -146,18 +159,24 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
     if chief:
-        save_model_file(model, folder.model_file)
+        save_model_file(model, folder)
         write_pictures(model, folder.pictures, eval_images, labels=held_out.labels[:n_eval],
                        class_names=held_out.class_names, verbose=1 if verbose else 0)
     return TrainingResult(run_dir, final_step, logs)
 
 
-def save_model_file(model: keras.Model, path: str) -> None:
-    """``model.save(path)`` (a ``.keras`` file) into a temporary name beside ``path``, then renamed, so a
-    reader never sees half a file."""
-    tmp = os.path.join(os.path.dirname(path), f".partial-{os.path.basename(path)}")
-    model.save(tmp)
-    os.replace(tmp, path)
+def save_model_file(model: keras.Model, folder: runs.RunFolder) -> None:
+    """``model.save`` to the run folder's ``model.keras``: into a temporary name beside it, then renamed, so a
+    reader never sees half a file; a failed write removes the temporary file and raises
+    :func:`~jointvae_tf.errors.write_failure`'s error (RunFailure for a full disk)."""
+    path, tmp = folder.model_file, folder.partial_model_file
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except (OSError, tf.errors.OpError) as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise write_failure(path, "the model file", error) from None
 
 
 def _fit_whole_executions(model: keras.Model, wanted: int, steps_per_epoch: int) -> None:
