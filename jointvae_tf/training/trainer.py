@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import tempfile
 
 import keras
@@ -17,7 +18,7 @@ from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
 from jointvae_tf.data import pixels
-from jointvae_tf.errors import ConfigError, JointVAEError, write_failure
+from jointvae_tf.errors import ConfigError, JointVAEError, RunFailure, write_failure
 from jointvae_tf.evaluation import selection
 from jointvae_tf.training import restarts
 from jointvae_tf.training.callbacks import (
@@ -80,12 +81,22 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
 
     The process holds the run folder meanwhile (:func:`~jointvae_tf.runs.lock_run_folder`; a JointVAEError
     naming the holder when another process trains in it) and first removes what killed writers left there.
+    A folder made by this call is removed again when the run is refused over its inputs (a JointVAEError
+    that is not a RunFailure), so no debris of a mistake stays.
     """
     holds_folder = distribute.writes_run_folder(run.train.distribute)
+    fresh = not os.path.exists(run_dir)
     with runs.lock_run_folder(run_dir) if holds_folder else contextlib.nullcontext():
         if holds_folder:
             runs.RunFolder(run_dir).remove_partial()
-        return _train(run, run_dir, resume, verbose, extra_callbacks)
+        try:
+            return _train(run, run_dir, resume, verbose, extra_callbacks)
+        except JointVAEError as error:
+            # A folder this call made for a run refused over its inputs (unreadable images, a batch larger
+            # than the data) holds nothing worth keeping: it goes, so the corrected command starts clean.
+            if holds_folder and fresh and not isinstance(error, RunFailure):
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
