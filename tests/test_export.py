@@ -21,7 +21,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.data import pixels
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import JointVAEError, RunFailure
 from jointvae_tf.runs.folder import open_run
 from jointvae_tf.serving import export
 
@@ -225,7 +225,8 @@ def test_an_export_that_raises_leaves_no_folder(exported, tmp_path, monkeypatch)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(export, "build_archive", _archive_writing_with(fail))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(RunFailure, match=rf"^{tmp_path / 'jointvae' / '1'}: could not write the export "
+                                         r"\(No space left on device\)$"):
         export.export_run(exported[0], out=str(tmp_path))
     assert os.listdir(tmp_path / "jointvae") == []
 

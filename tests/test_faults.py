@@ -133,9 +133,10 @@ def test_one_process_cannot_hold_a_run_folder_twice(tmp_path):
 def test_a_damaged_newest_checkpoint_is_named_and_the_newest_intact_one_opened(kind, run_dir):
     newest = checkpoint_path(run_dir, 6)
     damage(newest, kind)
-    with pytest.warns(JointVAEWarning) as caught:
+    with pytest.warns(JointVAEWarning) as recorded:
         loaded = open_run(run_dir)
     assert loaded.step == 4
+    caught = [w for w in recorded if w.category is JointVAEWarning]
     assert len(caught) == 1
     assert str(caught[0].message).startswith(f"{newest}: a damaged checkpoint (")
     assert str(caught[0].message).endswith(f"; restored step 4 from {checkpoint_path(run_dir, 4)}")
@@ -159,6 +160,17 @@ def test_every_checkpoint_damaged_is_a_failed_job_that_writes_nothing(run_dir, t
     assert lines[0].startswith(f"Error: {checkpoint_path(run_dir, 6)}: a damaged checkpoint")
     assert "every older checkpoint" in lines[0]
     assert not os.path.exists(tmp_path / "models")
+
+
+def test_resume_with_every_checkpoint_damaged_fails_and_leaves_them_for_a_look(run_dir):
+    for step in STEPS:
+        damage(checkpoint_path(run_dir, step), "empty")
+    before = contents(run_dir)
+    code, _, lines = cli("train", "--resume", "--out", run_dir)
+    assert code == 1 and lines[-1].startswith(f"Error: {checkpoint_path(run_dir, 6)}: a damaged checkpoint")
+    after = contents(run_dir)
+    after.pop(".lock")
+    assert after == before  # nothing renamed, so the next attempt does not start the run afresh
 
 
 def test_resume_sets_a_damaged_checkpoint_aside_removes_leftovers_and_trains_on(run_dir):
@@ -336,7 +348,7 @@ def test_leftovers_are_not_taken_for_checkpoints(run_dir):
     with open(checkpoint_path(run_dir, 8) + ".tmp", "wb") as f:
         f.write(open(checkpoint_path(run_dir, 6), "rb").read())
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", JointVAEWarning)
         assert open_run(run_dir).step == 6
     assert [s for s, _ in RunFolder(run_dir).checkpointer(None).checkpoints()] == list(STEPS)
     assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY  # no limit leaked to pytest

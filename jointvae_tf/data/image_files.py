@@ -21,9 +21,10 @@ from PIL import Image, UnidentifiedImageError
 
 from jointvae_tf.errors import JointVAEError
 
-MAX_IMAGE_PIXELS = 40_000_000
-"""Largest image read, width x height: a 600-dpi scan of an A4 page (35 megapixels) or any phone photo
-at its usual resolution passes; larger images are refused before decoding."""
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Largest image read, width x height (16.8 megapixels), the same for training folders and uploads: any
+phone photo at its usual 12 megapixels passes; larger images (a 600-dpi scan of a page) are refused before
+decoding, and are best reduced first, as the model sees 32 or 64 pixels a side."""
 FORMATS = ("PNG", "JPEG", "BMP")
 """Formats read by default (PIL's names; a multi-picture JPEG from a camera, PIL's ``MPO``, counts as JPEG)."""
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")

@@ -169,23 +169,26 @@ class Checkpointer:
             if require:
                 raise JointVAEError(f"{self.directory}: no checkpoint (ckpt-*.npz); train the run first")
             return None
-        damaged: list[RunFailure] = []
+        damaged: list[tuple[str, RunFailure]] = []
         for step, path in reversed(found):
             try:
                 stored = read_checkpoint(path)
             except RunFailure as error:
-                damaged.append(error)
-                if owner:
-                    os.replace(path, path + DAMAGED_SUFFIX)
+                damaged.append((path, error))
                 continue
             self._assign(stored, path)
             if damaged:
+                if owner:
+                    for bad, _ in damaged:
+                        os.replace(bad, bad + DAMAGED_SUFFIX)
+                more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
                 moved = f", renamed *{DAMAGED_SUFFIX}" if owner else ""
-                warnings.warn(f"{damaged[0]}{' and %d more' % (len(damaged) - 1) if len(damaged) > 1 else ''} "
-                              f"skipped{moved}; restored step {step} from {path}", JointVAEWarning, stacklevel=2)
+                warnings.warn(f"{damaged[0][1]}{more} skipped{moved}; restored step {step} from {path}",
+                              JointVAEWarning, stacklevel=2)
             return step
-        raise RunFailure(f"{damaged[0]}; and every older checkpoint of {self.directory} is damaged too"
-                         if len(damaged) > 1 else f"{damaged[0]}; no older checkpoint to restore instead")
+        # Every one damaged: all stay where they are, so a later attempt does not start the run afresh.
+        raise RunFailure(f"{damaged[0][1]}; and every older checkpoint of {self.directory} is damaged too"
+                         if len(damaged) > 1 else f"{damaged[0][1]}; no older checkpoint to restore instead")
 
     def _assign(self, stored: dict[str, np.ndarray], path: str) -> None:
         """Assign the arrays of checkpoint ``path`` to the model's and optimizer's variables."""
