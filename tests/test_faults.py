@@ -322,14 +322,17 @@ def test_a_huge_image_in_a_folder_is_refused_by_name_and_leaves_no_run_folder(wi
 
 # --- a hand-edited config.json ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda config: None, "expected a JSON object of settings, got null"),
-    (lambda config: config["model"]["latent"].update(cont="five") or config,
-     'model.latent.cont: expected an integer, got "five"'),
-    (lambda config: config["train"].update(steps="many") or config, 'train.steps: expected an integer or null, got "many"'),
+@pytest.mark.parametrize("edit,setting,message", [
+    (lambda config: None, "", "expected a JSON object of settings, got null"),
+    (lambda config: config["model"]["latent"].update(cont="five") or config, ("model.latent.cont", "--cont"),
+     'expected an integer, got "five"'),
+    (lambda config: config["train"].update(steps="many") or config, ("train.steps", "--steps"),
+     'expected an integer or null, got "many"'),
 ])
 @pytest.mark.parametrize("command", ["train", "export"])
-def test_a_config_json_of_wrong_types_is_one_line_naming_the_setting(edit, message, command, run_dir, tmp_path):
+def test_a_config_json_of_wrong_types_is_one_line_naming_the_setting(edit, setting, message, command, run_dir,
+                                                                     tmp_path):
+    """The setting by its path in the file; `train` says it in its flags, as all its errors."""
     config = os.path.join(run_dir, "config.json")
     with open(config) as f:
         edited = edit(json.load(f))
@@ -339,7 +342,8 @@ def test_a_config_json_of_wrong_types_is_one_line_naming_the_setting(edit, messa
     args = ("train", "--resume", "--out", run_dir) if command == "train" else ("export", run_dir, "--out",
                                                                                  tmp_path / "models")
     code, _, lines = cli(*args)
-    assert code == 2 and lines == [f"Error: {config}: {message}"]
+    named = f"{setting[command == 'train']}: " if setting else ""
+    assert code == 2 and lines == [f"Error: {config}: {named}{message}"]
     assert contents(run_dir) == before and not os.path.exists(tmp_path / "models")
 
 

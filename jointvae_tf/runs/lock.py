@@ -1,7 +1,7 @@
 """One process at a time writes a run folder: an advisory lock on ``RUN_DIR/.lock``.
 
 The lock is ``fcntl.flock`` on that file, held by the open file, so the kernel releases it when the process
-ends in any way (SIGKILL included): a stale lock cannot exist, and ``--resume`` after a crash just works.
+ends in any way (SIGKILL included): a stale lock cannot exist, and resuming after a crash just works.
 While held, the file names its holder (process id, host, start time in UTC) for the message another
 process gets. The file itself stays, empty, after the run: removing it would let a process that opened
 it just before lock a file no longer in the folder while a third locks a new one.
