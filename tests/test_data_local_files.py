@@ -259,7 +259,7 @@ def test_decoding_shows_how_many_images_of_which_folder(tmp_path, capsys):
 def test_unreadable_image_names_the_file(tmp_path):
     write_folder(tmp_path, ["a", "b"])
     (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(JointVAEError, match=r"broken.png: not an image file; expected PNG/JPEG/BMP$"):
+    with pytest.raises(JointVAEError, match=r"broken.png: not an image file; expected a PNG, JPEG or BMP$"):
         load("image_folder", tmp_path, validation_fraction=0.01)
 
 

@@ -316,7 +316,7 @@ def test_a_huge_image_in_a_folder_is_refused_by_name_and_leaves_no_run_folder(wi
     code, _, lines = cli("train", "--dataset", "image_folder", "--data-dir", tmp_path / "photos", "--batch-size", 4,
                          "--out", tmp_path / "run")
     assert code == 2 and len(lines) == 1, lines
-    assert lines[0].startswith(f"Error: {huge}: ") and "pixels; expected at most" in lines[0]
+    assert lines[0].startswith(f"Error: {huge}: ") and "is over the limit of 16.8 megapixels" in lines[0]
     assert not os.path.exists(tmp_path / "run")
 
 

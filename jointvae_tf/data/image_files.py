@@ -45,7 +45,8 @@ def read_image(source: str | bytes, channels: int, name: str | None = None,
         or has more than :data:`MAX_IMAGE_PIXELS` pixels.
     """
     name = name or (source if isinstance(source, str) else "image")
-    expected = "/".join(formats)
+    kinds = " or ".join([", ".join(formats[:-1]), formats[-1]] if len(formats) > 1 else formats)  # PNG, JPEG or BMP
+    expected = f"a {kinds}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -55,9 +56,8 @@ def read_image(source: str | bytes, channels: int, name: str | None = None,
                     raise JointVAEError(f"{name}: a {found} image; expected {expected}")
                 check_pixels(name, *image.size)
                 return _pixels(image, channels)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise JointVAEError(f"{name}: more than {MAX_IMAGE_PIXELS} pixels; expected at most {MAX_IMAGE_PIXELS} "
-                            "(width x height) per image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's limits, far above ours
+        raise JointVAEError(_too_many_pixels(name, "the image")) from None
     except UnidentifiedImageError:
         raise JointVAEError(f"{name}: not an image file; expected {expected}") from None
     except FileNotFoundError:
@@ -66,14 +66,18 @@ def read_image(source: str | bytes, channels: int, name: str | None = None,
         if isinstance(error, JointVAEError):
             raise
         reason = " ".join(str(error).split())[:200] or type(error).__name__
-        raise JointVAEError(f"{name}: an unreadable {expected} file ({reason})") from None
+        raise JointVAEError(f"{name}: an unreadable {kinds} ({reason})") from None
 
 
 def check_pixels(name: str, width: int, height: int) -> None:
     """JointVAEError naming ``name`` when a ``width`` x ``height`` image exceeds :data:`MAX_IMAGE_PIXELS`."""
     if width * height > MAX_IMAGE_PIXELS:
-        raise JointVAEError(f"{name}: {width}x{height} is {width * height} pixels; expected at most "
-                            f"{MAX_IMAGE_PIXELS} (width x height) per image")
+        raise JointVAEError(_too_many_pixels(name, f"{width} x {height} pixels"))
+
+
+def _too_many_pixels(name: str, size: str) -> str:
+    return (f"{name}: {size} is over the limit of {MAX_IMAGE_PIXELS / 1e6:.1f} megapixels; "
+            "expected a smaller picture")
 
 
 def _pixels(image: Image.Image, channels: int) -> np.ndarray:
