@@ -4,6 +4,7 @@ folder is the one ``jvae-tf train`` writes."""
 
 from __future__ import annotations
 
+import importlib
 import pathlib
 import re
 
@@ -39,8 +40,9 @@ def command_flags(name: str) -> set[str]:
 
 
 def commands_in(text: str) -> list[tuple[str, str]]:
-    """``(command, the rest)`` of every ``jvae-tf COMMAND ...`` in code spans and code blocks of ``text``."""
-    snippets = [*CODE_SPAN.findall(text), *fenced_lines(text)]
+    """``(command, the rest)`` of every ``jvae-tf COMMAND ...`` in code spans and code blocks of ``text``
+    (shell comments left out)."""
+    snippets = [*CODE_SPAN.findall(text), *(line.split(" #")[0] for line in fenced_lines(text))]
     return [(m.group(1), m.group(2)) for s in snippets for m in re.finditer(r"jvae-tf (\w+)(.*)", s)
             if m.group(1) in COMMANDS]
 
@@ -52,7 +54,7 @@ def test_the_readme_test_command_is_the_one_ci_runs():
     assert readme == [ci[marker + 1]] == ["pytest -q -p no:cacheprovider"]
 
 
-@pytest.mark.parametrize("doc", [README, ROOT / "docs" / "reference" / "cli.md"], ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", [README, *REFERENCE], ids=lambda p: p.name)
 def test_every_flag_written_after_a_command_exists(doc):
     unknown = [(name, flag) for name, rest in commands_in(doc.read_text()) for flag in FLAG.findall(rest)
                if flag != "--help" and flag not in command_flags(name)]
@@ -87,6 +89,26 @@ def test_every_file_and_link_a_document_points_to_exists(doc):
         if REPO_PATH.match(path) and not re.search(r"[A-Z]{3,}|\{", path) and not (ROOT / path).exists():
             missing.append(path)
     assert not missing, f"{doc.name} points to files that do not exist: {missing}"
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``dotted`` is a module, or a name defined by the module before its last dot."""
+    module, _, name = dotted.rpartition(".")
+    try:
+        importlib.import_module(dotted)
+        return True
+    except ModuleNotFoundError:
+        try:
+            return hasattr(importlib.import_module(module), name)
+        except ModuleNotFoundError:
+            return False
+
+
+@pytest.mark.parametrize("doc", [README, *REFERENCE], ids=lambda p: p.name)
+def test_every_module_and_name_a_document_writes_out_exists(doc):
+    names = sorted(set(re.findall(r"\bjointvae_tf(?:\.[A-Za-z_]\w*)+", doc.read_text())))
+    missing = [dotted for dotted in names if not resolves(dotted)]
+    assert not missing, f"{doc.name} names modules or objects that do not exist: {missing}"
 
 
 def test_every_document_the_code_names_exists():
