@@ -1,13 +1,16 @@
-"""``jvae-tf explore``: the latent space in the browser, live (a local web server, see ``jointvae_tf.serving.explorer``)."""
+"""``jvae-tf explore``: the latent space in the browser, live (a local web server, see
+``jointvae_tf.serving.explorer``)."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import webbrowser
 
 import click
 
-from jointvae_tf.cli.options import errors_as_flags
+from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source
+from jointvae_tf.errors import JointVAEError
 
 
 @click.command("explore")
@@ -17,7 +20,7 @@ from jointvae_tf.cli.options import errors_as_flags
 @click.option("--server", default=None, help="Explore the model a TF-Serving serves over REST, e.g. http://localhost:8501.")
 @click.option("--grpc", "grpc_address", default=None, help="Explore the model a TF-Serving serves over gRPC, e.g. localhost:8500.")
 @click.option("--model", default="jointvae", show_default=True, help="Served model name (--server/--grpc).")
-@click.option("--version", type=click.IntRange(min=1), default=None, help="Served model version [latest].")
+@click.option("--version", type=VERSION, default=None, help="Served model version [latest].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8850, show_default=True,
               help="Port to listen on (0: any free port).")
@@ -29,19 +32,23 @@ def explore(run_dir, export_dir, server, grpc_address, model, version, host, por
 
     RUN_DIR alone explores the run's latest checkpoint. With --export, --server or --grpc, RUN_DIR names the
     model's run folder (an export remembers its own), whose validation images order the sliders by KL.
+    The printed address carries a token made at each start: only requests that carry it are answered.
     """
     from jointvae_tf.serving.explorer import address, make_server, open_explorer
+    from jointvae_tf.serving.sources import open_predictor
 
+    source, run_dir = model_source(run_dir, export_dir, server, grpc_address, run_name="RUN_DIR")
+    if version is not None and source.kind not in ("rest", "grpc"):
+        raise JointVAEError("--version: only with --server or --grpc (--export takes saved_models/NAME/VERSION)")
     with errors_as_flags(grpc="--grpc", address="--server" if server else "--grpc", path="--export"):
-        explorer = open_explorer(run_dir, export_dir=export_dir, server=server, grpc=grpc_address, model=model,
-                                 version=version, max_examples=max_examples)
+        explorer = open_explorer(open_predictor(source, model=model, version=version), run_dir, max_examples)
     try:
-        http_server = make_server(explorer, host, port)
+        http_server = make_server(explorer, host, port, token=secrets.token_urlsafe(24))
         url = address(http_server)
         click.echo(f"Exploring {explorer.title} at {url} ({explorer.held_out.description}); Ctrl-C stops.")
         if open_page:
             webbrowser.open(url)
-        signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does, removing a temporary export
+        signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does, closing the model cleanly
         try:
             http_server.serve_forever()
         except KeyboardInterrupt:

@@ -13,6 +13,9 @@ import click
 from jointvae_tf.core.config import CapacitySchedule, RunConfig
 from jointvae_tf.errors import ConfigError, JointVAEError
 
+VERSION = click.IntRange(min=1, max=2 ** 63 - 1)
+"""A served model's version: TF-Serving reads versions as positive int64."""
+
 _FLAGS: dict[str, str] = {}
 """Setting path -> its flag, filled by :func:`setting_option`."""
 _PARAM_SEPARATOR = "__"
@@ -139,3 +142,24 @@ def parse_capacity(ctx, param, value: str | None) -> CapacitySchedule | None:
         return CapacitySchedule.parse(value)
     except ConfigError as error:
         raise click.BadParameter(error.problem) from None
+
+
+def model_source(run: str | None, export: str | None, server: str | None, grpc: str | None,
+                 run_name: str = "--run"):
+    """The model a command reaches, by one rule for every command: the one of ``--export``, ``--server``,
+    ``--grpc`` given (at most one), else the run folder's latest checkpoint; a run folder given beside
+    one of them names the model's run folder. ``run_name`` is how the command spells the run folder.
+
+    Returns:
+      ``(ModelSource, run folder or None)``.
+    """
+    from jointvae_tf.serving.sources import ModelSource
+
+    others = {"--export": ("export", export), "--server": ("rest", server), "--grpc": ("grpc", grpc)}
+    given = [flag for flag, (_, value) in others.items() if value]
+    if len(given) > 1 or not (given or run):
+        raise JointVAEError(f"expected {run_name} or one of {', '.join(others)}, got {' and '.join(given) or 'none'}")
+    if not given:
+        return ModelSource("run", run), run
+    kind, location = others[given[0]]
+    return ModelSource(kind, location), run

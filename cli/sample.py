@@ -7,7 +7,7 @@ import os
 
 import click
 
-from jointvae_tf.cli.options import errors_as_flags
+from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source
 from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError
 
@@ -17,18 +17,19 @@ from jointvae_tf.errors import JointVAEError
 @click.option("--grpc", "grpc_address", default=None, help="TF-Serving gRPC address, e.g. localhost:8500.")
 @click.option("--tls-ca", default=None, type=click.Path(dir_okay=False),
               help="PEM certificate of the CA to trust: an https:// --server, or a secure --grpc channel.")
-@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="Sample locally from a run folder.")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
+              help="Sample locally from a run folder's latest checkpoint.")
 @click.option("--export", "export_dir", default=None, type=click.Path(file_okay=False),
               help="Sample locally from saved_models/NAME[/VERSION] (the latest version when none is given).")
 @click.option("--model", default="jointvae", show_default=True, help="Served model name (--server/--grpc).")
-@click.option("--version", type=click.IntRange(min=1), default=None, help="Served model version [latest].")
+@click.option("--version", type=VERSION, default=None, help="Served model version [latest].")
 @click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Number of images.")
 @click.option("--category", default="", help="Category per discrete variable, e.g. 3 or 3,-1 (-1 or missing: random).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first image; image k uses seed+k.")
 @click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False), help="Grid PNG.")
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Also write each image as a PNG here.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
-              help="Seconds to wait for each server answer.")
+              help="Deadline in seconds of each request to the server, from connecting to the answer's last byte.")
 @click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tries on connection errors and 503 (exponential backoff from 0.5 s).")
 @click.option("--max-batch", "max_batch_size", type=click.IntRange(min=1), default=256, show_default=True,
@@ -36,18 +37,32 @@ from jointvae_tf.errors import JointVAEError
 def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n, category, seed, out, out_dir,
            timeout, retries, max_batch_size):
     """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
+    from jointvae_tf.serving.predictor import sample as sample_images
+    from jointvae_tf.serving.sources import open_predictor
     from jointvae_tf.viz import pictures
 
-    sources = {"--server": server, "--grpc": grpc_address, "--run": run_dir, "--export": export_dir}
-    given = [flag for flag, value in sources.items() if value]
-    if len(given) != 1:
-        raise JointVAEError(f"sample: expected exactly one of {', '.join(sources)}, got {given or 'none'}")
-    if tls_ca and not (server or grpc_address):
+    source, run = model_source(run_dir, export_dir, server, grpc_address)
+    if run and source.kind != "run":  # the rule's run folder beside a model: nothing sample would use it for
+        flag = {"rest": "--server", "grpc": "--grpc", "export": "--export"}[source.kind]
+        raise JointVAEError(f"--run: sample reads one model, got --run and {flag}")
+    remote = source.kind in ("rest", "grpc")
+    if tls_ca and not remote:
         raise JointVAEError("--tls-ca: only with --server or --grpc")
-    with errors_as_flags(address="--server" if server else "--grpc", path="--export", **{"retry.timeout": "--timeout"}):
-        sampler = _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries,
-                           max_batch_size)
-        outputs = sampler.sample(n, seed, _parse_category(category))
+    if version is not None and not remote:
+        raise JointVAEError("--version: only with --server or --grpc (--export takes saved_models/NAME/VERSION)")
+    options = {}
+    if remote:
+        from jointvae_tf.serving.client import RetryPolicy
+
+        options = {"version": version, "retry": RetryPolicy(attempts=retries, timeout=timeout), "tls_ca": tls_ca,
+                   "max_batch_size": max_batch_size}
+    with errors_as_flags(address="--server" if server else "--grpc", path="--export",
+                         **{"retry.timeout": "--timeout"}):
+        predictor = open_predictor(source, model=model, **options)
+        try:
+            outputs = sample_images(predictor, n, seed, _parse_category(category))
+        finally:
+            predictor.close()
     cols = math.ceil(math.sqrt(n))
     pictures.save_png(out, pictures.image_grid(outputs["images"], math.ceil(n / cols), cols))
     if out_dir:
@@ -57,24 +72,6 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
     categories = ", ".join(str(row) for row in outputs["categories"].tolist()[:8])
     click.echo(f"Wrote {n} samples to {out}" + (f" and {out_dir}/" if out_dir else "") +
                (f"; categories {categories}{' ...' if n > 8 else ''}" if outputs["categories"].size else ""))
-
-
-def _sampler(server, grpc_address, tls_ca, run_dir, export_dir, model, version, timeout, retries, max_batch_size):
-    """The object whose ``sample(n, seed, category)`` answers, for the one source given."""
-    if server or grpc_address:
-        from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
-
-        retry = RetryPolicy(attempts=retries, timeout=timeout)
-        client = RestClient if server else GrpcClient
-        return client(server or grpc_address, model, version, retry, max_batch_size=max_batch_size, tls_ca=tls_ca)
-    if run_dir:
-        from jointvae_tf.core.sampling import ModelSampler
-        from jointvae_tf.runs.folder import open_run
-
-        return ModelSampler(open_run(run_dir).model)
-    from jointvae_tf.serving.export import ExportSampler
-
-    return ExportSampler(export_dir)
 
 
 def _parse_category(text: str) -> list[int]:

@@ -29,6 +29,7 @@ import urllib.request
 import numpy as np
 
 from jointvae_tf.serving.explorer import address, make_server, open_explorer
+from jointvae_tf.serving.sources import open_predictor
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -181,7 +182,7 @@ def browser_session(url: str, info: dict, args, rng: np.random.Generator) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dir", nargs="?", help="a run folder (exported to a temporary folder first)")
+    parser.add_argument("run_dir", nargs="?", help="a run folder (its latest checkpoint, or the run of --export)")
     parser.add_argument("--export", help="saved_models/NAME[/VERSION]")
     parser.add_argument("--requests", type=int, default=200, help="updates to time, each way")
     parser.add_argument("--drag-seconds", type=int, default=3, help="length of the simulated drag")
@@ -191,7 +192,9 @@ def main() -> None:
     parser.add_argument("--window", default="1280,900", help="browser window width,height in pixels")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    explorer = open_explorer(args.run_dir, export_dir=args.export)
+    if not (args.run_dir or args.export):
+        parser.error("expected a run folder or --export")
+    explorer = open_explorer(open_predictor(args.export or args.run_dir), args.run_dir)
     server = make_server(explorer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = address(server)

@@ -21,10 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from jointvae_tf.core import sampling  # noqa: E402
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig  # noqa: E402
 from jointvae_tf.runs.folder import RunFolder, prepare_run  # noqa: E402
-from jointvae_tf.serving import export
+from jointvae_tf.serving import export  # noqa: E402
+from jointvae_tf.serving.predictor import raise_row_errors, request_rows  # noqa: E402
 from jointvae_tf.training.trainer import build_model  # noqa: E402
 
 BATCHES = (1, 64)
@@ -52,10 +52,11 @@ def main() -> None:
             variants[name] = tf.saved_model.load(path)
         counts = export.ExportConfig.load(path).latent.disc
         signatures = {name: loaded.signatures["sample"] for name, loaded in variants.items()}
-        requests = {n: sampling.request_rows(n, 0, [], counts) for n in BATCHES}
+        requests = {n: {name: tf.constant(value) for name, value in request_rows(n, 0, [], counts).items()}
+                    for n in BATCHES}
 
         def call(signature, n):
-            sampling.run_sample(signature, requests[n])
+            raise_row_errors({name: value.numpy() for name, value in signature(**requests[n]).items()}, "sample")
 
         latencies = {(name, n): [] for name in signatures for n in BATCHES}
         for name, signature in signatures.items():  # warm-up: tracing

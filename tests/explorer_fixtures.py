@@ -28,6 +28,7 @@ from jointvae_tf.core.config import (
 )
 from jointvae_tf.serving import export
 from jointvae_tf.serving.explorer import Explorer, address, make_server, open_explorer
+from jointvae_tf.serving.sources import open_predictor
 from jointvae_tf.training.trainer import train
 
 RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
@@ -59,9 +60,10 @@ class Explored:
 
 
 @contextlib.contextmanager
-def serving(explorer: Explorer):
-    """``explorer``'s server on a free port of 127.0.0.1, in a thread; yields the page's URL."""
-    server = make_server(explorer, port=0)
+def serving(explorer: Explorer, **kwargs):
+    """``explorer``'s server on a free port of 127.0.0.1 (``kwargs`` for ``make_server``), in a thread; yields
+    the page's URL."""
+    server = make_server(explorer, port=0, **kwargs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -77,7 +79,7 @@ def explored(tmp_path_factory):
     run_dir = str(root / "run")
     train(RUN, run_dir, verbose=0)
     export_dir = export.export_run(run_dir, out=str(root / "saved_models"))
-    explorer = open_explorer(export_dir=export_dir, max_examples=HELD_OUT)
+    explorer = open_explorer(open_predictor(export_dir), max_examples=HELD_OUT)
     with serving(explorer) as url:
         yield Explored(run_dir, export_dir, tf.saved_model.load(export_dir), explorer, url)
     explorer.close()

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 import jointvae_tf
 from jointvae_tf import JointVAE, JointVAEError, LatentSpec, ModelConfig, compose
+from jointvae_tf.core import sampling
 from jointvae_tf.core.latents import prior_quantiles
-from jointvae_tf.core.sampling import ModelSampler
 
 SPEC = LatentSpec(3, (4,))
 
@@ -94,7 +94,8 @@ def test_compile_rejects_a_loss():
 def test_sample_matches_the_exported_sampler_and_fixes_the_category(model):
     images = model.sample(3, category=2, seed=5)
     assert images.shape == (3, 32, 32, 1) and images.dtype == np.float32
-    expected = ModelSampler(model).sample(3, seed=5, category=[2])
+    seeds, categories = tf.constant([5, 6, 7], tf.int64), tf.constant([[2]] * 3, tf.int32)
+    expected = {name: value.numpy() for name, value in sampling.sample(model.decode, SPEC, seeds, categories).items()}
     np.testing.assert_array_equal(images, expected["images"])
     assert (expected["categories"][:, 0] == 2).all()
     # A row depends on its own seed only: the same image in a batch of 1 (up to float rounding of batched kernels).

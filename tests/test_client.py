@@ -21,6 +21,8 @@ from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.serving import export
 from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
+from jointvae_tf.serving.local import LocalPredictor
+from jointvae_tf.serving.predictor import category_counts, check_sample_signature, sample
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, timeout=600)  # no time bound: this machine's 2 cores are shared
 PATIENT = 600  # seconds: --rest_api_timeout_in_ms of the stand-ins where the test is not about timeouts
@@ -74,14 +76,14 @@ def connect(rest, grpc_address):
 def test_sample_over_the_wire_equals_local_sampling(connect, models, protocol, model):
     client = connect(protocol, model=model)
     category = [LATENTS[model].disc[0] - 1] if LATENTS[model].disc else []
-    answer = client.sample(5, seed=11, category=category)
-    expected = export.ExportSampler(models[model]).sample(5, seed=11, category=category)
+    answer = sample(client, 5, seed=11, category=category)
+    expected = sample(LocalPredictor(models[model]), 5, seed=11, category=category)
     assert sorted(answer) == sorted(expected)
     np.testing.assert_array_equal(answer["images"], expected["images"])  # float32 crosses JSON exactly
     np.testing.assert_array_equal(answer["categories"], expected["categories"])
     assert list(answer["png_bytes"]) == list(expected["png_bytes"])  # PNG bytes survive b64 / TensorProto
     assert list(answer["row_error"]) == [b""] * 5
-    assert client.category_counts() == ([LATENTS[model].disc[0]] if len(LATENTS[model].disc) == 1
+    assert category_counts(client) == ([LATENTS[model].disc[0]] if len(LATENTS[model].disc) == 1
                                         else [None] * len(LATENTS[model].disc))
 
 
@@ -104,24 +106,24 @@ def test_serving_default_rows_and_columns_agree(connect):
 def test_sample_splits_n_into_requests_of_max_batch_size(models):
     core = ServerCore(models, batching=BatchingParameters(3, 1000, 64, 1))
     with serve_rest(core) as address:
-        answer = RestClient(address, retry=FAST, max_batch_size=3).sample(7, seed=2)
+        answer = sample(RestClient(address, retry=FAST, max_batch_size=3), 7, seed=2)
         with pytest.raises(JointVAEError, match="Task size 4 is larger than maximum input batch size 3"):
-            RestClient(address, retry=FAST, max_batch_size=4).sample(4)
+            sample(RestClient(address, retry=FAST, max_batch_size=4), 4)
     assert core.batcher.batch_sizes == [3, 3, 1]
-    local = export.ExportSampler(models["jointvae"]).sample(7, seed=2)["images"]
+    local = sample(LocalPredictor(models["jointvae"]), 7, seed=2)["images"]
     np.testing.assert_allclose(answer["images"], local, atol=1e-6)  # conv rounding may vary with the batch size
 
 
 def test_default_split_serves_more_than_max_batch_size(connect):
-    assert connect("grpc", model="nocont").sample(300, seed=0)["images"].shape == (300, 32, 32, 1)
+    assert sample(connect("grpc", model="nocont"), 300, seed=0)["images"].shape == (300, 32, 32, 1)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_unknown_model_or_version_is_a_clear_error(connect, protocol):
     with pytest.raises(JointVAEError, match=r"model 'nope' at .*: not found \(Servable not found .*file-system poll"):
-        connect(protocol, model="nope").sample(1)
+        sample(connect(protocol, model="nope"), 1)
     with pytest.raises(JointVAEError, match=r"model 'jointvae' version 2 at .*: not found .*Specific\(jointvae, 2\)"):
-        connect(protocol, version=2).sample(1)
+        sample(connect(protocol, version=2), 1)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
@@ -129,16 +131,17 @@ def test_bad_requests_and_signature_mismatch(connect, protocol):
     with pytest.raises(JointVAEError, match="rejected the serving_default request"):
         connect(protocol).predict({"z": np.zeros((2, 3), np.float32), "c": np.zeros((2, 5), np.float32)})
     with pytest.raises(JointVAEError, match=r"category: expected up to 1 values .* count \[4\], got \[4\]"):
-        connect(protocol).sample(2, category=[4])  # checked against the metadata: 4 categories, 0..3
+        sample(connect(protocol), 2, category=[4])  # checked against the metadata: 4 categories, 0..3
     with pytest.raises(JointVAEError, match=r"category=\[3, -1\]: category: expected column i .*K = \[3, 2\]"):
-        connect(protocol, model="twodisc").sample(2, category=[3])  # K_i unknown to the client: the graph refuses
+        sample(connect(protocol, model="twodisc"), 2, category=[3])  # K_i unknown to the client: the graph refuses
     with pytest.raises(JointVAEError, match="signature 'sample' has inputs none .*jvae-tf export"):
-        connect(protocol, model="plain").sample(1)
+        sample(connect(protocol, model="plain"), 1)
 
 
-def test_grpc_unknown_signature_is_rejected(connect):
-    with pytest.raises(JointVAEError, match=r"rejected the nope request \(Serving signature key \"nope\" not found"):
-        connect("grpc").predict({"seed": np.int64([1])}, "nope")
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_unknown_signature_is_named_with_those_the_model_has(connect, protocol):
+    with pytest.raises(JointVAEError, match=r"no signature 'nope'; it has \[.*'encode', 'sample', 'serving_default'"):
+        connect(protocol).predict({"seed": np.int64([1])}, "nope")
 
 
 def test_an_answer_that_is_not_json_is_one_error_not_a_retry(models, tmp_path):
@@ -167,7 +170,7 @@ def test_unavailable_is_retried_then_reported(models, protocol):
         with (serve_rest if protocol == "rest" else serve_grpc)(core) as address:
             client = (RestClient if protocol == "rest" else GrpcClient)(address, retry=FAST)
             if succeeds:
-                assert client.check_sample_signature() == 1  # the third try is answered
+                assert check_sample_signature(client) == 1  # the third try is answered
             else:
                 with pytest.raises(JointVAEError, match=r"no TF-Serving answered after 3 tries .*queue .* is full"):
                     client.signatures()
@@ -179,11 +182,11 @@ def test_timeout_of_the_client_and_of_the_server(models, protocol):
     with (serve_rest if protocol == "rest" else serve_grpc)(core) as address:
         make = RestClient if protocol == "rest" else GrpcClient
         with pytest.raises(JointVAEError, match=r"no answer within 0.5 s \(retry.timeout\)"):
-            make(address, retry=RetryPolicy(attempts=1, timeout=0.5)).sample(1)
+            sample(make(address, retry=RetryPolicy(attempts=1, timeout=0.5)), 1)
         if protocol == "rest":
             with pytest.raises(JointVAEError, match="the server gave up on the sample request after its "
                                                     r"--rest_api_timeout_in_ms \(Deadline Exceeded\)"):
-                make(address, retry=RetryPolicy(attempts=1, timeout=PATIENT)).sample(1)
+                sample(make(address, retry=RetryPolicy(attempts=1, timeout=PATIENT)), 1)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
@@ -193,7 +196,7 @@ def test_no_server_fails_after_bounded_retries(protocol):
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         client = RestClient(address, retry=FAST) if protocol == "rest" else GrpcClient(address, retry=FAST)
         with pytest.raises(JointVAEError, match=r"no TF-Serving answered after 3 tries .*is the server running"):
-            client.sample(1)
+            sample(client, 1)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
@@ -202,10 +205,10 @@ def test_tls(models, tmp_path, protocol):
     core = ServerCore(models)
     with (serve_rest if protocol == "rest" else serve_grpc)(core, tls=certificate) as address:
         make = RestClient if protocol == "rest" else GrpcClient
-        assert make(address, retry=FAST, tls_ca=certificate[0]).sample(2)["images"].shape == (2, 32, 32, 1)
+        assert sample(make(address, retry=FAST, tls_ca=certificate[0]), 2)["images"].shape == (2, 32, 32, 1)
         untrusted = "TLS failed .*tls_ca=PATH" if protocol == "rest" else "no TF-Serving answered"
         with pytest.raises(JointVAEError, match=untrusted):
-            make(address, retry=RetryPolicy(attempts=1)).sample(1)
+            sample(make(address, retry=RetryPolicy(attempts=1)), 1)
     with pytest.raises(JointVAEError, match="^tls_ca: .*missing.pem: no such file"):
         make(address, tls_ca=str(tmp_path / "missing.pem"))
 
@@ -232,8 +235,9 @@ def test_cli_sample_from_servers_writes_the_grid(rest, grpc_address, tmp_path):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ([], "expected exactly one of --server, --grpc, --run, --export, got none"),
-    (["--server", "http://127.0.0.1:1", "--grpc", "127.0.0.1:1"], "got ['--server', '--grpc']"),
+    ([], "expected --run or one of --export, --server, --grpc, got none"),
+    (["--server", "http://127.0.0.1:1", "--grpc", "127.0.0.1:1"], "got --server and --grpc"),
+    (["--run", "runs/r", "--export", "saved_models/m"], "--run: sample reads one model, got --run and --export"),
     (["--server", "http://127.0.0.1:1", "--category", "3,x"], "--category: expected integers such as 3 or 3,-1"),
     (["--server", "ftp://127.0.0.1:1"], "--server: ftp://127.0.0.1:1: expected http://HOST:PORT or https://"),
     (["--server", "http://127.0.0.1:1", "--tls-ca", "ca.pem"], "--tls-ca: the REST address"),
@@ -251,4 +255,4 @@ def test_cli_sample_bad_arguments_are_one_line(tmp_path, arguments, message):
 def test_cli_sample_from_a_saved_model_without_a_sample_signature(models):
     result = CliRunner().invoke(main, ["sample", "--export", models["plain"]])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
-    assert "has no 'sample' signature (it has ['serving_default'])" in result.output
+    assert "no assets.extra/jointvae_export.json; expected a version folder written by `jvae-tf export`" in result.output

@@ -24,18 +24,13 @@ from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation.inference import encode_dataset
 from jointvae_tf.evaluation.report import load_split
 from jointvae_tf.runs.folder import open_run
-from jointvae_tf.serving import export
-from jointvae_tf.serving.client import Signature, TensorInfo
-from jointvae_tf.serving.explorer import (
-    MAX_UPLOAD_BYTES,
-    Explorer,
-    layout_from_signatures,
-    make_server,
-    model_input,
-    open_explorer,
-)
+from jointvae_tf.serving.explorer import make_server, open_explorer
+from jointvae_tf.serving.explorer.app import MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, model_input
+from jointvae_tf.serving.predictor import Signature, TensorInfo, sample
+from jointvae_tf.serving.sources import ModelSource, open_predictor
 from jointvae_tf.viz.visualize import majority_class_names
 
+JSON = "application/json"
 SERVED_HELD_OUT = 32
 """Held-out images measured through the TF-Serving stand-ins (JSON of floats: kept small)."""
 
@@ -98,7 +93,7 @@ def test_prior_strip_is_the_traverse_signature(explored):
 def test_random_is_the_sample_signature_for_the_seed(explored):
     status, drawn = call(explored.url + "api/sample", {"seed": 41})
     assert status == 200
-    expected = export.ExportSampler(explored.export_dir).sample(1, seed=41)
+    expected = sample(explored.explorer.predictor, 1, seed=41)
     np.testing.assert_allclose(drawn["z"], expected["z"][0], atol=1e-4)
     assert drawn["c"] == expected["categories"][0].tolist() and drawn["seed"] == 41
     assert call(explored.url + "api/sample", {"seed": 41})[1] == drawn
@@ -147,7 +142,7 @@ def test_uploads_get_the_runs_normalisation(explored, tmp_path):
     ("api/encode", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "upload: "),
 ])
 def test_bad_requests_get_400_and_one_line(explored, path, body, message):
-    status, answer = call(explored.url + path, body)
+    status, answer = call(explored.url + path, body, "application/octet-stream" if path == "api/encode" else JSON)
     assert status == 400
     assert answer["error"].startswith(message) and "\n" not in answer["error"] and "Traceback" not in answer["error"]
 
@@ -198,10 +193,9 @@ def test_server_binds_to_loopback_by_default(explored):
 def test_a_served_model_answers_as_the_local_export(explored, transport):
     core = ServerCore({"jointvae": os.path.dirname(explored.export_dir)})
     stub = serve_rest if transport == "rest" else serve_grpc
-    local = open_explorer(export_dir=explored.export_dir, max_examples=SERVED_HELD_OUT)
+    local = open_explorer(open_predictor(explored.export_dir), max_examples=SERVED_HELD_OUT)
     with stub(core) as where:
-        kwargs = {"server": where} if transport == "rest" else {"grpc": where}
-        explorer = open_explorer(explored.run_dir, max_examples=SERVED_HELD_OUT, **kwargs)
+        explorer = open_explorer(open_predictor(ModelSource(transport, where)), explored.run_dir, SERVED_HELD_OUT)
         try:
             served_dims, local_dims = explorer.model_info()["dims"], local.model_info()["dims"]
             assert [d["dim"] for d in served_dims] == [d["dim"] for d in local_dims]
@@ -220,7 +214,7 @@ def test_a_served_model_answers_as_the_local_export(explored, transport):
 
 def test_served_model_without_run_folder_reads_its_layout_from_the_signatures(explored):
     with serve_rest(ServerCore({"jointvae": os.path.dirname(explored.export_dir)})) as where:
-        explorer = open_explorer(server=where)
+        explorer = open_explorer(open_predictor(where))
     info = explorer.model_info()
     assert (info["cont"], info["disc"]) == (3, [4]) and [d["dim"] for d in info["dims"]] == [0, 1, 2]
     assert info["held_out"].startswith("KL unknown") and all(d["kl"] is None for d in info["dims"])
@@ -268,11 +262,13 @@ def test_command_prints_its_address_answers_and_stops_on_ctrl_c(explored):
         url = None
         while url is None and len(printed) < 50:
             printed.append(process.stdout.readline())
-            url = re.search(r"http://127\.0\.0\.1:\d+/", printed[-1])
+            url = re.search(r"(http://127\.0\.0\.1:\d+/)\?token=([\w-]{20,})", printed[-1])
             if not printed[-1]:
                 break
         assert url, "".join(printed)
-        assert call(url.group(0) + "api/model")[1]["cont"] == 3
+        base, token = url.groups()
+        assert call(base + "api/model?token=" + token)[1]["cont"] == 3
+        assert call(base + "api/model")[0] == 403
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=300)
     finally:

@@ -11,7 +11,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from explorer_fixtures import explored, pixels, shape_file  # noqa: F401 (fixture)
+from explorer_fixtures import call, explored, pixels, serving, shape_file  # noqa: F401 (fixture)
 
 from jointvae_tf.data.resize import fit_image
 
@@ -113,3 +113,13 @@ def test_page_controls_slider_and_upload(explored, browser, tmp_path):
 
     screenshot = tmp_path / "explorer.png"
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+
+
+def test_the_page_runs_on_the_token_of_its_address(explored, browser):
+    """The token comes in the printed URL; the page's own requests carry it as the cookie the server sets."""
+    with serving(explored.explorer, token="browser-token") as url:
+        assert url.endswith("/?token=browser-token")
+        assert call(url.split("?")[0] + "api/model")[0] == 403
+        browser.get(url)
+        start = settled(browser, lambda state: state["image"].startswith("data:image/png"))
+        np.testing.assert_allclose(pixels(start["image"]), explored.decode([start["z"]], [start["c"]])[0], atol=1)

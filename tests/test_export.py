@@ -177,18 +177,22 @@ def test_cli_export_then_sample_from_the_export(exported, tmp_path):
 
 
 def test_local_run_and_export_sample_the_same_images(exported):
-    from jointvae_tf.core.sampling import ModelSampler
+    from jointvae_tf.serving.predictor import sample
+    from jointvae_tf.serving.sources import open_predictor
 
     run_dir, export_dir, *_ = exported
-    from_run = ModelSampler(open_run(run_dir).model).sample(4, seed=3, category=[2])
-    from_export = export.ExportSampler(export_dir).sample(4, seed=3, category=[2])
+    in_memory = open_run(run_dir).model.sample(4, category=[2], seed=3)
+    from_run = sample(open_predictor(run_dir), 4, seed=3, category=[2])
+    from_export = sample(open_predictor(export_dir), 4, seed=3, category=[2])
     np.testing.assert_allclose(from_run["images"], from_export["images"], atol=1e-5)
+    np.testing.assert_allclose(in_memory, from_export["images"], atol=1e-5)
     with pytest.raises(JointVAEError, match=r"^category: expected up to 1 values .* count \[4\], got \[9\]"):
-        export.ExportSampler(export_dir).sample(1, category=[9])
+        sample(open_predictor(export_dir), 1, category=[9])
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--version", "0"], "--version: expected an integer >= 1, got 0"),
+    (["--version", "0"], "--version: expected an integer 1 .. 9223372036854775807 (TF-Serving's int64), got 0"),
+    (["--version", "99999999999999999999"], "--version: expected an integer 1 .. 9223372036854775807"),
     (["--version", "1"], "--version: 1: "),
     (["--jit"], "--jit"),  # exports are never XLA-compiled; click 8.2.0 and later word the error differently
 ])

@@ -25,7 +25,7 @@ from jointvae_tf.core import distribute, invariance, latents, losses, sampling
 from jointvae_tf.core.capacity import capacity_at
 from jointvae_tf.core.config import ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.core.networks import build_decoder, build_encoder
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 
 LOSS_TERMS = ("loss", "reconstruction", "kl_cont", "kl_disc", "disc_imbalance", "disc_disagreement", "cont_capacity",
               "disc_capacity")
@@ -192,10 +192,20 @@ class JointVAE(keras.Model):
         random); ``seed``: image ``k`` is drawn with seed ``seed + k``, exactly as the exported ``sample``
         signature and ``jvae-tf sample`` draw it.
         """
+        spec = self.config.latent
+        if int(n) != n or n < 1:
+            raise ConfigError("n", f"expected an integer >= 1, got {n}")
+        category = [category] if isinstance(category, (int, np.integer)) else [int(c) for c in category]
+        in_range = [sampling.RANDOM_CATEGORY <= c < k for c, k in zip(category, spec.disc)]
+        if len(category) > len(spec.disc) or not all(in_range):
+            raise ConfigError("category", f"expected up to {len(spec.disc)} ids, each -1 (random) or below its count "
+                              f"{list(spec.disc)}, got {category}")
         if self._sampler is None:
-            self._sampler = sampling.ModelSampler(self)
-        category = [category] if isinstance(category, (int, np.integer)) else list(category)
-        return self._sampler.sample(n, seed, category)["images"]
+            self._sampler = tf.function(lambda seeds, categories: sampling.sample(self.decode, spec, seeds, categories))
+        categories = category + [sampling.RANDOM_CATEGORY] * (len(spec.disc) - len(category))
+        seeds = np.arange(n, dtype=np.int64) + np.int64(seed)
+        rows = np.tile(np.asarray(categories, np.int32).reshape(1, len(spec.disc)), (int(n), 1))
+        return self._sampler(tf.constant(seeds), tf.constant(rows))["images"].numpy()
 
     def traverse(self, dim: int, category: int | Sequence[int] = (), steps: int = 10) -> np.ndarray:
         """Images ``[steps, H, W, C]`` float32 in [0, 1] along continuous dim ``dim``: it sweeps its prior's

@@ -1,14 +1,13 @@
 """Images from the prior and along continuous dims, one stateless seed per image.
 
 These TensorFlow functions are the single implementation behind the export's ``sample`` / ``traverse``
-signatures (see :mod:`jointvae_tf.serving.export`) and the local ``jvae-tf sample --run``.
+signatures (see :mod:`jointvae_tf.serving.export`) and :meth:`JointVAE.sample` / :meth:`JointVAE.traverse`.
 
-A sample request has one row per image: ``seeds`` int64 ``[N]`` and ``categories`` int32
-``[N, n_disc]`` (``-1`` = draw that discrete variable at random). Row ``n``'s latent depends on its own
-seed and categories only, never on ``N`` or on other rows, so a server that batches requests together
-returns the same images, and image ``k`` of seed ``S`` is image 0 of seed ``S + k``. A row with an
-out-of-range input is answered with a ``row_error`` message (see :func:`row_checks`), never by failing
-the whole batch.
+A sample has one row per image: ``seeds`` int64 ``[N]`` and ``categories`` int32 ``[N, n_disc]`` (``-1`` =
+draw that discrete variable at random). Row ``n``'s latent depends on its own seed and categories only,
+never on ``N`` or on other rows, so a server that batches requests together returns the same images, and
+image ``k`` of seed ``S`` is image 0 of seed ``S+k``. A row with an out-of-range input is answered with a
+``row_error`` message (see :func:`row_checks`), never by failing the whole batch.
 """
 
 from __future__ import annotations
@@ -20,79 +19,11 @@ import tensorflow as tf
 
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec
-from jointvae_tf.errors import ConfigError, JointVAEError
 
 RANDOM_CATEGORY = -1
 SAMPLE_OUTPUTS = ("images", "z", "c", "categories", "png_bytes", "row_error")
 """Outputs of :func:`sample`. String outputs whose name ends in ``_bytes`` are the ones TF-Serving's REST API
 base64-encodes (``{"b64": ...}``); ``row_error`` is plain text and comes back as a JSON string."""
-
-
-def request_rows(n: int, seed: int, category: Sequence[int], counts: Sequence[int | None]) -> dict[str, np.ndarray]:
-    """The rows of a sample request for ``n`` images, after checking ``category`` against ``counts``.
-
-    Args:
-      n: number of images, >= 1.
-      seed: seed of the first image; image ``k`` gets ``seed + k``.
-      category: one category per discrete variable, leading ones first; missing trailing entries and
-        ``-1`` mean random.
-      counts: the category count K_i of each discrete variable (``len(counts)`` = n_disc); ``None`` where
-        the caller does not know it (the graph still answers such a row with a ``row_error``).
-
-    Returns:
-      ``{"seed": int64 [n], "category": int32 [n, n_disc]}``, the ``sample`` signature's inputs.
-    """
-    if int(n) != n or n < 1:
-        raise ConfigError("n", f"expected an integer >= 1, got {n}")
-    category = [int(c) for c in category]
-    in_range = [k is None or c < k for c, k in zip(category, counts)]
-    if len(category) > len(counts) or any(c < RANDOM_CATEGORY for c in category) or not all(in_range):
-        known = ", ".join("?" if k is None else str(k) for k in counts)
-        raise ConfigError("category", f"expected up to {len(counts)} values (one per discrete variable), each -1 "
-                          f"(random) or a category id below the variable's count [{known}], got {category}")
-    category += [RANDOM_CATEGORY] * (len(counts) - len(category))
-    return {"seed": np.arange(n, dtype=np.int64) + np.int64(seed),
-            "category": np.tile(np.asarray(category, np.int32).reshape(1, len(counts)), (n, 1))}
-
-
-def raise_row_errors(outputs: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
-    """``outputs`` of ``sample`` / ``traverse``; JointVAEError naming ``what`` (e.g. ``category=[9]``) and the
-    first row's message when the graph refused a row (non-empty ``row_error``)."""
-    refused = [(row, message) for row, message in enumerate(np.ravel(outputs["row_error"])) if message]
-    if refused:
-        row, message = refused[0]
-        text = message.decode() if isinstance(message, bytes) else str(message)
-        raise JointVAEError(f"{what}: {text} ({len(refused)} of {outputs['row_error'].size} rows refused, "
-                            f"first: row {row})")
-    return outputs
-
-
-def run_sample(signature: Callable[..., dict[str, tf.Tensor]], rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Call a ``sample`` function (signature or :func:`sample` closure) on ``rows``; numpy outputs.
-
-    A row the graph refused (see :func:`row_checks`) becomes a JointVAEError.
-    """
-    outputs = signature(seed=tf.constant(rows["seed"]), category=tf.constant(rows["category"]))
-    outputs = {name: value.numpy() for name, value in outputs.items()}
-    return raise_row_errors(outputs, f"category={rows['category'][0].tolist()}")
-
-
-class ModelSampler:
-    """Samples from a model in memory (``jvae-tf sample --run``), through the same :func:`sample` as the export."""
-
-    def __init__(self, model):
-        self.spec = model.config.latent
-        self._sample = tf.function(lambda seed, category: sample(model.decode, self.spec, seed, category))
-
-    def sample(self, n: int, seed: int = 0, category: Sequence[int] = ()) -> dict[str, np.ndarray]:
-        """Outputs of :func:`sample` as numpy for the request :func:`request_rows` builds."""
-        return run_sample(self._sample, request_rows(n, seed, category, self.spec.disc))
-
-
-def check_message(message: str, limit: int = 300) -> str:
-    """An error text on one line, cut at ``limit`` characters (for one-line errors from a graph or a server)."""
-    line = " ".join(message.split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def row_checks(checks: Sequence[tuple[tf.Tensor, str]]) -> tuple[tf.Tensor, tf.Tensor]:

@@ -1,9 +1,10 @@
-"""Clients of a TensorFlow Serving model server holding a `jvae-tf export`: REST and gRPC.
+"""Clients of a TensorFlow Serving model server holding a `jvae-tf export`: REST and gRPC, each a
+:class:`~jointvae_tf.serving.predictor.Predictor`.
 
 Both ask the server the same things (see ``docs/reference/serving.md`` and :mod:`jointvae_tf.serving.export`):
 
-- metadata: ``GET /v1/models/NAME[/versions/V]/metadata`` or gRPC ``GetModelMetadata``, to check that
-  the ``sample`` signature exists with the inputs this client sends;
+- metadata: ``GET /v1/models/NAME[/versions/V]/metadata`` or gRPC ``GetModelMetadata``: the signatures,
+  against which requests and answers are checked;
 - predict: ``POST /v1/models/NAME[/versions/V]:predict`` (JSON, columnar ``inputs`` or row ``instances``;
   string outputs whose name ends in ``_bytes`` come back as ``{"b64": ...}``, other strings as JSON
   strings) or gRPC ``Predict`` (TensorProtos).
@@ -11,39 +12,38 @@ Both ask the server the same things (see ``docs/reference/serving.md`` and :mod:
 The REST client speaks HTTP through the standard library (no extra beyond the package's own
 dependencies); the gRPC client needs the ``grpc`` extra
 (``tensorflow-serving-api``), imported when first used. Both speak TLS: an ``https://`` REST address, or
-``tls_ca`` (a PEM file of the certificate authority) for a secure gRPC channel. :meth:`ServingClient.sample`
-checks its request against the metadata first and splits it into requests of at most ``max_batch_size``
-rows (TF-Serving's batching rejects larger ones). Connection failures and 503 are retried a bounded
-number of times with exponential backoff; every other failure (no server at the address, unknown model
-or version, signature mismatch, request rejected, an answer that is not TF-Serving's JSON) is one-line
-:class:`JointVAEError`.
+``tls_ca`` (a PEM file of the certificate authority) for a secure gRPC channel. Connection failures and
+503 are retried a bounded number of times with exponential backoff. Every other failure is one line:
+:class:`JointVAEError` for what the caller can fix (unknown model or version, signature mismatch, request
+rejected) and :class:`RunFailure` when the server failed (no answer in time, an answer that is not
+TF-Serving's JSON or not the signature's shapes). A server's error text is shown through
+:func:`~jointvae_tf.serving.predictor.one_line`: no newlines or terminal escapes reach the user.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import http.client
 import json
 import os
 import socket
 import ssl
+import threading
 import time
 import types
-import urllib.error
-import urllib.request
+import urllib.parse
 from typing import Callable, TypeVar
 
 import numpy as np
 
-from jointvae_tf.core import sampling
 from jointvae_tf.errors import ConfigError, JointVAEError, RunFailure
+from jointvae_tf.serving.export import MAX_VERSION
+from jointvae_tf.serving.predictor import Signature, TensorInfo, check_answer, one_line
 
 T = TypeVar("T")
 
-SAMPLE_SIGNATURE = "sample"
-SAMPLE_INPUTS = {"seed": ("DT_INT64", 1), "category": ("DT_INT32", 2)}
-"""Inputs this client sends to ``sample``: name -> (dtype, rank)."""
 MAX_BATCH_SIZE = 256
 """``max_batch_size`` of ``serving/batching_parameters.txt``: the most rows one request may hold."""
 NOT_FOUND_HINT = ("a new export is served only after the server's next file-system poll "
@@ -54,23 +54,10 @@ _NUMPY_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np
 
 
 @dataclasses.dataclass(frozen=True)
-class TensorInfo:
-    """A signature's input or output as the server describes it: dtype name and shape (-1 = any)."""
-
-    dtype: str
-    shape: tuple[int, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Signature:
-    inputs: dict[str, TensorInfo]
-    outputs: dict[str, TensorInfo]
-
-
-@dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """``attempts`` tries per call on connection errors, waiting ``backoff * 2**i`` seconds after try ``i``;
-    ``timeout`` seconds for each answer."""
+    ``timeout``: the deadline of each try in seconds, from connecting to the answer's last byte (a server
+    that sends its answer slowly is cut off there too)."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -82,7 +69,7 @@ class _Transient(Exception):
 
 
 class ServingClient:
-    """What the REST and gRPC clients share: metadata check, sampling, retries.
+    """What the REST and gRPC clients share: metadata, answers checked against it, retries.
 
     ``max_batch_size``: the server's largest batch (rows per request); ``tls_ca``: PEM file of the
     certificate authority to trust (None: the system's). Subclasses implement :meth:`_metadata` (the
@@ -90,10 +77,14 @@ class ServingClient:
     :class:`_Transient` for retryable errors.
     """
 
+    config = None  # a server tells its signatures, not the export's config
+
     def __init__(self, address: str, model: str = "jointvae", version: int | None = None,
                  retry: RetryPolicy = RetryPolicy(), max_batch_size: int = MAX_BATCH_SIZE, tls_ca: str | None = None):
         if max_batch_size < 1:
             raise ConfigError("max_batch_size", f"expected an integer >= 1, got {max_batch_size}")
+        if version is not None and not 1 <= version <= MAX_VERSION:
+            raise ConfigError("version", f"expected an integer 1 .. {MAX_VERSION} (TF-Serving's int64), got {version}")
         if tls_ca is not None and not os.path.isfile(tls_ca):
             raise ConfigError("tls_ca", f"{tls_ca}: no such file; expected the PEM certificate of the CA to trust")
         self.address = address
@@ -116,40 +107,18 @@ class ServingClient:
                                 for name, definition in self._retrying(self._metadata).get("signature_def", {}).items()}
         return self._signatures
 
-    def predict(self, inputs: dict[str, np.ndarray], signature_name: str = "serving_default") -> dict[str, np.ndarray]:
-        """Run ``signature_name`` on ``inputs`` (name -> array with the batch first); outputs by name."""
-        return self._retrying(lambda: self._predict(inputs, signature_name))
+    def predict(self, inputs: dict[str, np.ndarray], signature: str = "serving_default") -> dict[str, np.ndarray]:
+        """Run ``signature`` on ``inputs`` (name -> array with the batch first); outputs by name, checked
+        against the signature's metadata (RunFailure when the server answers other shapes)."""
+        definition = self.signatures().get(signature)
+        if definition is None:
+            raise JointVAEError(f"{self.servable}: no signature {signature!r}; it has {sorted(self.signatures())}")
+        outputs = self._retrying(lambda: self._predict(inputs, signature))
+        rows = len(next(iter(inputs.values()))) if inputs else 0
+        return check_answer(outputs, definition, rows, self.servable, signature)
 
-    def sample(self, n: int, seed: int = 0, category=()) -> dict[str, np.ndarray]:
-        """``n`` images from the ``sample`` signature after checking it (see :func:`sampling.request_rows`),
-        in requests of at most ``max_batch_size`` rows.
-
-        Returns the signature's outputs: ``images`` float32 [n, H, W, C], ``z``, ``c``, ``categories``,
-        ``png_bytes`` (object array of PNG file bytes), ``row_error`` (all empty).
-        """
-        rows = sampling.request_rows(n, seed, category, self.category_counts())
-        parts = [self.predict({name: value[start:start + self.max_batch_size] for name, value in rows.items()},
-                              SAMPLE_SIGNATURE) for start in range(0, n, self.max_batch_size)]
-        outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        return sampling.raise_row_errors(outputs, f"{self.servable}: category={rows['category'][0].tolist()}")
-
-    def check_sample_signature(self) -> int:
-        """Number of discrete variables of the served model, after checking ``sample``'s inputs."""
-        signature = self.signatures().get(SAMPLE_SIGNATURE)
-        found = {name: (info.dtype, len(info.shape)) for name, info in (signature.inputs if signature else {}).items()}
-        if found != SAMPLE_INPUTS:
-            raise JointVAEError(
-                f"{self.servable}: signature {SAMPLE_SIGNATURE!r} has inputs {found or 'none (no such signature)'}; "
-                f"expected {SAMPLE_INPUTS} (name: (dtype, rank)), as written by `jvae-tf export`")
-        return signature.inputs["category"].shape[1]
-
-    def category_counts(self) -> list[int | None]:
-        """Category count K_i of each discrete variable, as far as the metadata tells: the width of
-        ``sample``'s ``c`` output is sum(K_i), so K is known when there is one variable; ``None`` otherwise
-        (the graph then answers an out-of-range row with its ``row_error``)."""
-        n_disc = self.check_sample_signature()
-        width = self.signatures()[SAMPLE_SIGNATURE].outputs.get("c", TensorInfo("DT_FLOAT", (-1, -1))).shape[-1]
-        return [width] if n_disc == 1 and width >= 0 else [None] * n_disc
+    def close(self) -> None:
+        """Release the connection (nothing is held between REST calls)."""
 
     def _retrying(self, call: Callable[[], T]) -> T:
         for attempt in range(self.retry.attempts):
@@ -159,8 +128,8 @@ class ServingClient:
                 reason = error
                 if attempt + 1 < self.retry.attempts:
                     time.sleep(self.retry.backoff * 2 ** attempt)
-        raise RunFailure(f"{self.address}: no TF-Serving answered after {self.retry.attempts} tries ({reason}); "
-                            "is the server running and the address right?")
+        raise RunFailure(f"{self.address}: no TF-Serving answered after {self.retry.attempts} tries "
+                         f"({one_line(str(reason))}); is the server running and the address right?")
 
     def _metadata(self) -> dict:
         raise NotImplementedError
@@ -200,10 +169,7 @@ class RestClient(ServingClient):
             raise self._not_tf_serving("metadata", f"no metadata.signature_def in {str(answer)[:100]}") from None
 
     def _predict(self, inputs, signature_name):
-        signature = self.signatures().get(signature_name)
-        if signature is None:
-            raise JointVAEError(f"{self.servable}: no signature {signature_name!r}; it has {sorted(self.signatures())}")
-        dtypes = {name: info.dtype for name, info in signature.outputs.items()}
+        dtypes = {name: info.dtype for name, info in self.signatures()[signature_name].outputs.items()}
         columns = {name: np.asarray(value).tolist() for name, value in inputs.items()}
         if self.row_format:
             rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
@@ -223,47 +189,77 @@ class RestClient(ServingClient):
             raise self._not_tf_serving(signature_name, f"{type(error).__name__}: {error}") from None
 
     def _call(self, url: str, body: dict | None = None, signature_name: str = "") -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        """The JSON answer of a GET (``body`` None) or POST to ``url``, within ``retry.timeout`` seconds in all."""
         what = signature_name or "metadata"
-        try:
-            with urllib.request.urlopen(request, timeout=self.retry.timeout, context=self._context) as response:
-                answer = response.read()
-        except urllib.error.HTTPError as error:
-            message = _error_message(error)
-            if error.code == 404:
-                raise JointVAEError(f"{self.servable}: not found ({message}); {NOT_FOUND_HINT}") from None
-            if error.code == 400:
-                raise JointVAEError(f"{self.servable}: rejected the {what} request ({message})") from None
-            if error.code == 503:
-                raise _Transient(f"HTTP 503: {message}") from None
-            if error.code == 504:
+        status, reason, answer = self._exchange(url, None if body is None else json.dumps(body).encode(), what)
+        if status != 200:
+            message = _error_message(answer, reason)
+            if status == 404:
+                raise JointVAEError(f"{self.servable}: not found ({message}); {NOT_FOUND_HINT}")
+            if status == 400:
+                raise JointVAEError(f"{self.servable}: rejected the {what} request ({message})")
+            if status == 503:
+                raise _Transient(f"HTTP 503: {message}")
+            if status == 504:
                 raise RunFailure(f"{self.servable}: the server gave up on the {what} request after its "
-                                    f"--rest_api_timeout_in_ms ({message})") from None
-            raise RunFailure(f"{self.servable}: HTTP {error.code} ({message})") from None
-        except (TimeoutError, socket.timeout):
-            raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s "
-                             "(retry.timeout)") from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, (TimeoutError, socket.timeout)):
-                raise RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s "
-                                 "(retry.timeout)") from None
-            if isinstance(error.reason, ssl.SSLError):
-                raise JointVAEError(f"{self.servable}: TLS failed ({error.reason}); pass the server's CA as "
-                                    "tls_ca=PATH") from None
-            raise _Transient(str(error.reason)) from None
-        except ConnectionError as error:
-            raise _Transient(str(error)) from None
-        except http.client.HTTPException as error:
-            raise self._not_tf_serving(what, f"not HTTP: {type(error).__name__} {error}") from None
+                                 f"--rest_api_timeout_in_ms ({message})")
+            raise RunFailure(f"{self.servable}: HTTP {status} ({message})")
         try:
             return json.loads(answer)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise self._not_tf_serving(what, f"{type(error).__name__}: {error}") from None
+
+    def _exchange(self, url: str, data: bytes | None, what: str) -> tuple[int, str, bytes]:
+        """``(status, reason, body)`` of one HTTP request to ``url``. A timer closes the connection at the
+        deadline, so no read outlives it however slowly the server sends (a socket timeout alone bounds
+        each read, not their sum)."""
+        parts = urllib.parse.urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.retry.timeout,
+                                                     context=self._context)
+        else:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.retry.timeout)
+        expired = threading.Event()
+
+        def cut():
+            expired.set()
+            if connection.sock is not None:
+                with contextlib.suppress(OSError):
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.retry.timeout, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            connection.request("GET" if data is None else "POST", path, body=data,
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, response.reason, response.read()
+        except (TimeoutError, socket.timeout):
+            raise self._too_late() from None
+        except ssl.SSLError as error:
+            if expired.is_set():
+                raise self._too_late() from None
+            raise JointVAEError(f"{self.servable}: TLS failed ({one_line(str(error))}); pass the server's CA as "
+                                "tls_ca=PATH") from None
+        except (http.client.HTTPException, OSError) as error:
+            if expired.is_set():
+                raise self._too_late() from None
+            if isinstance(error, (ConnectionError, http.client.RemoteDisconnected)) or \
+                    not isinstance(error, http.client.HTTPException):
+                raise _Transient(one_line(str(error) or type(error).__name__)) from None
+            raise self._not_tf_serving(what, f"not HTTP: {type(error).__name__} {error}") from None
+        finally:
+            timer.cancel()
+            connection.close()
+
+    def _too_late(self) -> RunFailure:
+        return RunFailure(f"{self.servable}: no answer within {self.retry.timeout:g} s (retry.timeout)")
 
     def _not_tf_serving(self, what: str, reason: str) -> RunFailure:
         return RunFailure(f"{self.servable}: the answer to the {what} request is not TF-Serving's JSON "
-                             f"({sampling.check_message(reason)})")
+                             f"({one_line(reason)})")
 
 
 class GrpcClient(ServingClient):
@@ -290,6 +286,7 @@ class GrpcClient(ServingClient):
         self._stub = apis.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def close(self) -> None:
+        """Close the channel."""
         self._channel.close()
 
     def _spec(self, spec, signature_name: str = "") -> None:
@@ -324,7 +321,7 @@ class GrpcClient(ServingClient):
         try:
             return method(request, timeout=self.retry.timeout)
         except self._grpc.RpcError as error:
-            status, details = error.code(), sampling.check_message(error.details() or "")
+            status, details = error.code(), one_line(error.details() or "")
             if status == code.UNAVAILABLE:
                 raise _Transient(details) from None
             if status == code.NOT_FOUND:
@@ -374,11 +371,10 @@ def _from_json(value, dtype: str) -> np.ndarray:
     return np.asarray(value, dtype=_NUMPY_DTYPES.get(dtype, np.float32))
 
 
-def _error_message(error: urllib.error.HTTPError) -> str:
-    """The ``error`` field of TF-Serving's JSON error body, else the raw body."""
-    body = error.read().decode(errors="replace")
+def _error_message(body: bytes, reason: str) -> str:
+    """The ``error`` field of TF-Serving's JSON error body, else the raw body, on one line."""
+    text = body.decode(errors="replace")
     try:
-        return sampling.check_message(str(json.loads(body)["error"]))
-    except (ValueError, KeyError, TypeError):
-        return sampling.check_message(body or str(error.reason))
-
+        return one_line(str(json.loads(text)["error"]))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return one_line(text or reason)

@@ -48,6 +48,8 @@ from jointvae_tf.errors import ConfigError, JointVAEError, write_failure
 
 EXPORT_CONFIG = os.path.join("assets.extra", "jointvae_export.json")
 DEFAULT_TRAVERSE_STEPS = 10
+MAX_VERSION = 2 ** 63 - 1
+"""Highest version: TF-Serving reads version folder names as int64 and cannot serve any above."""
 _VERSION = re.compile(r"^[0-9]+$")
 _TEMPORARY = re.compile(r"^\.tmp-[0-9]+-(?P<pid>[0-9]+)@(?P<host>.+)\.[^.]+$")
 
@@ -92,12 +94,13 @@ class ExportConfig:
 def list_versions(model_dir: str) -> list[int]:
     """Versions in ``model_dir`` as TF-Serving sees them: integer-named folders, ascending.
 
-    Folders being written (``.tmp-...``) are not integers and so are never listed or served.
+    Folders being written (``.tmp-...``) are not integers and so are never listed or served; nor are
+    integers beyond int64 (above :data:`MAX_VERSION`), which TF-Serving cannot read.
     """
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(name) for name in os.listdir(model_dir)
-                  if _VERSION.match(name) and os.path.isdir(os.path.join(model_dir, name)))
+    return sorted(int(name) for name in os.listdir(model_dir) if _VERSION.match(name) and
+                  int(name) <= MAX_VERSION and os.path.isdir(os.path.join(model_dir, name)))
 
 
 def resolve_export_dir(path: str) -> str:
@@ -109,23 +112,6 @@ def resolve_export_dir(path: str) -> str:
         raise ConfigError("path", f"{path}: no SavedModel here; expected saved_models/NAME or "
                           "saved_models/NAME/VERSION written by `jvae-tf export`")
     return os.path.join(path, str(versions[-1]))
-
-
-class ExportSampler:
-    """Samples through the ``sample`` signature of an export loaded in this process (``jvae-tf sample --export``)."""
-
-    def __init__(self, path: str):
-        self.export_dir = resolve_export_dir(path)
-        self._loaded = tf.saved_model.load(self.export_dir)
-        if "sample" not in self._loaded.signatures:
-            raise ConfigError("path", f"{path}: {self.export_dir} has no 'sample' signature (it has "
-                              f"{sorted(self._loaded.signatures)}); expected a SavedModel written by `jvae-tf export`")
-        self._signature = self._loaded.signatures["sample"]
-        self.counts = ExportConfig.load(self.export_dir).latent.disc
-
-    def sample(self, n: int, seed: int = 0, category=()) -> dict:
-        """The signature's outputs as numpy (see :func:`sampling.request_rows` for the arguments)."""
-        return sampling.run_sample(self._signature, sampling.request_rows(n, seed, category, self.counts))
 
 
 def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> keras.export.ExportArchive:
@@ -183,10 +169,14 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     if traverse_steps < 1:
         raise ConfigError("traverse_steps", f"expected an integer >= 1, got {traverse_steps}")
     model_dir = os.path.join(out, name)
-    version = (list_versions(model_dir) or [0])[-1] + 1 if version is None else version
+    if version is None:
+        version = (list_versions(model_dir) or [0])[-1] + 1
+        if version > MAX_VERSION:
+            raise ConfigError("version", f"{model_dir} holds the highest version TF-Serving reads ({MAX_VERSION}, "
+                              "int64); pass a free version=N below it")
+    if not 1 <= version <= MAX_VERSION:
+        raise ConfigError("version", f"expected an integer 1 .. {MAX_VERSION} (TF-Serving's int64), got {version}")
     target = os.path.join(model_dir, str(version))
-    if version < 1:
-        raise ConfigError("version", f"expected an integer >= 1, got {version}")
     if os.path.exists(target):
         raise ConfigError("version", f"{version}: {target} already exists; versions are never overwritten, "
                           "pass another version=N or leave it out for the next one")
