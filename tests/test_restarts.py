@@ -7,11 +7,12 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from click.testing import CliRunner
 from jointvae_tf.cli.main import main
 from test_training import TINY
 
-from jointvae_tf.core.config import RunConfig
+from jointvae_tf.core.config import RunConfig, TrainConfig
 from jointvae_tf.errors import ConfigError
 from jointvae_tf.evaluation.selection import selection_score, unlabeled_validation
 from jointvae_tf.runs.folder import RunFolder, open_run
@@ -82,3 +83,46 @@ def test_the_recorded_score_is_the_chosen_model_s_score_when_it_was_chosen(tmp_p
                             normalize=run.data.normalize)
     assert again.score == pytest.approx(chosen["score"]["score"], abs=1e-6)
     assert again.score == pytest.approx(max(c["score"]["score"] for c in record["candidates"]), abs=1e-6)
+
+
+def _scripted_restarts(monkeypatch, scripts):
+    """``best_start`` over candidates of a tiny model, each scored every epoch of 2 steps by ``scripts``:
+    per candidate, its (score, used) at each of 3 epochs, instead of measured ones."""
+    from jointvae_tf.evaluation.selection import SelectionScore
+    from jointvae_tf.training import restarts
+    from jointvae_tf.training.trainer import build_model
+
+    run = RunConfig(model=dataclasses.replace(TINY.model, hidden_units=32),
+                    train=TrainConfig(restarts=len(scripts), restart_steps=6, steps_per_execution=1, seed=3))
+    seeds = {candidate_seed(run.train.seed, i): i for i in range(len(scripts))}
+
+    def scripted(model, images, seed, normalize):
+        score, used = scripts[seeds[model.seed]][int(model.optimizer.iterations.numpy()) // 2 - 1]
+        return SelectionScore(score, 1.0, 0.0, used)
+
+    monkeypatch.setattr(restarts, "selection_score", scripted)
+    monkeypatch.setattr(restarts, "CHECK_STEPS", 2)
+    images = np.random.default_rng(0).random((16, 32, 32, 1), np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(images).repeat().batch(8)
+    return restarts.best_start(run, build_model, dataset, 2, images, verbose=0)
+
+
+def test_a_candidate_clearly_behind_is_dropped_early_and_a_collapsed_one_is_never_kept(monkeypatch):
+    model, phase = _scripted_restarts(monkeypatch, [
+        [(0.9, 1.0), (0.9, 1.0), (0.95, 0.3)],   # best score, but only 30% of its categories in use at the end
+        [(0.5, 1.0), (0.6, 1.0), (0.6, 1.0)],
+        [(0.3, 1.0), (0.6, 1.0), (0.9, 1.0)],   # 0.2 behind candidate 1 after one epoch: dropped there
+    ])
+    assert phase.chosen == 1 and model.seed == phase.candidates[1].seed
+    assert int(model.optimizer.iterations.numpy()) == 6
+    assert [c.step for c in phase.candidates] == [6, 6, 2]
+    assert phase.candidates[0].dropped.startswith("collapsed")
+    assert not phase.candidates[1].dropped
+    assert phase.candidates[2].dropped.startswith("dropped at step 2")
+
+
+def test_when_every_candidate_collapsed_the_run_fails(monkeypatch):
+    from jointvae_tf.training.restarts import EveryStartCollapsed
+
+    with pytest.raises(EveryStartCollapsed, match="every one of the 2 candidates collapsed"):
+        _scripted_restarts(monkeypatch, [[(0.9, 0.4)] * 3, [(0.8, 0.2)] * 3])

@@ -146,7 +146,22 @@ def test_a_model_whose_code_ignores_the_image_scores_zero():
     assert (result.agreement, result.balance, result.score) == (1.0, 0.0, 0.0)
     encoded = encode_dataset(model, images)
     assert result.elbo == pytest.approx(-(encoded.reconstruction + encoded.kl_cont.sum() + encoded.kl_disc.sum()))
-    assert set(result.to_dict()) == {"score", "agreement", "balance", "elbo"}
+    assert set(result.to_dict()) == {"score", "agreement", "balance", "elbo", "used"}
+    assert result.used == pytest.approx(1 / 3) and result.collapsed  # one category of three in use
+
+
+def test_a_category_is_in_use_when_it_holds_a_tenth_of_an_even_share():
+    # 1000 images, K 4: an even share is 250, a tenth of it 25 images.
+    counts = {0: 500, 1: 450, 2: 25, 3: 25}
+    categories = np.repeat(list(counts), list(counts.values()))[:, None]
+    assert selection.used_share(categories, (4,)) == 1.0
+    counts = {0: 500, 1: 476, 2: 24, 3: 0}
+    categories = np.repeat(list(counts), list(counts.values()))[:, None]
+    assert selection.used_share(categories, (4,)) == 0.5
+    assert not selection.SelectionScore(1.0, 0.5, 0.0, used=0.5).collapsed
+    both = np.concatenate([categories, np.zeros_like(categories)], 1)
+    assert selection.used_share(both, (4, 2)) == 0.5  # the smallest share of the two variables
+    assert selection.used_share(categories[::40], (4,)) == 1.0  # 25 images for 4 categories: too few to tell
 
 
 def test_held_out_elbo_rises_as_the_model_fits_the_images():

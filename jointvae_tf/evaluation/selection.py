@@ -18,6 +18,10 @@ new input would be, so a move the normalisation undoes (a shift, under ``box``) 
   depends on the reconstruction loss, image size and normalisation, so it compares models of one recipe
   family on the same images only.
 
+- ``used``: the share of categories in use, the smallest over the discrete variables; a category is in use
+  when it holds at least a tenth of an even share (N / K) of the images. Below one half
+  (:data:`COLLAPSED_BELOW`) the code has collapsed: dead or merged categories, whatever the score says.
+
 The combined ``score`` is ``agreement * balance``: each part alone is fooled by a degenerate code (a
 code that ignores the image agrees perfectly with itself; a code driven by pixel noise is perfectly
 balanced), the product is high only for a code that is both stable and used. The ELBO is reported
@@ -135,6 +139,27 @@ def category_balance(categories: np.ndarray, sizes: tuple[int, ...]) -> float:
     return float(np.mean(parts))
 
 
+def used_share(categories: np.ndarray, sizes: tuple[int, ...], min_share: float = 0.1) -> float:
+    """Smallest over discrete variables of the fraction of its K categories in use, in [0, 1].
+
+    ``categories``: ``[N, n_disc]`` int; ``sizes``: K of each variable. A category is in use when it holds
+    at least ``min_share * N / K`` images (a tenth of an even share by default), so a few stray images do
+    not keep a dead category alive. With fewer than :data:`IMAGES_PER_CATEGORY` images per category a
+    variable's use cannot be told from chance and counts as whole (1.0).
+    """
+    if categories.ndim != 2 or categories.shape[1] != len(sizes) or not sizes:
+        raise JointVAEError(f"categories {categories.shape}: expected [N, {len(sizes)}] for discrete sizes {sizes}")
+    shares = [float(np.mean(np.bincount(column, minlength=k) >= max(1.0, min_share * len(column) / k)))
+              if len(column) >= IMAGES_PER_CATEGORY * k else 1.0 for column, k in zip(categories.T, sizes)]
+    return min(shares)
+
+
+COLLAPSED_BELOW = 0.5
+IMAGES_PER_CATEGORY = 10
+"""A code using fewer than ``COLLAPSED_BELOW`` of its categories (:func:`used_share`) has collapsed; that is
+told only on at least ``IMAGES_PER_CATEGORY`` images per category."""
+
+
 def held_out_elbo(encoded: EncodedData) -> float:
     """-(reconstruction + sum KL_cont + sum KL_disc) of :func:`encode_dataset`'s summary, nats per image."""
     return -(encoded.reconstruction + float(np.sum(encoded.kl_cont)) + float(np.sum(encoded.kl_disc)))
@@ -147,6 +172,12 @@ class SelectionScore:
     agreement: float
     balance: float
     elbo: float
+    used: float = 1.0
+
+    @property
+    def collapsed(self) -> bool:
+        """Fewer than :data:`COLLAPSED_BELOW` of some variable's categories are in use."""
+        return self.used < COLLAPSED_BELOW
 
     @property
     def score(self) -> float:
@@ -177,6 +208,14 @@ def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentat
 
     Costs ``1 + augmentation.views`` passes over the images. Deterministic for ``seed``.
     """
+    return scored_encoding(model, images, augmentation, seed, batch_size, normalize)[0]
+
+
+def scored_encoding(model: JointVAE, images: np.ndarray, augmentation: Augmentation = Augmentation(),
+                    seed: int = 0, batch_size: int = 256, normalize: str = "none",
+                    ) -> tuple[SelectionScore, EncodedData]:
+    """:func:`selection_score` and the encoding of the normalised ``images`` it was computed from (their
+    categories, KL terms and reconstruction loss), for callers that need both."""
     sizes = tuple(model.config.latent.disc)
     if not sizes:
         raise JointVAEError("selection score: the model has no discrete variable (model.latent.disc); the score rates "
@@ -188,4 +227,6 @@ def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentat
     encoded = encode_dataset(model, normalized(images, normalize), batch_size)
     agreement = code_agreement(model_categorizer(model, batch_size), images, augmentation, seed, encoded.categories,
                                normalize)
-    return SelectionScore(agreement, category_balance(encoded.categories, sizes), held_out_elbo(encoded))
+    score = SelectionScore(agreement, category_balance(encoded.categories, sizes), held_out_elbo(encoded),
+                           used_share(encoded.categories, sizes))
+    return score, encoded
