@@ -29,7 +29,7 @@ from jointvae_tf.core.config import (
                 help="Where the dataset's files are (TFDS data_dir for TFDS datasets).")
 @setting_option("--classes", "data.classes", callback=parse_names, default_text="all",
                 help="Train on these classes only, e.g. 0,1,2,3,4; labels are renumbered in the dataset's order and "
-                     "--disc defaults to one category per class chosen.")
+                     "--disc defaults to two categories per class chosen.")
 @setting_option("--image-size", "model.image_size", per_dataset=True, type=int,
                 help="Model image side in pixels: 32 or 64.")
 @setting_option("--normalize", "data.normalize", per_dataset=True, type=click.Choice(NORMALIZATIONS),
@@ -40,9 +40,12 @@ from jointvae_tf.core.config import (
 @setting_option("--disc", "model.latent.disc", per_dataset=True, callback=parse_disc,
                 help="Category counts, e.g. 10 or 10,3; 'none' for no discrete code.")
 @setting_option("--epochs", "train.epochs", per_dataset=True, type=int,
-                help="Training epochs (replaces the preset's --steps).")
+                help="Training epochs (replaces the preset's --steps); trains them all, with no stop when the "
+                     "discrete code has settled.")
 @setting_option("--steps", "train.steps", per_dataset=True, type=int,
-                help="Optimizer steps, rounded up to whole epochs; wins over --epochs.")
+                help="Optimizer steps, rounded up to whole epochs; wins over --epochs. Trains them all; without "
+                     "--steps/--epochs the preset's length is an upper bound and the run ends once its discrete "
+                     "code has settled.")
 @setting_option("--batch-size", "train.batch_size", type=int)
 @setting_option("--lr", "train.learning_rate", type=float, help="Adam learning rate.")
 @setting_option("--loss", "model.loss.kind", type=click.Choice(RECONSTRUCTION_LOSSES), help="Reconstruction loss.")
@@ -88,7 +91,8 @@ from jointvae_tf.core.config import (
                 help="Train this many short candidates from different initial weights and continue the one whose "
                      "discrete code the label-free score rates best (restarts.json in the run folder).")
 @setting_option("--restart-steps", "train.restart_steps", per_dataset=True, type=int,
-                help="Steps each candidate trains before it is scored (rounded up to whole epochs).")
+                help="Steps each candidate trains at most (rounded up to whole epochs); one clearly behind is "
+                     "dropped earlier.")
 @setting_option("--jit/--no-jit", "train.jit_compile", default_text="on with a GPU, off on CPU",
                 help="XLA-compile the training step.")
 @setting_option("--steps-per-execution", "train.steps_per_execution", type=int,

@@ -1,9 +1,11 @@
 """Capacity schedules hit their end points, stay there, and respect the discrete cap."""
 
+import math
+
 import numpy as np
 import pytest
 
-from jointvae_tf.core.capacity import capacity_at
+from jointvae_tf.core.capacity import capacity_at, ramp_end
 from jointvae_tf.core.config import CapacitySchedule
 from jointvae_tf.errors import JointVAEError
 
@@ -34,3 +36,14 @@ def test_parse_flag_and_errors():
     assert CapacitySchedule.parse("0,5,25000") == CapacitySchedule(0.0, 5.0, 25000)
     with pytest.raises(JointVAEError, match="expected MIN,MAX,ITERS such as 0,5,25000, got '0,5'"):
         CapacitySchedule.parse("0,5")
+
+
+def test_ramp_end_is_the_first_step_of_the_constant_capacity():
+    schedule = CapacitySchedule(0.0, 5.0, 10_000)
+    assert ramp_end(schedule) == 10_000
+    cap = math.log(20)  # the most 20 categories can carry
+    end = ramp_end(schedule, cap)
+    assert end == 5_992
+    assert float(capacity_at(schedule, end, cap)) == pytest.approx(cap)
+    assert float(capacity_at(schedule, end - 1, cap)) < cap
+    assert ramp_end(schedule, cap=6.0) == 10_000 and ramp_end(CapacitySchedule(1.0, 5.0, 100), cap=0.5) == 0

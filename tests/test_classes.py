@@ -66,10 +66,10 @@ def cli(*args):
     return result.exit_code, result.stdout, [line for line in result.stderr.splitlines() if line.strip()]
 
 
-def test_npz_digits_0_to_4_give_5_classes_and_a_5_way_code(tmp_path):
+def test_npz_digits_0_to_4_give_5_classes_and_a_10_way_code(tmp_path):
     write_npz(tmp_path / "mnist.npz")
     run = build_run_config("npz", {"data.data_dir": str(tmp_path), "data.classes": ("4", "3", "2", "1", "0")})
-    assert run.data.classes == ("0", "1", "2", "3", "4") and run.model.latent.disc == (5,)
+    assert run.data.classes == ("0", "1", "2", "3", "4") and run.model.latent.disc == (10,)
     examples = load_examples(run.data, "train", 32, 1)
     assert examples.class_names == ("0", "1", "2", "3", "4") and sorted(set(examples.labels)) == [0, 1, 2, 3, 4]
     assert len(examples) == 5 * 8 - round(0.1 * 5 * 8)  # only the chosen digits, less the validation tenth
@@ -93,7 +93,7 @@ def test_unknown_class_names_the_valid_ones(tmp_path):
 def test_math_symbols_reads_the_folders_found_and_names_unknown_ones(tmp_path):
     write_math_symbols(tmp_path, STUDY_SYMBOLS)
     run = build_run_config("math_symbols", {"data.data_dir": str(tmp_path)})
-    assert run.data.classes == tuple(sorted(STUDY_SYMBOLS)) and run.model.latent.disc == (14,)
+    assert run.data.classes == tuple(sorted(STUDY_SYMBOLS)) and run.model.latent.disc == (28,)
     examples = load_examples(run.data, "train", 32, 1)
     assert examples.class_names == run.data.classes
     assert [label_of(image, range(len(MATH_SYMBOLS)), 45) for image in examples.images] == \
@@ -134,11 +134,11 @@ def test_tfds_reads_only_the_chosen_labels():
 
 
 @pytest.mark.slow
-def test_a_14_symbol_math_folder_trains_and_evaluates_with_k_14(tmp_path):
+def test_a_14_symbol_math_folder_trains_and_evaluates_one_to_one_with_disc_14(tmp_path):
     write_math_symbols(tmp_path / "kaggle", STUDY_SYMBOLS, per_class=5)
     run_dir = tmp_path / "run"
     code, out, err = cli("train", "--dataset", "math_symbols", "--data-dir", tmp_path / "kaggle", "--cont", 2,
-                         "--epochs", 1, "--batch-size", 16, "--out", run_dir)
+                         "--disc", 14, "--epochs", 1, "--batch-size", 16, "--out", run_dir)
     assert code == 0, err
     assert "on 14 classes of math_symbols (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, add, div, mul, sub)" in out
     stored = json.load(open(run_dir / "config.json"))

@@ -90,9 +90,10 @@ def test_a_preset_changes_only_what_it_names_and_settings_win():
                                               restarts=HANDWRITING["train.restarts"],
                                               restart_steps=HANDWRITING["train.restart_steps"])
     assert mnist.model.loss == dataclasses.replace(LossConfig(), disc_balance=HANDWRITING["model.loss.disc_balance"])
-    assert mnist.data.name == "mnist" and mnist.model.latent == LatentSpec(10, (10,))
+    assert mnist.data.name == "mnist" and mnist.model.latent == LatentSpec(10, (20,))  # two categories per digit
     shapes = build_run_config("four_shapes", {"train.epochs": 2, "model.latent.disc": (3,)})
     assert shapes.train.epochs == 2 and shapes.model.latent == LatentSpec(5, (3,))
+    assert not shapes.train.stop_when_settled  # a length given is trained whole
     assert shapes.model.invariance.weight == 10.0
     assert build_run_config(None).data.name == DataConfig().name
 
@@ -112,6 +113,24 @@ def test_epochs_given_replace_a_presets_length_in_steps_and_steps_given_win():
     assert both.epochs_for(63) == 2  # 100 steps, rounded up to whole epochs of 63
     stored = build_run_config("npz")
     assert resume_run_config(stored, {"train.epochs": 40}).train.epochs_for(63) == 40
+
+
+def test_the_preset_length_is_a_budget_and_a_length_given_is_trained_whole():
+    stored = build_run_config("npz")
+    assert stored.train.stop_when_settled  # the run ends once its code has settled
+    for given in ({"train.steps": 500}, {"train.epochs": 3}):
+        assert not build_run_config("npz", given).train.stop_when_settled
+        assert not resume_run_config(stored, given).train.stop_when_settled
+    assert resume_run_config(stored, {}).train.stop_when_settled
+    assert build_run_config("npz", {"train.steps": 500, "train.stop_when_settled": True}).train.stop_when_settled
+
+
+def test_every_labelled_family_defaults_to_two_categories_per_class_and_disc_given_wins():
+    for dataset in ("mnist", "fashion_mnist", "emnist_letters", "kmnist", "four_shapes"):
+        run = build_run_config(dataset)
+        assert run.model.latent.disc == (2 * len(run.data.classes),), dataset
+    assert build_run_config("mnist", {"data.classes": ("3", "5")}).model.latent.disc == (4,)
+    assert build_run_config("mnist", {"model.latent.disc": (10,)}).model.latent.disc == (10,)
 
 
 def _setting_options():

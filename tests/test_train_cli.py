@@ -38,7 +38,7 @@ TINY = ("--cont", 2, "--batch-size", 8, "--epochs", 1, "--checkpoint-every", 2)
 def test_image_folder_counts_its_classes_from_the_folder(tmp_path):
     write_class_folders(tmp_path / "photos", ["cat", "dog", "owl"])
     run = build_run_config("image_folder", {"data.data_dir": str(tmp_path / "photos")})
-    assert run.model.latent.disc == (3,)
+    assert run.model.latent.disc == (6,)  # two categories per class
     with pytest.raises(Exception, match=r"--data-dir|data_dir"):
         build_run_config("image_folder", {"data.data_dir": str(tmp_path / "nowhere")})
 
@@ -50,8 +50,8 @@ def test_train_on_an_image_folder_without_disc(tmp_path):
                          "--out", tmp_path / "run")
     assert code == 0, err
     stored = json.load(open(tmp_path / "run" / "config.json"))
-    assert stored["model"]["latent"]["disc"] == [3]
-    assert "latent.disc=(3,)" in out
+    assert stored["model"]["latent"]["disc"] == [6]
+    assert "latent.disc=(6,)" in out
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 from jointvae_tf.core.config import CapacitySchedule
@@ -17,3 +19,13 @@ def capacity_at(schedule: CapacitySchedule, step: tf.Tensor, cap: float | None =
     progress = tf.minimum(tf.cast(step, tf.float32) / float(max(schedule.steps, 1)), 1.0)
     capacity = schedule.start + (schedule.stop - schedule.start) * progress
     return capacity if cap is None else tf.minimum(capacity, cap)
+
+
+def ramp_end(schedule: CapacitySchedule, cap: float | None = None) -> int:
+    """The first step from which :func:`capacity_at` stays constant: ``schedule.steps``, or earlier when
+    ``cap`` clips the ramp (``steps * (cap - start) / (stop - start)``, rounded up)."""
+    if cap is None or cap >= schedule.stop or schedule.stop <= schedule.start:
+        return schedule.steps
+    if cap <= schedule.start:
+        return 0
+    return math.ceil(schedule.steps * (cap - schedule.start) / (schedule.stop - schedule.start))

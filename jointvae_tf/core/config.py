@@ -243,7 +243,9 @@ class TrainConfig:
 
     Its length is ``steps`` optimizer steps when set (rounded up to whole epochs), else ``epochs`` passes
     over the training split. A recipe whose capacity schedules are counted in steps sets ``steps``, so it
-    trains as long on 4,500 images as on 60,000.
+    trains as long on 4,500 images as on 60,000. With ``stop_when_settled`` that length is an upper bound:
+    the run ends once its discrete code has settled (``training.early_stopping``); a length the user gives
+    turns it off (``training.presets``).
     """
 
     epochs: int = 20
@@ -262,10 +264,13 @@ class TrainConfig:
     # Candidates started from different weights, the best by the label-free score continued (restarts.py).
     restarts: int = 1
     restart_steps: int = 2_000
+    stop_when_settled: bool = True
+    # Steps between two looks at the discrete code on the validation images (early_stopping.py).
+    settle_every: int = 250
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every", "restarts",
-                     "restart_steps"):
+                     "restart_steps", "settle_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"expected an integer >= 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 1:
@@ -330,8 +335,9 @@ class RunConfig:
             raise JointVAEError(f"{path}: {e}") from None
 
 
-RESUMABLE = ("train.epochs", "train.steps", "train.distribute")
-"""Settings a resumed run may change: train longer, or on other devices (a checkpoint restores on any number)."""
+RESUMABLE = ("train.epochs", "train.steps", "train.stop_when_settled", "train.distribute")
+"""Settings a resumed run may change: train longer (a length given also trains it whole), or on other devices
+(a checkpoint restores on any number)."""
 
 
 def plain_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Layout::
     RUN_DIR/pictures/           traversals, reconstructions, samples, training-progress GIF
     RUN_DIR/model.keras         the trained model as one Keras file
     RUN_DIR/restarts.json       the candidates' label-free scores, with ``train.restarts`` (restarts.py)
+    RUN_DIR/stopped.json        the step a run ended at before its budget, and why (training.early_stopping)
     RUN_DIR/.lock               held by the process training in the folder (lock.py)
 
 Files are written under a temporary name and renamed into place (``*.tmp``, ``.partial-model.keras``);
@@ -72,6 +73,10 @@ class RunFolder:
     @property
     def restarts(self) -> str:
         return os.path.join(self.path, "restarts.json")
+
+    @property
+    def stopped(self) -> str:
+        return os.path.join(self.path, "stopped.json")
 
     @property
     def lock(self) -> str:

@@ -70,15 +70,15 @@ class HeldOutEvaluation(keras.callbacks.Callback):
     At the end of an epoch it adds to the epoch logs every term of the objective on ``images``
     (``val_loss``, ``val_reconstruction``, ``val_kl_cont``, ... as ``JointVAE.test_step`` names them, at
     the current training step, latent samples drawn with a fixed seed) and, when ``labels`` are given,
-    ``val_cluster_accuracy`` (the first discrete variable, scored by
-    :func:`jointvae_tf.evaluation.inference.cluster_scores` as ``jvae-tf evaluate`` scores it), so they show
+    ``val_cluster_accuracy``, ``val_nmi`` and ``val_classes_with_own_category`` (the first discrete variable,
+    scored by :func:`jointvae_tf.evaluation.inference.cluster_scores` as ``jvae-tf evaluate`` scores it), so they show
     in the progress line, the history and Keras' TensorBoard callback (placed after this one). It writes the
     mean KL of each continuous dim and discrete variable (``kl/z0``, ``kl/c0``, nats) to ``log_dir`` at step
     ``epoch``, and then ``pictures`` (a :class:`~jointvae_tf.viz.visualize.ProgressPictures`, optional)
     draws from the same encoding. It runs only while the time spent in it, including the coming
     evaluation (estimated by the last one), stays within ``budget`` of the wall time since training began,
-    and always after the last epoch; so on small data it evaluates every few epochs, on large data every
-    epoch.
+    and always after the last epoch and the epoch where training stops; so on small data it evaluates every
+    few epochs, on large data every epoch.
 
     Args:
       images: ``[N, H, W, C]`` float32 in [0, 1]. labels: int ``[N]`` or None. log_dir: TensorBoard folder.
@@ -102,8 +102,9 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def due(self, epoch: int) -> bool:
-        """Whether epoch ``epoch`` (0-based) is evaluated: the last one always, others within the budget."""
-        if epoch + 1 >= self.params.get("epochs", epoch + 1):
+        """Whether epoch ``epoch`` (0-based) is evaluated: the last one (or one where training stops)
+        always, others within the budget."""
+        if epoch + 1 >= self.params.get("epochs", epoch + 1) or getattr(self.model, "stop_training", False):
             return True
         elapsed = time.perf_counter() - self.started
         return self.spent + self.last_cost <= self.budget * elapsed
@@ -135,6 +136,8 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         if self.labels is not None and model.config.latent.disc:
             scores = cluster_scores(self.labels, summary.categories[:, 0], model.config.latent.disc[0])
             values["val_cluster_accuracy"] = scores["cluster_accuracy"]
+            values["val_nmi"] = scores["nmi"]
+            values["val_classes_with_own_category"] = scores["classes_with_own_category"]
         with tf.summary.record_if(True), self.writer.as_default(step=epoch):
             for i, kl in enumerate(summary.kl_cont):
                 tf.summary.scalar(f"kl/z{i}", kl)

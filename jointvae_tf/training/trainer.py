@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from jointvae_tf import data, runs
 from jointvae_tf.core import distribute
+from jointvae_tf.core.capacity import ramp_end
 from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
@@ -27,16 +29,23 @@ from jointvae_tf.training.callbacks import (
     HeldOutEvaluation,
     TrainingTensorBoard,
 )
+from jointvae_tf.training.early_stopping import StopWhenSettled
 from jointvae_tf.viz.visualize import ProgressPictures, write_pictures
 
 
 @dataclasses.dataclass
 class TrainingResult:
-    """What a run produced: its folder, final step and the last epoch's logged values."""
+    """What a run produced: its folder, final step, the last epoch's logged values and, when it ended
+    before its step budget, why (empty otherwise)."""
 
     run_dir: str
     step: int
     logs: dict[str, float]
+    stopped: str = ""
+
+
+class CodeCollapsed(RunFailure):
+    """The discrete code collapsed during training (few categories in use); the run is not continued."""
 
 
 def gpu_available() -> bool:
@@ -75,9 +84,13 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
           extra_callbacks: list[keras.callbacks.Callback] = ()) -> TrainingResult:
     """Train ``run`` in ``run_dir`` (or continue it with ``resume``); returns where things went.
 
-    Training is counted in optimizer steps: whole epochs, ``TrainConfig.epochs_for`` of them. A resumed run restores
-    weights, optimizer and step (hence the capacity schedules) and finishes the interrupted epoch first. A fresh
-    run with ``TrainConfig.restarts`` > 1 first picks its start among that many candidates (:mod:`restarts`).
+    Training is counted in optimizer steps: whole epochs, ``TrainConfig.epochs_for`` of them, or fewer with
+    ``TrainConfig.stop_when_settled`` once the discrete code has settled (:class:`StopWhenSettled`, not before
+    the discrete capacity's ramp has ended; the step and reason go to ``stopped.json``). A code that collapses
+    ends the run with :class:`CodeCollapsed`. A resumed run restores weights, optimizer and step (hence the
+    capacity schedules) and finishes the interrupted epoch first; one that had stopped settled stays stopped
+    unless a length is given. A fresh run with ``TrainConfig.restarts`` > 1 first picks its start among that
+    many candidates (:mod:`restarts`). The last checkpoint is always the final step.
 
     The process holds the run folder meanwhile (:func:`~jointvae_tf.runs.lock_run_folder`; a JointVAEError
     naming the holder when another process trains in it) and first removes what killed writers left there.
@@ -119,6 +132,7 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
     dataset = dataset.map(lambda batch: batch["image"])
 
     folder = runs.RunFolder(run_dir)
+    unlabeled = selection.unlabeled_validation(run) if model_config.latent.disc else None
     # Every worker saves and logs (all take part in the step), but only the chief into the run folder.
     chief = distribute.is_chief(strategy)
     files = folder if chief else runs.RunFolder(tempfile.mkdtemp(prefix="jvae-worker-"))
@@ -129,7 +143,7 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
             return model
 
         model, restart_phase = restarts.best_start(run, build_candidate, dataset, steps_per_epoch,
-                                                   selection.unlabeled_validation(run), verbose)
+                                                   unlabeled, verbose)
         step = int(model.optimizer.iterations.numpy())
         if chief:
             restart_phase.write(folder.restarts)
@@ -149,7 +163,19 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
         *extra_callbacks,
         TrainingTensorBoard(files.logs, update_freq=100),
     ]
+    stopper = None
+    if unlabeled is not None:
+        stopper = StopWhenSettled(
+            unlabeled, run.data.normalize, every=run.train.settle_every, stop_when_settled=run.train.stop_when_settled,
+            seed=run.train.seed,
+            min_steps=ramp_end(model_config.disc_capacity, model_config.latent.max_disc_capacity),
+            log_dir=files.validation_logs, verbose=verbose if verbose in (0, 2) else 1)
+        callbacks.insert(1, stopper)  # after the divergence guard, before the checkpoint of the epoch's end
     epochs = run.train.epochs_for(steps_per_epoch)
+    if resume and run.train.stop_when_settled and _stopped_at(folder) == step:
+        epochs = 0  # it stopped settled at this step: nothing more to train
+    elif chief and os.path.isfile(folder.stopped):
+        os.remove(folder.stopped)  # trained on past the step it records
     total_steps = epochs * steps_per_epoch
     logs: dict[str, float] = {}
     epoch, done_in_epoch = divmod(step, steps_per_epoch)
@@ -161,7 +187,7 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
                             shuffle=False)
         logs = _last(history)
         epoch += 1
-    if epoch < epochs:
+    if epoch < epochs and not model.stop_training:
         _fit_whole_executions(model, wanted_steps_per_execution, steps_per_epoch)
         history = model.fit(dataset, epochs=epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
                             callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -169,11 +195,33 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
     final_step = int(model.optimizer.iterations.numpy())
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
+    stopped = stopper.reason if stopper is not None and stopper.stopped_at is not None else ""
+    if stopped and chief:
+        _write_json(folder.stopped, {"step": final_step, "reason": stopped, "collapsed": stopper.collapsed})
+    if stopper is not None and stopper.collapsed:
+        raise CodeCollapsed(f"{run_dir}: training {stopped}; the run is not continued (its checkpoint is kept): "
+                            "try another train.seed, or train.restarts=3")
     if chief:
         save_model_file(model, folder)
         write_pictures(model, folder.pictures, eval_images, labels=held_out.labels[:n_eval],
                        class_names=held_out.class_names, verbose=1 if verbose else 0)
-    return TrainingResult(run_dir, final_step, logs)
+    return TrainingResult(run_dir, final_step, logs, stopped)
+
+
+def _stopped_at(folder: runs.RunFolder) -> int | None:
+    """The step at which the run in ``folder`` stopped with a settled code, or None."""
+    if not os.path.isfile(folder.stopped):
+        return None
+    with open(folder.stopped) as f:
+        record = json.load(f)
+    return None if record.get("collapsed") else int(record["step"])
+
+
+def _write_json(path: str, value: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(tmp, path)
 
 
 def save_model_file(model: keras.Model, folder: runs.RunFolder) -> None:
