@@ -27,6 +27,7 @@ _PUBLIC = {
     "encode_dataset": "jointvae_tf.evaluation.inference",
     "write_pictures": "jointvae_tf.viz.visualize",
     "TrainingResult": "jointvae_tf.training.trainer", "train": "jointvae_tf.training.trainer",
+    "StopWhenSettled": "jointvae_tf.training.early_stopping",
 }
 """Each public name and the module that defines it."""
 
