@@ -19,6 +19,10 @@ Variants, named by dash-separated tokens:
   (mixed_bfloat16 / mixed_float16), ``intraN`` / ``interN`` (TensorFlow thread pools), ``rotN``
   (``ours`` only: the rotation-invariance term over +-N degrees at weight 10, as four_shapes trains).
 
+Besides wall time it reports the CPU time of the process per step (all its threads) and its ratio to the
+baseline's: on a machine that other jobs share, wall time says how long a user waits, CPU time what a step
+costs.
+
 Each measurement runs in a fresh subprocess (clean TensorFlow state, thread settings, peak memory of its
 own); the outer loop is over repeats, so the variants alternate (A, B, A, B) and the machine's drift hits
 them alike. Training data are random uint8 images fed through ``make_dataset`` (shuffled, repeated).
@@ -171,8 +175,9 @@ def measure_fit(model, dataset, batch: int, spe: int, seconds: float, warmup_s: 
 
         def on_train_batch_end(self, batch_index, logs=None):
             self.last = time.perf_counter()
+            self.last_cpu = time.process_time()
             if not self.first and self.last - self.start >= warmup_s:
-                self.first = self.last
+                self.first, self.first_cpu = self.last, self.last_cpu
             elif self.first:
                 self.calls += 1
                 if self.last - self.first >= seconds:
@@ -184,7 +189,9 @@ def measure_fit(model, dataset, batch: int, spe: int, seconds: float, warmup_s: 
     steps = calls * spe
     if not steps:
         return {"error": f"no call ended within {seconds:.0f} s after the warm-up (machine busy?)"}
-    return {"images_per_s": steps * batch / elapsed, "ms_per_step": 1000 * elapsed / steps, "steps": steps}
+    cpu_ms = 1000 * (clock.last_cpu - clock.first_cpu) / steps
+    return {"images_per_s": steps * batch / elapsed, "ms_per_step": 1000 * elapsed / steps, "steps": steps,
+            "cpu_ms_per_step": cpu_ms}
 
 
 def measure_pipeline(dataset, batch: int, seconds: float) -> dict:
@@ -376,13 +383,15 @@ def main(argv=None) -> None:
             print(f"  [{repeat}] {job['config']} b{job['batch']} {job['variant']}: {shown}", flush=True)
 
     summary = summarise(records, args.baseline)
-    print(f"\n{'config':>6} {'batch':>6} {'variant':<24} {'images/s':>11} {'ms/step':>8} {'peak MiB':>9} "
-          f"{'vs ' + args.baseline:>9}")
+    print(f"\n{'config':>6} {'batch':>6} {'variant':<24} {'images/s':>11} {'ms/step':>8} {'CPU ms':>7} "
+          f"{'peak MiB':>9} {'vs ' + args.baseline:>9} {'CPU vs':>7}")
     for row in summary:
         memory = row.get("peak_gpu_mib", row.get("peak_rss_mib", float("nan")))
         ratio = f"{row['ratio']:.2f}x" if row.get("ratio") else "-"
+        cpu_ratio = f"{row['cpu_ratio']:.2f}x" if row.get("cpu_ratio") else "-"
         print(f"{row['config']:>6} {row['batch']:>6} {row['variant']:<24} {row['images_per_s']:>11,.0f} "
-              f"{row['ms_per_step']:>8.2f} {memory:>9.0f} {ratio:>9}")
+              f"{row['ms_per_step']:>8.2f} {row.get('cpu_ms_per_step', float('nan')):>7.1f} {memory:>9.0f} "
+              f"{ratio:>9} {cpu_ratio:>7}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "records": records, "summary": summary}, f, indent=1)
@@ -397,16 +406,18 @@ def summarise(records: list[dict], baseline: str) -> list[dict]:
     rows = []
     for (config, batch, variant), group in groups.items():
         row = {"config": config, "batch": batch, "variant": variant, "repeats": len(group)}
-        for key in ("images_per_s", "ms_per_step", "peak_rss_mib", "peak_gpu_mib"):
+        for key in ("images_per_s", "ms_per_step", "cpu_ms_per_step", "peak_rss_mib", "peak_gpu_mib"):
             values = [r[key] for r in group if key in r]
             if values:
                 row[key] = statistics.median(values)
         rows.append(row)
-    reference = {(r["config"], r["batch"]): r["images_per_s"] for r in rows if r["variant"] == baseline}
+    reference = {(r["config"], r["batch"]): r for r in rows if r["variant"] == baseline}
     for row in rows:
         base = reference.get((row["config"], row["batch"]))
         if base and row["variant"] != "pipeline":
-            row["ratio"] = row["images_per_s"] / base
+            row["ratio"] = row["images_per_s"] / base["images_per_s"]
+            if row.get("cpu_ms_per_step") and base.get("cpu_ms_per_step"):
+                row["cpu_ratio"] = base["cpu_ms_per_step"] / row["cpu_ms_per_step"]
     return rows
 
 
