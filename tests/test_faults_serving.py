@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import select
 import socket
 import struct
 import tempfile
@@ -240,6 +241,34 @@ def test_connections_that_never_finish_their_headers_are_closed_and_their_thread
                 break
             time.sleep(0.1)
         assert threading.active_count() <= threads_before
+
+
+def test_a_request_trickling_in_a_byte_at_a_time_is_cut_at_the_deadline(explorer):
+    """Each byte comes within the silence timeout; the request as a whole must still arrive in time."""
+    sent = 0
+    with explorer_server(explorer, connection_timeout=1.0, request_deadline=2.0) as server:
+        port = server.server_address[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+            connection.sendall(f"GET /api/model HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode())
+            with contextlib.suppress(OSError):
+                for _ in range(60):
+                    if select.select([connection], [], [], 0.5)[0]:  # the server closed it (EOF is readable)
+                        break
+                    connection.sendall(b"x")
+                    sent += 1
+            assert connection.recv(1024) == b""
+    assert sent <= 12  # cut after about 4 bytes (2 s), not after the 60 (30 s) a silence timeout lets in
+
+
+def test_the_standard_librarys_own_refusals_are_one_line_of_json(explorer):
+    with explorer_server(explorer) as server:
+        port = server.server_address[1]
+        status, answer = raw_request(port, "OPTIONS", "/api/decode", {"Host": f"127.0.0.1:{port}"})
+        assert (status, answer) == (501, {"error": "HTTP 501: Unsupported method ('OPTIONS')"})
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+            connection.sendall(b"NOT A REQUEST LINE AT ALL\r\n\r\n")
+            answer = connection.makefile("rb").read()  # no HTTP version: answered as HTTP/0.9, the body alone
+        assert json.loads(answer) == {"error": "HTTP 400: Bad request version ('ALL')"}
 
 
 def test_a_body_that_never_arrives_is_408_and_the_connection_closed(explorer):

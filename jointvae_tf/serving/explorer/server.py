@@ -23,7 +23,8 @@ say ``Content-Type: application/json`` and an upload an image type or ``applicat
 415: the types a page of another site may send without asking (a form's, ``text/plain``) are refused,
 and for the others the browser asks first (CORS preflight), which this server never grants.
 
-Resources are bounded: a connection silent for :data:`CONNECTION_TIMEOUT` seconds is closed, at most
+Resources are bounded: a connection silent for :data:`CONNECTION_TIMEOUT` seconds is closed, and so is
+one whose request has not arrived in full after :data:`REQUEST_DEADLINE` seconds; at most
 :data:`MAX_THREADS` requests are handled at once while up to :data:`LISTEN_BACKLOG` more connections
 wait in the listen queue (a browser opens several at once), and bodies are capped before they are read.
 
@@ -35,12 +36,14 @@ when the model behind it failed, 500 for anything unexpected; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import http.cookies
 import importlib.resources
 import ipaddress
 import json
 import os
+import socket
 import sys
 import threading
 import urllib.parse
@@ -54,6 +57,9 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
                 ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 CONNECTION_TIMEOUT = 10.0
 """Seconds a connection may stay silent (while its request line, headers or body are due) before it is closed."""
+REQUEST_DEADLINE = 30.0
+"""Seconds within which a request must arrive in full (line, headers and body), however slowly it trickles
+in; the connection is closed then."""
 MAX_THREADS = 32
 """Requests handled at once; further connections wait in the listen queue."""
 LISTEN_BACKLOG = 128
@@ -67,7 +73,8 @@ _EVERY_INTERFACE = ("", "0.0.0.0", "::")
 
 
 def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
-                connection_timeout: float = CONNECTION_TIMEOUT, max_threads: int = MAX_THREADS) -> ThreadingHTTPServer:
+                connection_timeout: float = CONNECTION_TIMEOUT, request_deadline: float = REQUEST_DEADLINE,
+                max_threads: int = MAX_THREADS) -> ThreadingHTTPServer:
     """A threading HTTP server answering the page and its API for ``explorer``, bound but not yet serving
     (call ``serve_forever()``); port 0 picks a free port (``server.server_address[1]``).
 
@@ -77,6 +84,7 @@ def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0, *, t
       token: a secret every request must carry (see the module docstring; :func:`address` includes it),
         or None to answer without one.
       connection_timeout: seconds a connection may stay silent before it is closed.
+      request_deadline: seconds within which a request must arrive in full.
       max_threads: requests handled at once.
     """
     try:
@@ -87,6 +95,7 @@ def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0, *, t
     server.explorer = explorer
     server.static = _static_files()
     server.connection_timeout = connection_timeout
+    server.request_deadline = request_deadline
     server.token = token
     return server
 
@@ -107,6 +116,7 @@ class _ExplorerServer(ThreadingHTTPServer):
     explorer: Explorer
     static: dict[str, tuple[bytes, str]]
     connection_timeout: float
+    request_deadline: float
     token: str | None
 
     def __init__(self, server_address, handler, max_threads: int):
@@ -160,7 +170,28 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.timeout = self.server.connection_timeout  # socket timeout of every read and write
         self._token_in_url = False
+        # A socket timeout bounds each read; this bounds their sum, for a client that sends a byte at a time.
+        self._arriving = threading.Timer(self.server.request_deadline, self._cut_off)
+        self._arriving.daemon = True
+        self._arriving.start()
         super().setup()
+
+    def finish(self):
+        self._arriving.cancel()
+        super().finish()
+
+    def _cut_off(self) -> None:
+        """Close the connection of a request that has not arrived in full by the deadline."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.request.shutdown(socket.SHUT_RDWR)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, an unsupported method such as
+        OPTIONS, headers too long) as one line of JSON, as every other answer."""
+        self.close_connection = True
+        reason = message or self.responses.get(code, ("",))[0]
+        self._send(code, {"error": one_line(f"HTTP {code}: {reason}")})
 
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
@@ -171,6 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(lambda: self._post(path))
 
     def _get(self, path: str):
+        self._arriving.cancel()  # the request has arrived: a GET has no body
         name = "index.html" if path == "/" else path[len("/static/"):] if path.startswith("/static/") else None
         if name in self.server.static:
             return self.server.static[name]
@@ -228,6 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(data) < length:
             self.close_connection = True
             raise BadRequest(f"{what}: {len(data)} of the {length} bytes announced arrived")
+        self._arriving.cancel()
         return data
 
     def _answer(self, handle) -> None:
