@@ -4,6 +4,7 @@ what must hold afterwards: the data intact, one line naming what went wrong, the
 2 the user's mistake), and no debris."""
 
 import contextlib
+import io
 import json
 import os
 import resource
@@ -305,6 +306,19 @@ def test_sixteen_bit_images_train_as_the_pictures_they_show(tmp_path):
     assert len(np.unique(sixteen.images)) > 100  # not the 0 and 255 of 16-bit values clipped to 8
     np.testing.assert_array_equal(sixteen.images, eight.images)
     np.testing.assert_array_equal(sixteen.labels, eight.labels)
+
+
+def test_a_sixteen_bit_upload_to_the_explorer_is_the_picture_it_shows():
+    from jointvae_tf.serving.explorer.app import model_input
+
+    def png(values):
+        buffer = io.BytesIO()
+        Image.fromarray(values).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    eight = model_input(png(picture(1, 2)), (32, 32, 1))
+    np.testing.assert_array_equal(model_input(png(picture(1, 2).astype(np.uint16) * 257), (32, 32, 1)), eight)
+    assert len(np.unique(eight)) > 50  # a ramp, not the 0 and 255 of 16-bit values clipped to 8
 
 
 @pytest.mark.parametrize("width,height", [(20000, 20000), (12000, 12000)])

@@ -13,8 +13,10 @@ same way: a JointVAEError naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from typing import ContextManager
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -31,7 +33,7 @@ _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def read_image(source: str | bytes, channels: int, name: str | None = None,
-               formats: tuple[str, ...] = FORMATS) -> np.ndarray:
+               formats: tuple[str, ...] = FORMATS, decoding: ContextManager | None = None) -> np.ndarray:
     """The pixels of an image file as uint8 ``[height, width, channels]`` (``channels`` 1: grey, 3: RGB).
 
     Args:
@@ -39,6 +41,8 @@ def read_image(source: str | bytes, channels: int, name: str | None = None,
       channels: 1 or 3.
       name: what error messages call the image (default: the path; ``"upload"`` suits bytes).
       formats: the PIL formats accepted, among :data:`FORMATS`.
+      decoding: held while the pixels are decoded, after the header's checks (a semaphore that bounds how
+        many images a server decodes at once).
 
     Raises:
       JointVAEError: one line naming the image, for a file that is not an image of ``formats``, is damaged,
@@ -55,7 +59,8 @@ def read_image(source: str | bytes, channels: int, name: str | None = None,
                 if found not in formats:
                     raise JointVAEError(f"{name}: a {found} image; expected {expected}")
                 check_pixels(name, *image.size)
-                return _pixels(image, channels)
+                with decoding or contextlib.nullcontext():
+                    return _pixels(image, channels)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's limits, far above ours
         raise JointVAEError(_too_many_pixels(name, "the image")) from None
     except UnidentifiedImageError:

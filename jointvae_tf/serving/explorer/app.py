@@ -19,14 +19,14 @@ import io
 import json
 import os
 import threading
-import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.data import pixels
+from jointvae_tf.data.image_files import read_image
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import ConfigError, JointVAEError
@@ -39,11 +39,9 @@ from jointvae_tf.viz.visualize import traversal_rows
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 """Largest accepted upload (bytes); larger ones get a 400."""
-MAX_UPLOAD_PIXELS = 4096 * 4096
-"""Largest accepted upload (width x height pixels), checked from the file's header before decoding: a small
-PNG can declare a huge image (9400 x 9400 pixels fit in 250 KB) that would take gigabytes to decode."""
 DECODING_AT_ONCE = 2
-"""Uploads decoded at the same time (each may take MAX_UPLOAD_PIXELS x 3 bytes); others wait."""
+"""Uploads decoded at the same time (each may take ``MAX_IMAGE_PIXELS`` x 3 bytes, the one cap of every image
+read, checked from the header: a small PNG can declare 9400 x 9400 pixels in 250 KB); others wait."""
 MAX_CODE = 1000.0
 """Largest magnitude of a continuous latent in a request: the prior is N(0, 1), so this is far beyond any
 meaningful code, and it keeps float32 arithmetic finite."""
@@ -270,40 +268,21 @@ class Explorer:
 
 def model_input(data: bytes, image_shape: tuple[int, int, int], normalize: str = "none") -> np.ndarray:
     """uint8 ``image_shape`` image from the bytes of a PNG or JPEG of any size, as the data pipeline prepares
-    image files: grey or RGB, fitted to the model's side (padding or resampling), then normalised."""
+    image files: read by the one image reader (:func:`~jointvae_tf.data.image_files.read_image`: its real bit
+    depth, transparency over white, at most ``MAX_IMAGE_PIXELS`` from the header before decoding, at most
+    :data:`DECODING_AT_ONCE` decoding at a time), fitted to the model's side, then normalised."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise BadRequest(too_large("upload", len(data), MAX_UPLOAD_BYTES))
     size, _, channels = image_shape
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:  # reads the header only
-                if image.format not in UPLOAD_FORMATS:
-                    raise BadRequest(f"upload: a {image.format} image; expected a PNG or JPEG")
-                width, height = image.size
-                if width * height > MAX_UPLOAD_PIXELS:
-                    raise BadRequest(_too_many_pixels(width, height))
-                with _DECODING:
-                    pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
-    except UnidentifiedImageError:
-        raise BadRequest("upload: not an image file; expected a PNG or JPEG") from None
-    except Image.DecompressionBombError:  # over Pillow's own limit, far above ours: refused by Image.open
-        raise BadRequest(_too_many_pixels()) from None
-    except (OSError, ValueError, Image.DecompressionBombWarning) as error:
-        if isinstance(error, BadRequest):
-            raise
-        raise BadRequest(f"upload: an unreadable PNG or JPEG ({' '.join(str(error).split())[:200]})") from None
-    fitted = fit_image(pixels.reshape(*pixels.shape[:2], channels), size, channels)
+        image = read_image(data, channels, "upload", UPLOAD_FORMATS, decoding=_DECODING)
+    except JointVAEError as error:
+        raise BadRequest(str(error)) from None
+    fitted = fit_image(image, size, channels)
     return normalize_images(fitted[None], normalize)[0] if normalize != "none" else fitted
 
 
 _DECODING = threading.BoundedSemaphore(DECODING_AT_ONCE)
-
-
-def _too_many_pixels(width: int | None = None, height: int | None = None) -> str:
-    size = f"{width} x {height} pixels" if width else "an image"
-    return (f"upload: {size} is over the limit of {MAX_UPLOAD_PIXELS / 1e6:.1f} megapixels; "
-            "expected a smaller picture")
 
 
 def open_explorer(predictor: Predictor, run_dir: str | None = None, max_examples: int = 1000) -> Explorer:
