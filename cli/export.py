@@ -15,7 +15,11 @@ import click
               help="Images per traversal of the `traverse` signature.")
 def export(run_dir, name, version, out, traverse_steps):
     """Export RUN_DIR's latest checkpoint to OUT/NAME/VERSION with signatures serving_default (decode),
-    sample, encode and traverse."""
+    sample, encode, encode_image, encode_pixels, category_of_class and traverse.
+
+    encode_image and encode_pixels take image files or uint8 arrays of any size and prepare them as the
+    run's training images were; the run's labelled validation images name the categories.
+    """
     from jointvae_tf.serving.export import ExportConfig, export_run
 
     target = export_run(run_dir, out=out, name=name, version=version, traverse_steps=traverse_steps)

@@ -25,7 +25,7 @@ COMMANDS = {
     "traverse": "Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures.",
     "evaluate": "Reconstruction, loss terms, KL per latent, cluster accuracy, NMI, MIG, FactorVAE score, class change.",
     "export": "Export RUN_DIR's latest checkpoint to OUT/NAME/VERSION with signatures serving_default (decode), "
-              "sample, encode and traverse.",
+              "sample, encode, encode_image, encode_pixels, category_of_class and traverse.",
     "sample": "Sample N images (one of --server, --grpc, --run, --export) into a grid PNG.",
     "explore": "Serve a page that moves the latents of a model and shows the decoded image, live.",
 }

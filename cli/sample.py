@@ -24,7 +24,9 @@ from jointvae_tf.errors import JointVAEError
 @click.option("--model", default="jointvae", show_default=True, help="Served model name (--server/--grpc).")
 @click.option("--version", type=VERSION, default=None, help="Served model version [latest].")
 @click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Number of images.")
-@click.option("--category", default="", help="Category per discrete variable, e.g. 3 or 3,-1 (-1 or missing: random).")
+@click.option("--category", default="",
+              help="Category per discrete variable, e.g. 3 or 3,-1 (-1 or missing: random), or a class name such as "
+                   "star (an export's categories are named by the run's labelled validation images).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first image; image k uses seed+k.")
 @click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False), help="Grid PNG.")
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Also write each image as a PNG here.")
@@ -69,13 +71,23 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
         os.makedirs(out_dir, exist_ok=True)
         for index, image in enumerate(pixels.to_uint8(outputs["images"])):
             pictures.save_png(os.path.join(out_dir, f"sample-{seed + index:06d}.png"), image)
-    categories = ", ".join(str(row) for row in outputs["categories"].tolist()[:8])
+    categories = ", ".join(_named(row, names) for row, names in
+                           zip(outputs["categories"].tolist()[:8], outputs.get("category_names", [[]] * 8)))
     click.echo(f"Wrote {n} samples to {out}" + (f" and {out_dir}/" if out_dir else "") +
                (f"; categories {categories}{' ...' if n > 8 else ''}" if outputs["categories"].size else ""))
 
 
-def _parse_category(text: str) -> list[int]:
+def _parse_category(text: str) -> list[int] | str:
+    """Category ids (``3`` or ``3,-1``), or a class name (``star``)."""
+    if "," not in text and text.strip() and not text.strip().lstrip("-").isdigit():
+        return text.strip()
     try:
         return [int(part) for part in text.split(",")] if text.strip() else []
     except ValueError:
-        raise JointVAEError(f"--category: expected integers such as 3 or 3,-1, got {text!r}") from None
+        raise JointVAEError(f"--category: expected integers such as 3 or 3,-1, or a class name, got {text!r}") from None
+
+
+def _named(row: list[int], names) -> str:
+    """``[2]``, or ``[2] (star)`` when the export names the category."""
+    named = [name.decode() if isinstance(name, bytes) else str(name) for name in names]
+    return f"{row}" + (f" ({', '.join(named)})" if any(named) else "")

@@ -21,11 +21,12 @@ from tensorflow.core.protobuf import saved_model_pb2
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.data import pixels
+from jointvae_tf.data.preparation import Preparation
 from jointvae_tf.errors import JointVAEError, RunFailure
 from jointvae_tf.runs.folder import open_run
 from jointvae_tf.serving import export
 
-SIGNATURES = ["encode", "sample", "serving_default", "traverse"]
+SIGNATURES = ["category_of_class", "encode", "encode_image", "encode_pixels", "sample", "serving_default", "traverse"]
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +46,16 @@ def test_layout_signatures_and_config_round_trip(exported):
     run_dir, export_dir, loaded, _ = exported
     assert export_dir.endswith(os.path.join("saved_models", "jointvae", "1"))
     assert sorted(loaded.signatures) == SIGNATURES
-    assert export.ExportConfig.load(export_dir) == export.ExportConfig(
+    config = export.ExportConfig.load(export_dir)
+    assert config == export.ExportConfig(
         latent=LatentSpec(3, (4,)), image_shape=(32, 32, 1), dataset="four_shapes",
         class_names=("circle", "square", "star", "triangle"), run_dir=os.path.abspath(run_dir), step=0,
-        traverse_steps=10, signatures=("serving_default", "sample", "encode", "traverse"))
+        traverse_steps=10, signatures=("serving_default", "sample", "encode", "encode_image", "encode_pixels",
+                                       "category_of_class", "traverse"), preparation=Preparation(32, 1),
+        category_classes=config.category_classes, category_purity=config.category_purity)
+    (classes,), (purity,) = config.category_classes, config.category_purity  # one discrete variable
+    assert len(classes) == len(purity) == 4 and set(classes) <= {"", "circle", "square", "star", "triangle"}
+    assert all(0 < share <= 1 for name, share in zip(classes, purity) if name)
 
 
 def test_decode_equals_the_in_memory_decoder(exported):

@@ -191,7 +191,8 @@ def test_metadata_lists_every_signature_and_prints_size_zero_dims(core):
     metadata = json.loads(answer)
     assert code == 200 and metadata["model_spec"]["version"] == "1"  # an Int64Value prints as its value
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
-    assert sorted(signatures) == ["__saved_model_init_op", "encode", "sample", "serving_default", "traverse"]
+    assert sorted(signatures) == ["__saved_model_init_op", "category_of_class", "encode", "encode_image", "encode_pixels",
+                                  "sample", "serving_default", "traverse"]
     assert signatures["sample"]["inputs"]["category"]["tensor_shape"]["dim"] == [
         {"size": "-1", "name": ""}, {"size": "0", "name": ""}]
 

@@ -19,11 +19,37 @@ import tensorflow as tf
 
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec
+from jointvae_tf.errors import ConfigError
 
 RANDOM_CATEGORY = -1
 SAMPLE_OUTPUTS = ("images", "z", "c", "categories", "png_bytes", "row_error")
 """Outputs of :func:`sample`. String outputs whose name ends in ``_bytes`` are the ones TF-Serving's REST API
 base64-encodes (``{"b64": ...}``); ``row_error`` is plain text and comes back as a JSON string."""
+
+
+def category_of_class(name: str, category_classes: Sequence[Sequence[str]],
+                      category_purity: Sequence[Sequence[float]]) -> list[int]:
+    """The ``category`` row that asks for class ``name``: per discrete variable, the purest of its categories
+    holding that class, or -1 (random) where none does.
+
+    Args:
+      name: a class name of the training data, e.g. ``"star"``.
+      category_classes: per discrete variable, the class each category holds (``""``: none), as an
+        export records it (``ExportConfig.category_classes``).
+      category_purity: per discrete variable, the share of that class among the category's images.
+
+    Raises ConfigError (``category``) when no category holds ``name``.
+    """
+    row = []
+    for classes, purity in zip(category_classes, category_purity):
+        held = [k for k, held_class in enumerate(classes) if held_class == name]
+        row.append(max(held, key=lambda k: purity[k]) if held else RANDOM_CATEGORY)
+    if all(category == RANDOM_CATEGORY for category in row):
+        known = sorted({c for classes in category_classes for c in classes if c})
+        held = f"the categories hold {', '.join(known)}" if known else \
+            "the model knows no class names (its training data had no labels, or it is not an export)"
+        raise ConfigError("category", f"no category holds class {name!r}; {held}")
+    return row
 
 
 def row_checks(checks: Sequence[tuple[tf.Tensor, str]]) -> tuple[tf.Tensor, tf.Tensor]:

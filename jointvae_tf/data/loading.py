@@ -7,8 +7,7 @@ import dataclasses
 from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data.catalog import DATASETS, get_dataset
 from jointvae_tf.data.info import Examples
-from jointvae_tf.data.normalize import normalize_images
-from jointvae_tf.data.resize import halve
+from jointvae_tf.data.preparation import Preparation, finish
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import ConfigError
 
@@ -25,21 +24,24 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
     """
     dataset = get_dataset(config.name)
     source = dataset.source
-    normalizing = config.normalize != "none"
-    scale = 2 if normalizing and source.supersample else 1
+    preparation = preparation_of(config, image_size, channels)
     try:
         available = dataset.class_names(config.data_dir)
         names = choose_classes(available, config.classes)
         ids = tuple(available.index(name) for name in names) if names != available else ()
         selection = Selection(split, source.pools, config.validation_fraction, seed, config.max_examples, ids)
-        examples = source.read(config.data_dir, selection, image_size * scale, channels)
+        examples = source.read(config.data_dir, selection, preparation.fitted_size, channels)
     except ConfigError as error:
         raise error.within("data") from None
-    if normalizing:
-        examples.images = normalize_images(examples.images, config.normalize)
-    if scale == 2:
-        examples.images = halve(examples.images)
+    examples.images = finish(examples.images, preparation)
     return dataclasses.replace(examples, class_names=names)
+
+
+def preparation_of(config: DataConfig, image_size: int, channels: int) -> Preparation:
+    """How :func:`load_examples` prepares the images of ``config`` for a model of that size: normalised at
+    twice the size, then halved, for a dataset that asks for it (``Source.supersample``)."""
+    supersample = 2 if config.normalize != "none" and get_dataset(config.name).source.supersample else 1
+    return Preparation(image_size, channels, config.normalize, supersample)
 
 
 def choose_classes(available: tuple[str, ...], requested: tuple[str, ...]) -> tuple[str, ...]:

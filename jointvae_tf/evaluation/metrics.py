@@ -60,6 +60,22 @@ def contingency(labels, clusters, n_classes: int | None = None, n_clusters: int 
     return flat.reshape(n_classes, n_clusters)
 
 
+
+def majority_classes(labels, clusters, n_classes: int, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's most frequent class and that class's share of the cluster.
+
+    Args:
+      labels, clusters, n_classes, n_clusters: as :func:`contingency`.
+
+    Returns:
+      ``(classes, purity)``: ``[n_clusters]`` int class ids (-1 for a cluster no example fell in) and
+      ``[n_clusters]`` float in [0, 1] (0 for such a cluster).
+    """
+    table = contingency(labels, clusters, n_classes, n_clusters)
+    sizes = table.sum(axis=0)
+    classes = np.where(sizes > 0, table.argmax(axis=0), -1)
+    return classes, table.max(axis=0, initial=0) / np.maximum(sizes, 1)
+
 def hungarian(cost) -> tuple[np.ndarray, np.ndarray]:
     """Minimal-cost assignment (Kuhn-Munkres with potentials, O(n^2 m) for ``n <= m``).
 

@@ -170,7 +170,7 @@ class RestClient(ServingClient):
 
     def _predict(self, inputs, signature_name):
         dtypes = {name: info.dtype for name, info in self.signatures()[signature_name].outputs.items()}
-        columns = {name: np.asarray(value).tolist() for name, value in inputs.items()}
+        columns = {name: _to_json(value) for name, value in inputs.items()}
         if self.row_format:
             rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
             body = {"signature_name": signature_name, "instances": rows}
@@ -361,6 +361,16 @@ def _parse_signature(definition: dict) -> Signature:
                 for name, info in infos.items()}
 
     return Signature(tensors(definition.get("inputs", {})), tensors(definition.get("outputs", {})))
+
+
+def _to_json(value) -> list:
+    """TF-Serving's JSON for a tensor: numbers as they are, byte strings as ``{"b64": ...}`` (image files for
+    ``encode_image``), which its REST API decodes for string inputs."""
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind == "S":
+        return np.vectorize(lambda item: {"b64": base64.b64encode(item).decode("ascii")},
+                            otypes=[object])(array).tolist()
+    return array.tolist()
 
 
 def _from_json(value, dtype: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""SavedModel export for TensorFlow Serving: ``saved_models/NAME/VERSION/`` with four signatures.
+"""SavedModel export for TensorFlow Serving: ``saved_models/NAME/VERSION/`` and its signatures.
 
 Layout (what TF-Serving's file-system source watches)::
 
@@ -15,8 +15,24 @@ REST row format work for all of them):
 - ``sample``: ``seed`` int64 [N] (one per image), ``category`` int32 [N, n_disc] (-1 = random) ->
   ``images``, ``z``, ``c``, ``categories`` int32 [N, n_disc], ``png_bytes`` string [N] (PNG files),
   ``row_error`` string [N] ("" or why the row was refused: it then has a blank image).
-- ``encode``: ``images`` float32 [N, H, W, C] -> ``z_mean``, ``z_log_var`` [N, cont], ``probabilities``
-  [N, sum(disc)] (softmax per variable, concatenated), ``categories`` int32 [N, n_disc] (argmax).
+- ``encode``: ``images`` float32 [N, H, W, C], prepared exactly as the run's training images, in [0, 1]
+  -> ``z_mean``, ``z_log_var`` [N, cont], ``probabilities`` [N, sum(disc)] (softmax per variable,
+  concatenated), ``categories`` int32 [N, n_disc] (argmax).
+- ``encode_image``: ``images_bytes`` string [N], image files (PNG, JPEG or BMP; any size up to
+  ``MAX_IMAGE_PIXELS``, grey or colour, 8 or 16 bits, either polarity, transparency shown over white)
+  -> the outputs of ``encode`` and ``input_images`` float32
+  [N, H, W, C], what the encoder read. The run's whole preparation runs in the graph
+  (:func:`~jointvae_tf.data.preparation.prepare_in_graph`: decode, grey or colour, fit to the side,
+  polarity and normalisation, halving), so the code equals that of the package's own pipeline followed by
+  ``encode`` (:func:`~jointvae_tf.data.preparation.prepare_file`). Over REST each file is
+  ``{"b64": "..."}``, as TF-Serving decodes for string inputs.
+- ``encode_pixels``: ``pixels`` uint8 [N, h, w, c] (c = 1 or 3; any h, w) -> as ``encode_image``, the
+  preparation of :func:`~jointvae_tf.data.preparation.prepare_pixels`.
+- ``category_of_class``: ``class_name`` string [N] -> ``category`` int32 [N, n_disc], the row of ``sample``'s
+  ``category`` asking for that class (per variable its purest category holding it, -1 where none does),
+  and ``row_error`` string [N] ("" or: no category holds that class).
+- ``encode``, ``encode_image``, ``encode_pixels`` and ``sample`` also answer ``category_names`` string
+  [N, n_disc], the class each category holds ("" where unknown; see ``ExportConfig.category_classes``).
 - ``traverse`` (only when cont > 0): ``dim`` int32 [N], ``category`` int32 [N, n_disc] -> ``images``
   [N, STEPS, H, W, C], ``png_bytes`` string [N, STEPS] and ``row_error`` string [N]; dim ``dim[n]`` sweeps
   the prior's quantiles 0.05 .. 0.95 in STEPS (fixed at export) steps, other dims at 0.
@@ -41,15 +57,25 @@ import tensorflow as tf
 
 from jointvae_tf import runs
 from jointvae_tf.core import sampling
-from jointvae_tf.core.config import LatentSpec, dataclass_from_dict
+from jointvae_tf.core.config import LatentSpec, RunConfig, dataclass_from_dict
 from jointvae_tf.core.latents import prior_quantiles, split_encoding
 from jointvae_tf.core.model import JointVAE
+from jointvae_tf.data import pixels
+from jointvae_tf.data.loading import preparation_of
+from jointvae_tf.data.preparation import Preparation, decode_in_graph, prepare_in_graph
 from jointvae_tf.errors import ConfigError, JointVAEError, write_failure
+from jointvae_tf.evaluation import metrics
+from jointvae_tf.evaluation.inference import encode_dataset
+from jointvae_tf.evaluation.report import load_split
 
 EXPORT_CONFIG = os.path.join("assets.extra", "jointvae_export.json")
 DEFAULT_TRAVERSE_STEPS = 10
 MAX_VERSION = 2 ** 63 - 1
 """Highest version: TF-Serving reads version folder names as int64 and cannot serve any above."""
+SIGNATURES = ("serving_default", "sample", "encode", "encode_image", "encode_pixels", "category_of_class")
+"""The signatures of every export; ``traverse`` too when the model has continuous dims."""
+CLASS_MAP_EXAMPLES = 1000
+"""Labelled validation images that name the categories at export."""
 _VERSION = re.compile(r"^[0-9]+$")
 _TEMPORARY = re.compile(r"^\.tmp-[0-9]+-(?P<pid>[0-9]+)@(?P<host>.+)\.[^.]+$")
 
@@ -61,6 +87,11 @@ class ExportConfig:
     ``class_names``: the training dataset's label names (empty when unknown); JointVAE's categories are
     learnt without labels, so category ``i`` is not class ``i``. ``run_dir`` / ``step``: the run folder
     and checkpoint step it came from. ``traverse_steps``: STEPS of the ``traverse`` signature.
+    ``preparation``: how the run's images were prepared, which ``encode_image`` / ``encode_pixels`` apply
+    (None in an export written before it was recorded). ``category_classes``: per discrete variable, the
+    class each category holds, the majority label of the run's labelled validation images encoded into it
+    ("" where none fell), with ``category_purity``, that class's share of them; both empty when the
+    training data had no labels or could not be read at export time.
     """
 
     latent: LatentSpec
@@ -71,6 +102,13 @@ class ExportConfig:
     step: int
     traverse_steps: int
     signatures: tuple[str, ...]
+    preparation: Preparation | None = None
+    category_classes: tuple[tuple[str, ...], ...] = ()
+    category_purity: tuple[tuple[float, ...], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "category_classes", tuple(tuple(row) for row in self.category_classes))
+        object.__setattr__(self, "category_purity", tuple(tuple(row) for row in self.category_purity))
 
     def save(self, path: str) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -83,7 +121,13 @@ class ExportConfig:
         path = os.path.join(export_dir, EXPORT_CONFIG)
         try:
             with open(path) as f:
-                return dataclass_from_dict(cls, json.load(f))
+                values = json.load(f)
+            if isinstance(values.get("preparation"), dict):
+                values["preparation"] = Preparation(**values["preparation"])
+            return dataclass_from_dict(cls, values)
+        except TypeError as error:
+            raise JointVAEError(f"{path}: preparation: {error}; expected the file written by "
+                                "`jvae-tf export`") from None
         except FileNotFoundError:
             raise JointVAEError(f"{export_dir}: no {EXPORT_CONFIG}; expected a version folder written by "
                                 "`jvae-tf export`") from None
@@ -114,10 +158,36 @@ def resolve_export_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS) -> keras.export.ExportArchive:
-    """An ExportArchive of ``model`` with the signatures in this module's docstring (graph mode, no XLA)."""
+def category_classes(model: JointVAE, run: RunConfig, max_examples: int = CLASS_MAP_EXAMPLES):
+    """``(classes, purity)`` of ``ExportConfig``: per discrete variable, the majority class of up to
+    ``max_examples`` labelled validation images of ``run`` in each category and its share; ``((), ())``
+    when the images cannot be read or have no labels."""
+    try:
+        examples = load_split(run, "validation", max_examples)
+    except JointVAEError:
+        return (), ()
+    names = examples.class_names
+    if not names or not len(examples.images) or examples.labels is None:
+        return (), ()
+    categories = encode_dataset(model, pixels.to_unit_range(examples.images)).categories
+    classes, purity = [], []
+    for i, k in enumerate(model.config.latent.disc):
+        held, share = metrics.majority_classes(examples.labels, categories[:, i], len(names), k)
+        classes.append(tuple(names[c] if c >= 0 else "" for c in held))
+        purity.append(tuple(round(float(p), 4) for p in share))
+    return tuple(classes), tuple(purity)
+
+
+def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS,
+                  preparation: Preparation | None = None, category_classes=(), category_purity=()
+                  ) -> keras.export.ExportArchive:
+    """An ExportArchive of ``model`` with the signatures in this module's docstring (graph mode, no XLA);
+    ``encode_image`` / ``encode_pixels`` prepare images by ``preparation`` (None: fitted to the model's
+    size, not normalised); ``category_classes`` / ``category_purity`` as in :class:`ExportConfig`."""
     spec = model.config.latent
     height, width, channels = model.config.image_shape
+    preparation = preparation or Preparation(height, channels)
+    names_of, category_of_class = _class_tables(spec, category_classes, category_purity)
     n_disc = len(spec.disc)
     decode = tf.function(model.decode, jit_compile=False)
     encoder = tf.function(model.encoder, jit_compile=False)
@@ -126,16 +196,35 @@ def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS)
         return {"images": decode(tf.concat([z, c], axis=-1))}
 
     def sample_signature(seed, category):
-        return sampling.sample(decode, spec, seed, category)
+        drawn = sampling.sample(decode, spec, seed, category)
+        return {**drawn, "category_names": names_of(drawn["categories"])}
 
     def encode_signature(images):
         encoding = split_encoding(encoder(images), spec)
         probabilities = [tf.nn.softmax(logits) for logits in encoding.logits]
         categories = [tf.argmax(logits, axis=-1, output_type=tf.int32) for logits in encoding.logits]
         batch = tf.shape(images)[0]
+        categories = tf.stack(categories, -1) if n_disc else tf.zeros([batch, 0], tf.int32)
         return {"z_mean": encoding.mean, "z_log_var": encoding.log_var,
                 "probabilities": tf.concat(probabilities, -1) if n_disc else tf.zeros([batch, 0]),
-                "categories": tf.stack(categories, -1) if n_disc else tf.zeros([batch, 0], tf.int32)}
+                "categories": categories, "category_names": names_of(categories)}
+
+    def encode_prepared(prepare, inputs):
+        prepared = tf.map_fn(prepare, inputs, fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
+        images = tf.cast(prepared, tf.float32) / 255.0
+        return {**encode_signature(images), "input_images": images}
+
+    def encode_image_signature(images_bytes):
+        return encode_prepared(lambda data: prepare_in_graph(decode_in_graph(data, channels), preparation),
+                               images_bytes)
+
+    def encode_pixels_signature(pixels):
+        bands = tf.shape(pixels)[-1]
+        check = tf.debugging.Assert(tf.logical_or(bands == 1, bands == 3), ["pixels: expected 1 (grey) or 3 "
+                                                                            "(RGB) channels, got", bands])
+        with tf.control_dependencies([check]):
+            return encode_prepared(lambda image: prepare_in_graph(image, preparation, from_file=False),
+                                   tf.identity(pixels))
 
     def traverse_signature(dim, category):
         return sampling.traverse(decode, spec, dim, category, prior_quantiles(traverse_steps))
@@ -149,6 +238,11 @@ def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS)
     archive.add_endpoint("sample", sample_signature, [tf.TensorSpec([None], tf.int64, name="seed"), category])
     archive.add_endpoint("encode", encode_signature, [
         tf.TensorSpec([None, height, width, channels], tf.float32, name="images")])
+    archive.add_endpoint("encode_image", encode_image_signature,
+                         [tf.TensorSpec([None], tf.string, name="images_bytes")])
+    archive.add_endpoint("encode_pixels", encode_pixels_signature, [
+        tf.TensorSpec([None, None, None, None], tf.uint8, name="pixels")])
+    archive.add_endpoint("category_of_class", category_of_class, [tf.TensorSpec([None], tf.string, name="class_name")])
     if spec.cont:
         archive.add_endpoint("traverse", traverse_signature, [tf.TensorSpec([None], tf.int32, name="dim"), category])
     return archive
@@ -182,11 +276,14 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
                           "pass another version=N or leave it out for the next one")
     loaded = runs.open_run(run_dir)
     model = loaded.model
-    archive = build_archive(model, traverse_steps)
+    preparation = preparation_of(loaded.config.data, model.config.image_size, model.config.channels)
+    classes, purity = category_classes(model, loaded.config)
+    archive = build_archive(model, traverse_steps, preparation, classes, purity)
     config = ExportConfig(latent=model.config.latent, image_shape=model.config.image_shape,
                           dataset=loaded.config.data.name, class_names=loaded.class_names,
                           run_dir=os.path.abspath(run_dir), step=loaded.step, traverse_steps=traverse_steps,
-                          signatures=("serving_default", "sample", "encode") + (("traverse",) if model.config.latent.cont else ()))
+                          signatures=SIGNATURES + (("traverse",) if model.config.latent.cont else ()),
+                          preparation=preparation, category_classes=classes, category_purity=purity)
     try:
         os.makedirs(model_dir, exist_ok=True)
         remove_abandoned_exports(model_dir)
@@ -207,6 +304,36 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _class_tables(spec: LatentSpec, category_classes, category_purity):
+    """``(names_of, category_of_class)``: graph functions from category ids ``[N, n_disc]`` to their class
+    names, and from class names ``[N]`` to the ``category`` row asking for each (see
+    :func:`sampling.category_of_class`); the tables are constants of the graph."""
+    classes = category_classes or tuple(("",) * k for k in spec.disc)
+    flat = [name for row in classes for name in row] or [""]
+    offsets = [sum(spec.disc[:i]) for i in range(len(spec.disc))]
+    known = sorted({name for row in classes for name in row if name})
+    rows = [sampling.category_of_class(name, classes, category_purity) for name in known]
+    listed = ", ".join(known) or "none (the training data had no labels)"
+
+    def names_of(categories):
+        if not spec.disc:
+            return tf.zeros([tf.shape(categories)[0], 0], tf.string)
+        ids = tf.clip_by_value(categories, 0, tf.constant([k - 1 for k in spec.disc]))
+        return tf.gather(tf.constant(flat), tf.constant(offsets) + ids)
+
+    def category_of_class(class_name):
+        match = tf.equal(class_name[:, None], tf.constant(known or [""])[None, :]) & bool(known)
+        found = tf.reduce_any(match, axis=1)
+        table = tf.constant(rows or [[sampling.RANDOM_CATEGORY] * len(spec.disc)], tf.int32,
+                            [max(len(rows), 1), len(spec.disc)])
+        category = tf.gather(table, tf.argmax(tf.cast(match, tf.int32), axis=1, output_type=tf.int32))
+        row_error = tf.where(found, "", tf.strings.join(["no category holds class '", class_name,
+                                                         f"'; the categories hold {listed}"]))
+        return {"category": tf.where(found[:, None], category, sampling.RANDOM_CATEGORY), "row_error": row_error}
+
+    return names_of, category_of_class
 
 
 def remove_abandoned_exports(model_dir: str) -> list[str]:

@@ -78,7 +78,7 @@ class Predictor(Protocol):
         """Release what the predictor holds (a gRPC channel); it answers no more."""
 
 
-def sample(predictor: Predictor, n: int, seed: int = 0, category: Sequence[int] = ()) -> dict[str, np.ndarray]:
+def sample(predictor: Predictor, n: int, seed: int = 0, category: Sequence[int] | str = ()) -> dict[str, np.ndarray]:
     """``n`` images from the prior through ``predictor``'s ``sample`` signature.
 
     Image ``k`` is drawn with seed ``seed + k`` and does not depend on ``n``, so every predictor of the same
@@ -90,19 +90,36 @@ def sample(predictor: Predictor, n: int, seed: int = 0, category: Sequence[int] 
       n: number of images, >= 1.
       seed: seed of the first image.
       category: one category id per leading discrete variable; missing trailing entries and ``-1`` mean
-        random.
+        random. Or a class name (``"star"``): the categories the export names so (:func:`category_of_class`).
 
     Returns:
       The signature's outputs: ``images`` float32 ``[n, H, W, C]`` in [0, 1], ``z`` ``[n, cont]``, ``c``
-      ``[n, sum(disc)]`` one-hot, ``categories`` int32 ``[n, n_disc]``, ``png_bytes`` ``[n]`` (PNG files),
-      ``row_error`` ``[n]`` (all empty).
+      ``[n, sum(disc)]`` one-hot, ``categories`` int32 ``[n, n_disc]``, ``category_names`` ``[n, n_disc]``
+      (the class each holds, empty when unknown), ``png_bytes`` ``[n]`` (PNG files), ``row_error`` ``[n]``
+      (all empty).
     """
+    if isinstance(category, str):
+        category = category_of_class(predictor, category)
     rows = request_rows(n, seed, category, category_counts(predictor))
     step = predictor.max_batch_size or n
     parts = [predictor.predict({name: value[start:start + step] for name, value in rows.items()}, SAMPLE_SIGNATURE)
              for start in range(0, n, step)]
     outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     return raise_row_errors(outputs, f"{predictor.servable}: category={rows['category'][0].tolist()}")
+
+
+def category_of_class(predictor: Predictor, name: str) -> list[int]:
+    """The ``category`` row asking for class ``name``, from the export's ``category_of_class`` signature (per
+    discrete variable, its purest category holding that class); ConfigError (``category``) when no category
+    holds it, or the export is older than that signature."""
+    if "category_of_class" not in predictor.signatures():
+        raise ConfigError("category", f"{predictor.servable} has no 'category_of_class' signature: export the run "
+                          "again to ask for a class by name, or give category ids")
+    outputs = predictor.predict({"class_name": np.array([name.encode()], dtype=object)}, "category_of_class")
+    error = outputs["row_error"][0]
+    if error:
+        raise ConfigError("category", f"{predictor.servable}: {error.decode() if isinstance(error, bytes) else error}")
+    return outputs["category"][0].tolist()
 
 
 def check_sample_signature(predictor: Predictor) -> int:

@@ -109,8 +109,8 @@ def category_labels(disc_index: int, k: int, names: list[str] | None = None) -> 
 def majority_class_names(categories, labels, class_names, k: int) -> list[str]:
     """For each of ``k`` categories, the name of the most frequent class among the images put in it
     (``""`` for an unused category). ``categories``, ``labels``: ``[N]`` int; ``class_names``: per label id."""
-    table = metrics.contingency(labels, categories, n_classes=len(class_names), n_clusters=k)
-    return [class_names[c] if table[:, j].sum() else "" for j, c in enumerate(table.argmax(axis=0))]
+    classes, _ = metrics.majority_classes(labels, categories, len(class_names), k)
+    return [class_names[c] if c >= 0 else "" for c in classes]
 
 
 def category_traversal_picture(model: JointVAE, cont_dim: int, disc_index: int = 0, steps: int = 10,
