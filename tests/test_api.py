@@ -13,6 +13,7 @@ import tensorflow as tf
 import jointvae_tf
 from jointvae_tf import JointVAE, JointVAEError, LatentSpec, ModelConfig, compose
 from jointvae_tf.core import sampling
+from jointvae_tf.core.config import CapacitySchedule
 from jointvae_tf.core.latents import prior_quantiles
 
 SPEC = LatentSpec(3, (4,))
@@ -46,8 +47,16 @@ def test_fit_on_arrays_and_on_labelled_datasets_trains(model):
     labelled = tf.data.Dataset.from_tensor_slices((_pixels(32, seed=1), np.arange(32))).batch(16)
     history = model.fit(labelled, epochs=1, verbose=0, shuffle=False)
     assert int(model.optimizer.iterations.numpy()) == 6 and np.isfinite(history.history["loss"][0])
-    weighted = labelled.map(lambda x, y: (x, y, tf.ones_like(y, tf.float32)))
-    assert np.isfinite(model.evaluate(weighted, verbose=0, return_dict=True)["reconstruction"])
+    assert np.isfinite(model.evaluate(labelled, verbose=0, return_dict=True)["reconstruction"])
+
+
+def test_sample_weights_are_refused_not_ignored(model):
+    images = _pixels(16)
+    weighted = tf.data.Dataset.from_tensor_slices((images, np.zeros(16), np.ones(16, np.float32))).batch(8)
+    for use in (lambda: model.fit(weighted, epochs=1, verbose=0), lambda: model.evaluate(weighted, verbose=0),
+                lambda: model.fit(images, sample_weight=np.ones(16), epochs=1, verbose=0)):
+        with pytest.raises(JointVAEError, match=r"^sample_weight: .*weighs every image alike"):
+            use()
 
 
 def test_uint8_pixels_are_scaled(model):
@@ -145,3 +154,76 @@ def test_keras_file_loads_in_a_fresh_process_after_importing_the_package(model, 
     codes, images = _codes(model, _pixels(6, seed=3))
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), codes)
     np.testing.assert_array_equal(np.load(tmp_path / "decoded.npy"), images)
+
+
+def _schedule_model(seed=1):
+    """A compiled model whose continuous capacity rises 0 -> 10 nats over 100 steps."""
+    model = JointVAE(ModelConfig(latent=SPEC, cont_capacity=CapacitySchedule(0.0, 10.0, 100)), seed=seed)
+    model.compile()
+    return model
+
+
+def _capacity(model):
+    return float(model.compute_terms(_pixels(4).astype(np.float32) / 255.0, training=False)["cont_capacity"])
+
+
+def test_the_capacity_schedule_counts_the_models_steps_across_a_new_optimizer():
+    model = _schedule_model()
+    model.fit(_pixels(64), epochs=1, batch_size=16, verbose=0)
+    assert int(model.training_step.numpy()) == 4 and _capacity(model) == pytest.approx(0.4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4))  # fine-tuning: a fresh optimizer at iteration 0
+    history = model.fit(_pixels(32), epochs=1, batch_size=16, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2 and int(model.training_step.numpy()) == 6
+    assert history.history["cont_capacity"][0] == pytest.approx(0.45)  # the mean over steps 4 and 5
+    assert _capacity(model) == pytest.approx(0.6)
+
+
+def test_a_keras_file_keeps_the_step_through_load_and_compile(tmp_path):
+    model = _schedule_model()
+    model.fit(_pixels(64), epochs=1, batch_size=16, verbose=0)
+    model.save(str(tmp_path / "model.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "model.keras"))
+    assert int(loaded.training_step.numpy()) == 4
+    loaded.compile(optimizer=keras.optimizers.Adam(1e-4))
+    loaded.fit(_pixels(16), epochs=1, batch_size=16, verbose=0)
+    assert int(loaded.training_step.numpy()) == 5 and _capacity(loaded) == pytest.approx(0.5)
+
+
+def test_a_keras_file_saved_before_the_model_kept_its_step_takes_the_optimizers(tmp_path, monkeypatch):
+    model = _schedule_model()
+    model.fit(_pixels(64), epochs=1, batch_size=16, verbose=0)
+
+    def save_without_step(self, store):  # what files written before the step was a model variable hold
+        for i, variable in enumerate(v for v in self._trainable_variables + self._non_trainable_variables
+                                     if v is not self.training_step):
+            store[f"{i}"] = variable
+
+    with monkeypatch.context() as patch:
+        patch.setattr(JointVAE, "save_own_variables", save_without_step)
+        model.save(str(tmp_path / "old.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "old.keras"))
+    loaded.fit(_pixels(16), epochs=1, batch_size=16, verbose=0)
+    assert int(loaded.training_step.numpy()) == 5
+    for a, b in zip(_codes(loaded, _pixels(6, seed=3)), _codes(model, _pixels(6, seed=3))):
+        assert a.shape == b.shape
+
+
+def test_keras_export_serves_the_reconstructions(model, tmp_path):
+    model.export(str(tmp_path / "export"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    images = _pixels(3).astype(np.float32) / 255.0
+    np.testing.assert_allclose(served.serve(images), model(images), atol=1e-6)
+
+
+def test_encode_sample_and_traverse_answer_tensors_as_calling_a_keras_model_does(model):
+    assert all(isinstance(part, tf.Tensor) for part in (model.encode(_pixels(2)).mean, model.sample(2),
+                                                        model.traverse(0, steps=3), model(_pixels(2))))
+    assert isinstance(model.predict(_pixels(2), verbose=0), np.ndarray)
+
+
+def test_float_pixels_in_0_to_255_name_the_rescaling_step(model):
+    folder_like = tf.data.Dataset.from_tensor_slices((_pixels(8).astype(np.float32), np.zeros(8))).batch(4)
+    for use in (lambda: model.encode(_pixels(2).astype(np.float32)),
+                lambda: model.fit(folder_like, epochs=1, verbose=0)):
+        with pytest.raises(JointVAEError, match=r"keras\.layers\.Rescaling\(1 / 255\)"):
+            use()

@@ -60,13 +60,36 @@ def test_a_checkpoint_written_by_position_still_loads(tmp_path):
     for variable in model.trainable_variables:
         variable.assign(tf.random.normal(variable.shape, seed=1) * 0.1)
     model.optimizer.iterations.assign(12)
-    positions = {f"model/{i:04d}": v.numpy() for i, v in enumerate(model.variables)}
+    # The format of run folders written before checkpoints named variables (and before the step was the model's).
+    older = [v for v in model.variables if v is not model.training_step]
+    positions = {f"model/{i:04d}": v.numpy() for i, v in enumerate(older)}
     positions.update({f"optimizer/{i:04d}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
     with open(tmp_path / "ckpt-000000012.npz", "wb") as f:
-        np.savez(f, **positions)  # the format of run folders written before checkpoints named variables
+        np.savez(f, **positions)
 
     restored = build_model(run)
     assert Checkpointer(str(tmp_path), restored).restore_latest() == 12
     assert int(restored.optimizer.iterations.numpy()) == 12
+    assert int(restored.training_step.numpy()) == 12
     latent = tf.random.normal([5, 3 + 4])
     np.testing.assert_array_equal(restored.decode(latent), model.decode(latent))
+
+
+def test_the_training_step_is_saved_and_older_checkpoints_take_it_from_their_step(tmp_path):
+    run = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32))
+    model = build_model(run)
+    model.training_step.assign(30)
+    model.optimizer.iterations.assign(5)  # a new optimizer after 30 steps: the schedule follows the model
+    path = Checkpointer(str(tmp_path / "new"), model).save(30)
+    restored = build_model(run)
+    Checkpointer(str(tmp_path / "new"), restored).restore_latest()
+    assert int(restored.training_step.numpy()) == 30 and int(restored.optimizer.iterations.numpy()) == 5
+
+    with np.load(path) as stored:  # as written before the model kept its step
+        older = {name: stored[name] for name in stored.files if name != "model/training_step"}
+    (tmp_path / "old").mkdir()
+    with open(tmp_path / "old" / "ckpt-000000030.npz", "wb") as f:
+        np.savez(f, **older)
+    restored = build_model(run)
+    assert Checkpointer(str(tmp_path / "old"), restored).restore_latest() == 30
+    assert int(restored.training_step.numpy()) == 30

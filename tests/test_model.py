@@ -50,7 +50,9 @@ def test_only_continuous_or_only_discrete(latent):
 def test_parameter_count_matches_the_original():
     model = JointVAE(ModelConfig(image_size=32, channels=1, latent=LatentSpec(10, (10,))))
     model.build_all()
-    assert model.count_params() == 687_359
+    # The step counter is state, not a parameter.
+    assert sum(int(np.prod(v.shape)) for v in model.trainable_variables) == 687_359
+    assert model.count_params() == 687_359 + 1
 
 
 def closed_form_terms(model, images):
@@ -173,3 +175,20 @@ def test_the_decoder_is_trained_on_relaxed_one_hots_at_the_configured_temperatur
     # The sample standard deviation of a logistic variable is within 7 % of its own at n = 4000 (5 sigma).
     assert np.std(log_ratio) == pytest.approx(std, rel=0.07)
     np.testing.assert_allclose(relaxed.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_an_opened_run_is_ready_to_fit_and_continues_its_schedule(tmp_path):
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(2, (3,)), hidden_units=32,
+                                      cont_capacity=CapacitySchedule(0.0, 10.0, 100)))
+    model = build_model(run)
+    model.training_step.assign(40)
+    model.optimizer.iterations.assign(40)
+    folder = RunFolder(str(tmp_path))
+    run.save(folder.config)
+    folder.checkpointer(model).save(40)
+
+    opened = open_run(str(tmp_path)).model
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 1), dtype=np.uint8)
+    history = opened.fit(images, batch_size=8, epochs=1, verbose=0)
+    assert int(opened.training_step.numpy()) == 42 and int(opened.optimizer.iterations.numpy()) == 42
+    assert history.history["cont_capacity"][0] == pytest.approx(4.05)  # steps 40 and 41, not 0 and 1

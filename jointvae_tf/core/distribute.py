@@ -37,6 +37,18 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     raise ConfigError("kind", f"expected one of {', '.join(DISTRIBUTE_STRATEGIES)}, got {kind!r}")
 
 
+def gpu_available() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_jit(jit_compile: bool | None) -> bool:
+    """XLA on by default with a GPU, off on CPU (``jit_compile`` None).
+
+    Measurements: docs/results/2026-11-26-training-speed.md.
+    """
+    return gpu_available() if jit_compile is None else jit_compile
+
+
 def num_replicas() -> int:
     """Replicas that train in sync under the current strategy (1 outside any strategy)."""
     return tf.distribute.get_strategy().num_replicas_in_sync

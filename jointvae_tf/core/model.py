@@ -7,7 +7,8 @@ Objective per batch (all terms in nats per image, averaged over the batch):
                    + invariance.weight * sum_i disagreement(q(c_i | x), q(c_i | transformed x))
 
 with KL_cont summed over the Gaussian dimensions and KL_disc summed over the discrete variables. The
-step is the optimizer's iteration count, so a restored optimizer resumes the capacity schedules.
+step is the model's own ``training_step`` variable (saved in checkpoints and ``.keras`` files), so
+``compile`` with a new optimizer, fine-tuning and ``keras.models.load_model`` continue the capacity schedules.
 :meth:`JointVAE.compute_terms` is the one place this objective is written; ``jvae-tf evaluate`` calls it too.
 """
 
@@ -33,6 +34,10 @@ RANGE_TOLERANCE = 1e-4
 """Float pixels may stray this far outside [0, 1] (interpolation round-off) before they are rejected."""
 _RANGE_MESSAGE = "images: expected float pixels in [0, 1] (or uint8 0..255)"
 _INPUT_MESSAGE = "images: expected uint8 pixels or float pixels in [0, 1] of shape"
+_RESCALE = ("rescale 0..255 floats first, as keras.utils.image_dataset_from_directory yields them: "
+            "keras.layers.Rescaling(1 / 255) or dataset.map(lambda x, y: (x / 255, y))")
+_SAMPLE_WEIGHT_MESSAGE = ("sample_weight: JointVAE weighs every image alike (its capacity and balance terms "
+                          "are batch averages); pass images or (images, labels) without weights")
 
 
 def check_images(images, image_shape: tuple[int, int, int]) -> tf.Tensor:
@@ -46,7 +51,9 @@ def check_images(images, image_shape: tuple[int, int, int]) -> tf.Tensor:
     Raises:
       JointVAEError: another shape or dtype, or (when executing eagerly) float values outside [0, 1].
         Inside a traced step the range check runs in the graph; ``JointVAE.fit``/``evaluate``/``predict``
-        turn its failure into the same error.
+        turn its failure into the same error. Float pixels in 0..255 (what
+        ``keras.utils.image_dataset_from_directory`` yields) are refused rather than guessed from their
+        range: the error names the rescaling step.
     """
     images = tf.convert_to_tensor(images)
     shape = images.shape
@@ -65,7 +72,7 @@ def check_images(images, image_shape: tuple[int, int, int]) -> tf.Tensor:
     if tf.executing_eagerly():
         if not bool(in_range):
             raise JointVAEError(f"{_RANGE_MESSAGE}, got values from {float(tf.reduce_min(images)):.4g} to "
-                                f"{float(tf.reduce_max(images)):.4g}; divide 0..255 floats by 255")
+                                f"{float(tf.reduce_max(images)):.4g}; {_RESCALE}")
         return images
     # Traced: a batch's size may be unknown until it arrives (Keras feeds numpy arrays that way).
     fits = tf.reduce_all(tf.equal(tf.shape(images)[1:], image_shape))
@@ -85,7 +92,7 @@ def _input_errors(image_shape: tuple[int, int, int]):
             raise
         raise JointVAEError(f"{_INPUT_MESSAGE} [batch, {', '.join(map(str, image_shape))}], got a batch of shape "
                             f"[{', '.join(found.groups())}] that did not match or held values outside [0, 1] "
-                            "(divide 0..255 floats by 255)") from None
+                            f"({_RESCALE})") from None
 
 
 @keras.saving.register_keras_serializable(package="jointvae_tf")
@@ -94,13 +101,21 @@ class JointVAE(keras.Model):
 
     ``call(images)`` returns deterministic reconstructions ``[batch, H, W, C]`` in [0, 1] (z = mean,
     c = one-hot argmax). Images are ``[batch, H, W, C]`` uint8 (scaled by 1/255) or float in [0, 1]
-    (:func:`check_images`). Training batches are images, dicts with an ``"image"`` key, or ``(images,
-    labels)`` / ``(images, labels, weights)`` tuples such as TFDS ``as_supervised`` datasets give:
-    labels and weights are ignored, the objective is unsupervised.
+    (:func:`check_images`; float pixels in 0..255 are refused, rescale them first). Training batches are
+    images, dicts with an ``"image"`` key, or ``(images, labels)`` tuples such as TFDS ``as_supervised``
+    datasets give: labels are ignored, the objective is unsupervised. Sample weights are refused
+    (:class:`~jointvae_tf.errors.JointVAEError`): every image counts alike in the objective.
+
+    ``training_step`` (int64 scalar, not trainable) counts the training batches; the capacity schedules
+    read it. It is saved with the weights, so ``compile`` with another optimizer, fine-tuning and
+    ``keras.models.load_model`` continue the schedules where they were.
 
     ``compile`` takes an optimizer (default Adam, learning rate 5e-4) but no ``loss``: the objective is
     set by the :class:`~jointvae_tf.core.config.ModelConfig`. ``model.save("x.keras")`` and
-    ``keras.models.load_model("x.keras")`` round-trip once ``jointvae_tf`` is imported.
+    ``keras.models.load_model("x.keras")`` round-trip once ``jointvae_tf`` is imported; ``model.export(dir)``
+    (Keras' SavedModel export) serves ``call`` on float32 images. As with any Keras model, calling the model
+    and its methods (``encode``, ``decode``, ``sample``, ``traverse``) returns tensors; ``predict`` returns
+    numpy arrays.
     """
 
     def __init__(self, config: ModelConfig | dict, seed: int = 0, **kwargs):
@@ -116,6 +131,10 @@ class JointVAE(keras.Model):
         if losses.uses_learned_scale(config.loss):
             self.log_scale = self.add_weight(name="log_scale", shape=(), trainable=True,
                                              initializer=keras.initializers.Constant(float(tf.math.log(config.loss.scale))))
+        # Created last, so the variables of older files keep their places; counted on the first replica only.
+        self.training_step = self.add_weight(name="training_step", shape=(), dtype="int64", trainable=False,
+                                             initializer="zeros", aggregation="only_first_replica")
+        self._step_from_optimizer = False
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
         self._sampler = None
         self.built = True  # every variable exists now: the networks are functional models
@@ -147,21 +166,51 @@ class JointVAE(keras.Model):
 
     # Arrays are checked whole before Keras batches them; datasets batch by batch (see check_images).
     def fit(self, x=None, *args, **kwargs):
-        with self._checked_input(x):
+        self._take_step_from_optimizer()
+        with self._checked_input(x, kwargs.get("sample_weight")):
             return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        with self._checked_input(x):
+        self._take_step_from_optimizer()
+        with self._checked_input(x, kwargs.get("sample_weight")):
             return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         with self._checked_input(x):
             return super().predict(x, *args, **kwargs)
 
-    def _checked_input(self, x):
+    def _checked_input(self, x, sample_weight=None):
+        if sample_weight is not None:
+            raise JointVAEError(_SAMPLE_WEIGHT_MESSAGE)
         if isinstance(x, (np.ndarray, tf.Tensor)):
             check_images(x, self.config.image_shape)
         return _input_errors(self.config.image_shape)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras' ``Model.export``; ``input_signature`` defaults to float32 images ``[batch, H, W, C]`` in [0, 1].
+
+        The export serves ``call`` (deterministic reconstructions). ``jvae-tf export``
+        (:mod:`jointvae_tf.serving.export`) writes the serving signatures instead (encode, decode, sample, ...).
+        """
+        if input_signature is None:
+            input_signature = [tf.TensorSpec([None, *self.config.image_shape], tf.float32, name="images")]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
+    def load_own_variables(self, store):
+        """Keras loading of the model's own variables; a file saved before the model kept ``training_step``
+        lacks it: the step is then taken from the optimizer's iterations once they are loaded too."""
+        own = self._trainable_variables + self._non_trainable_variables
+        if len(store.keys()) == len(own) - 1 and own[-1] is self.training_step:
+            for i, variable in enumerate(own[:-1]):
+                variable.assign(store[f"{i}"])
+            self._step_from_optimizer = True
+            return
+        super().load_own_variables(store)
+
+    def _take_step_from_optimizer(self):
+        if self._step_from_optimizer and getattr(self, "optimizer", None) is not None:
+            self.training_step.assign(tf.cast(self.optimizer.iterations, tf.int64))
+            self._step_from_optimizer = False
 
     def compile_from_config(self, config):
         """Compile as the saved model was (``keras.models.load_model`` calls this)."""
@@ -185,8 +234,8 @@ class JointVAE(keras.Model):
         (``latents.compose`` builds them from z and category ids)."""
         return tf.sigmoid(tf.cast(self.decoder(latent, training=training), tf.float32))
 
-    def sample(self, n: int, category: int | Sequence[int] = (), seed: int = 0) -> np.ndarray:
-        """``n`` images ``[n, H, W, C]`` float32 in [0, 1] from the prior: z ~ N(0, I), categories uniform.
+    def sample(self, n: int, category: int | Sequence[int] = (), seed: int = 0) -> tf.Tensor:
+        """``n`` images ``[n, H, W, C]`` float32 in [0, 1] (a tensor) from the prior: z ~ N(0, I), categories uniform.
 
         ``category``: a category id for the first discrete variable, or one per leading variable (-1 =
         random); ``seed``: image ``k`` is drawn with seed ``seed + k``, exactly as the exported ``sample``
@@ -205,10 +254,10 @@ class JointVAE(keras.Model):
         categories = category + [sampling.RANDOM_CATEGORY] * (len(spec.disc) - len(category))
         seeds = np.arange(n, dtype=np.int64) + np.int64(seed)
         rows = np.tile(np.asarray(categories, np.int32).reshape(1, len(spec.disc)), (int(n), 1))
-        return self._sampler(tf.constant(seeds), tf.constant(rows))["images"].numpy()
+        return self._sampler(tf.constant(seeds), tf.constant(rows))["images"]
 
-    def traverse(self, dim: int, category: int | Sequence[int] = (), steps: int = 10) -> np.ndarray:
-        """Images ``[steps, H, W, C]`` float32 in [0, 1] along continuous dim ``dim``: it sweeps its prior's
+    def traverse(self, dim: int, category: int | Sequence[int] = (), steps: int = 10) -> tf.Tensor:
+        """Images ``[steps, H, W, C]`` float32 in [0, 1] (a tensor) along continuous dim ``dim``: it sweeps its prior's
         quantiles 0.05 .. 0.95, every other continuous dim stays 0 and the discrete code is fixed.
 
         ``category``: an id for the first discrete variable or one per variable (default 0 for the rest).
@@ -223,7 +272,7 @@ class JointVAE(keras.Model):
         categories = np.asarray([category + [0] * (len(spec.disc) - len(category))], np.int32)
         images = sampling.traverse(self.decode, spec, tf.constant([int(dim)], tf.int32),
                                    tf.constant(categories.reshape(1, len(spec.disc))), latents.prior_quantiles(steps))
-        return images["images"][0].numpy()
+        return images["images"][0]
 
     def call(self, images, training=False):
         return self.decode(latents.mode_latent(self.encode(images, training)), training)
@@ -234,8 +283,7 @@ class JointVAE(keras.Model):
                       seed: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """Every term of the objective (``LOSS_TERMS``) for one batch ``[batch, H, W, C]`` (scalars, nats per image).
 
-        ``step``: training step of the capacity schedules; the optimizer's iteration count when None (0
-        without an optimizer). ``seed``: stateless seed, int ``[2]``, of the latent sample and the invariance
+        ``step``: training step of the capacity schedules; the model's ``training_step`` when None. ``seed``: stateless seed, int ``[2]``, of the latent sample and the invariance
         term's transform; the model's seed generator's next one when None.
         """
         config = self.config
@@ -257,8 +305,7 @@ class JointVAE(keras.Model):
             disagreement = invariance.OBJECTIVES[config.invariance.objective]
             disc_disagreement = tf.add_n([disagreement(a, b) for a, b in zip(encoding.logits, transformed_logits)])
         if step is None:
-            optimizer = getattr(self, "optimizer", None)
-            step = optimizer.iterations if optimizer is not None else 0
+            step = self.training_step
         cont_capacity = capacity_at(config.cont_capacity, step)
         disc_capacity = capacity_at(config.disc_capacity, step, cap=config.latent.max_disc_capacity)
         gamma = config.loss.gamma
@@ -279,8 +326,14 @@ class JointVAE(keras.Model):
 
     @staticmethod
     def batch_images(data):
-        """The images of a training batch: ``images``, ``{"image": images, ...}`` or ``(images, labels[, weights])``."""
-        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        """The images of a training batch: ``images``, ``{"image": images, ...}`` or ``(images, labels)``.
+
+        Raises:
+          JointVAEError: the batch carries sample weights (a third element).
+        """
+        images, _, weights = keras.utils.unpack_x_y_sample_weight(data)
+        if weights is not None:
+            raise JointVAEError(_SAMPLE_WEIGHT_MESSAGE)
         return images["image"] if isinstance(images, dict) else images
 
     def train_step(self, data):
@@ -291,6 +344,7 @@ class JointVAE(keras.Model):
             scaled = self.optimizer.scale_loss(terms["loss"] / distribute.num_replicas())
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.training_step.assign_add(1)
         return self._update_trackers(terms)
 
     def test_step(self, data):

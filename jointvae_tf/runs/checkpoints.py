@@ -6,7 +6,9 @@ variables created in another order still load into the right place. It is writte
 flushed to disk and renamed into place, so a kill at any moment leaves the previous checkpoint intact;
 the newest ``keep`` are kept. A write that fails (a full disk) removes its temporary file and raises
 RunFailure. A damaged checkpoint (truncated, overwritten, empty) is named in a warning and skipped for the
-newest intact one. Checkpoints written before names were used (keys ``model/0000``, by position) still load.
+newest intact one. Checkpoints written before names were used (keys ``model/0000``, by position) still load,
+and so do those written before the model kept its own ``training_step``: it is then taken from the
+checkpoint's step, the optimizer's iteration count it was saved at.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ class Checkpointer:
     def _positional_variables(self) -> dict[str, keras.Variable]:
         """Variables by the keys of checkpoints written before names were used: ``model/0000``, ... in
         creation order."""
-        owners = [("model", self.model.variables)]
+        step = getattr(self.model, "training_step", None)
+        owners = [("model", [v for v in self.model.variables if v is not step])]
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             owners.append(("optimizer", optimizer.variables))
@@ -176,7 +179,7 @@ class Checkpointer:
             except RunFailure as error:
                 damaged.append((path, error))
                 continue
-            self._assign(stored, path)
+            self._assign(stored, path, step)
             if damaged:
                 if owner:
                     for bad, _ in damaged:
@@ -190,12 +193,17 @@ class Checkpointer:
         raise RunFailure(f"{damaged[0][1]}; and every older checkpoint of {self.directory} is damaged too"
                          if len(damaged) > 1 else f"{damaged[0][1]}; no older checkpoint to restore instead")
 
-    def _assign(self, stored: dict[str, np.ndarray], path: str) -> None:
-        """Assign the arrays of checkpoint ``path`` to the model's and optimizer's variables."""
+    def _assign(self, stored: dict[str, np.ndarray], path: str, step: int) -> None:
+        """Assign the arrays of checkpoint ``path`` (of step ``step``) to the model's and optimizer's variables."""
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         variables = self._variables() if _FORMAT_KEY in stored else self._positional_variables()
+        step_variable = getattr(self.model, "training_step", None)
+        step_key = next((name for name, v in variables.items() if v is step_variable), None)
+        older = step_variable is not None and (step_key is None or step_key not in stored)
+        if older:
+            variables.pop(step_key, None)
         # Model variables must all be there; optimizer state may be missing (then it starts afresh).
         mismatched = [name for name, variable in variables.items()
                       if (name in stored or name.startswith("model/"))
@@ -207,6 +215,8 @@ class Checkpointer:
         for name, variable in variables.items():
             if name in stored:
                 variable.assign(stored[name])
+        if older:
+            step_variable.assign(step)
 
 
 def read_checkpoint(path: str) -> dict[str, np.ndarray]:

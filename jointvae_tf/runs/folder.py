@@ -24,6 +24,7 @@ import keras
 
 from jointvae_tf.runs.checkpoints import Checkpointer
 from jointvae_tf.runs.lock import LOCK_FILE
+from jointvae_tf.core import distribute
 from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig
 from jointvae_tf.data import resolve_classes
 from jointvae_tf.errors import ConfigError, JointVAEError
@@ -98,8 +99,9 @@ class RunFolder:
 
 @dataclasses.dataclass
 class LoadedRun:
-    """A trained run: its config, its model at the latest checkpoint, that checkpoint's step, and the
-    label names of its dataset (for an image folder, its class folders; empty when unknown)."""
+    """A trained run: its config, its model at the latest checkpoint (compiled with the run's optimizer,
+    whose state the checkpoint restores, so ``model.fit`` continues the run), that checkpoint's step, and
+    the label names of its dataset (for an image folder, its class folders; empty when unknown)."""
 
     config: RunConfig
     model: JointVAE
@@ -128,12 +130,15 @@ def prepare_run(run: RunConfig, run_dir: str, resume: bool) -> RunConfig:
 
 
 def open_run(run_dir: str) -> LoadedRun:
-    """Rebuild the model of a run folder from its config.json and load its latest checkpoint."""
+    """Rebuild the model of a run folder from its config.json and load its latest checkpoint, weights,
+    optimizer state and training step: ``open_run(run_dir).model.fit(...)`` continues the run's schedules."""
     folder = RunFolder(run_dir)
     if not os.path.isfile(folder.config):
         raise ConfigError("run_dir", f"{run_dir}: no config.json; expected a run folder written by `jvae-tf train`")
     run = RunConfig.load(folder.config)
     model = JointVAE(run.model, seed=run.train.seed)
+    model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
+                  jit_compile=distribute.resolve_jit(run.train.jit_compile))
     model.build_all()
     step = folder.checkpointer(model).restore_latest(require=True)
     return LoadedRun(config=run, model=model, step=step, class_names=_class_names(run.data))

@@ -32,14 +32,14 @@ class DivergenceGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
         if bad:
-            step = int(self.model.optimizer.iterations.numpy())
+            step = int(self.model.training_step.numpy())
             raise TrainingDiverged(
                 f"training diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; the last "
                 "good checkpoint is kept (try a lower train.learning_rate or model.loss.gamma, or model.loss.kind=bce)")
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Writes a checkpoint every ``every`` optimizer steps and at the end of every epoch."""
+    """Writes a checkpoint every ``every`` training steps (``model.training_step``) and at the end of every epoch."""
 
     def __init__(self, checkpointer: Checkpointer, every: int):
         super().__init__()
@@ -48,16 +48,16 @@ class CheckpointEvery(keras.callbacks.Callback):
         self.last_saved = 0
 
     def on_train_begin(self, logs=None):
-        self.last_saved = int(self.model.optimizer.iterations.numpy())
+        self.last_saved = int(self.model.training_step.numpy())
 
     def _save_if_new(self):
-        step = int(self.model.optimizer.iterations.numpy())
+        step = int(self.model.training_step.numpy())
         if step != self.last_saved:
             self.checkpointer.save(step)
             self.last_saved = step
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) - self.last_saved >= self.every:
+        if int(self.model.training_step.numpy()) - self.last_saved >= self.every:
             self._save_if_new()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -129,7 +129,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         from jointvae_tf.evaluation.inference import cluster_scores, encode_dataset, objective_terms
 
         model = self.model
-        step = int(model.optimizer.iterations.numpy())
+        step = int(model.training_step.numpy())
         terms = objective_terms(model, self.images, step, seed=0, batch_size=self.batch_size)
         values = {f"val_{name}": value for name, value in terms.items()}
         summary = encode_dataset(model, self.images, self.batch_size)
@@ -171,12 +171,12 @@ class TrainingTensorBoard(keras.callbacks.TensorBoard):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self.last_logged = int(self.model.optimizer.iterations.numpy())
+        self.last_logged = int(self.model.training_step.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         with tf.summary.record_if(True):
             super().on_train_batch_end(batch, None)  # the graph and the profile; the values follow
-            step = int(self.model.optimizer.iterations.numpy())
+            step = int(self.model.training_step.numpy())
             if logs and step // self.every > self.last_logged // self.every:
                 with self._train_writer.as_default(step=step):
                     for name, value in logs.items():

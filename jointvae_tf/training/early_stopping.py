@@ -93,7 +93,7 @@ class StopWhenSettled(keras.callbacks.Callback):
         self.last_step = self._step()
 
     def _step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
+        return int(self.model.training_step.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         step = self._step()

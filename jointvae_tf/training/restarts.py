@@ -120,7 +120,7 @@ def best_start(run: RunConfig, build: Callable[[RunConfig], JointVAE], dataset: 
                 break
         if not dropped and score.collapsed:
             dropped = f"collapsed: {score.used:.0%} of its categories in use"
-        candidates.append(Candidate(index, seed, int(model.optimizer.iterations.numpy()), score.to_dict(), dropped))
+        candidates.append(Candidate(index, seed, int(model.training_step.numpy()), score.to_dict(), dropped))
         if verbose:
             print(f"Candidate {index + 1}/{run.train.restarts} (seed {seed}): label-free score {score.score:.3f} "
                   f"(agreement {score.agreement:.3f}, balance {score.balance:.3f}, {score.used:.0%} of categories "

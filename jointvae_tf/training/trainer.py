@@ -48,18 +48,6 @@ class CodeCollapsed(RunFailure):
     """The discrete code collapsed during training (few categories in use); the run is not continued."""
 
 
-def gpu_available() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def resolve_jit(jit_compile: bool | None) -> bool:
-    """XLA on by default with a GPU, off on CPU (``jit_compile`` None).
-
-    Measurements: docs/results/2026-11-26-training-speed.md.
-    """
-    return gpu_available() if jit_compile is None else jit_compile
-
-
 def build_model(run: RunConfig, strategy: tf.distribute.Strategy | None = None) -> JointVAE:
     """A compiled model with built variables and optimizer state, ready to restore or train.
 
@@ -74,7 +62,7 @@ def build_model(run: RunConfig, strategy: tf.distribute.Strategy | None = None) 
     with strategy.scope():
         model = JointVAE(run.model, seed=run.train.seed)
         model.compile(optimizer=keras.optimizers.Adam(run.train.learning_rate),
-                      jit_compile=resolve_jit(run.train.jit_compile), steps_per_execution=steps_per_execution)
+                      jit_compile=distribute.resolve_jit(run.train.jit_compile), steps_per_execution=steps_per_execution)
         model.build_all()
         model.optimizer.build(model.trainable_variables)
     return model
@@ -84,7 +72,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
           extra_callbacks: list[keras.callbacks.Callback] = ()) -> TrainingResult:
     """Train ``run`` in ``run_dir`` (or continue it with ``resume``); returns where things went.
 
-    Training is counted in optimizer steps: whole epochs, ``TrainConfig.epochs_for`` of them, or fewer with
+    Training is counted in steps (``model.training_step``): whole epochs, ``TrainConfig.epochs_for`` of them, or fewer with
     ``TrainConfig.stop_when_settled`` once the discrete code has settled (:class:`StopWhenSettled`, not before
     the discrete capacity's ramp has ended; the step and reason go to ``stopped.json``). A code that collapses
     ends the run with :class:`CodeCollapsed`. A resumed run restores weights, optimizer and step (hence the
@@ -144,7 +132,7 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
 
         model, restart_phase = restarts.best_start(run, build_candidate, dataset, steps_per_epoch,
                                                    unlabeled, verbose)
-        step = int(model.optimizer.iterations.numpy())
+        step = int(model.training_step.numpy())
         if chief:
             restart_phase.write(folder.restarts)
     else:
@@ -192,7 +180,7 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
         history = model.fit(dataset, epochs=epochs, initial_epoch=epoch, steps_per_epoch=steps_per_epoch,
                             callbacks=callbacks, verbose=verbose, shuffle=False)
         logs = _last(history)
-    final_step = int(model.optimizer.iterations.numpy())
+    final_step = int(model.training_step.numpy())
     if not checkpointer.checkpoints() or checkpointer.checkpoints()[-1][0] != final_step:
         checkpointer.save(final_step)
     stopped = stopper.reason if stopper is not None and stopper.stopped_at is not None else ""
