@@ -277,6 +277,16 @@ def test_npz_reads_train_and_test(tmp_path):
     assert sorted(load("npz", tmp_path, "test").labels) == [0, 1, 2, 3]
 
 
+def test_npz_without_data_dir_is_the_one_keras_datasets_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(JointVAEError, match=r"mnist.npz' not found.*keras.datasets.mnist.load_data\(\)"):
+        load_examples(DataConfig(name="npz"), "test", 32, 1)
+    (tmp_path / "datasets").mkdir()
+    (x_train, y_train), (x_test, y_test) = digits(6), digits(4)
+    np.savez(tmp_path / "datasets" / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    assert sorted(load_examples(DataConfig(name="npz"), "test", 32, 1).labels) == [0, 1, 2, 3]
+
+
 def test_npz_missing_key_or_bad_label_names_the_file(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=digits(3)[0], y_train=np.array([1, 2, 10]))
     with pytest.raises(JointVAEError, match=r"mnist.npz: label 10 of example 2"):

@@ -1,5 +1,5 @@
 """TFDS datasets read offline under ``tfds.testing.mock_data``: shapes, dtypes, label ranges, EMNIST's
-orientation and dSprites' factors."""
+orientation and dSprites' factors; a dataset not prepared yet is downloaded on first use, or named."""
 
 import numpy as np
 import pytest
@@ -104,6 +104,23 @@ def test_the_seed_moves_the_training_subset_but_never_the_held_out_examples():
         assert sorted(record_ids("mnist", "test", 3)) == sorted(record_ids("mnist", "test", 4)) == list(range(100, 150))
 
 
-def test_missing_tfds_data_says_how_to_download(tmp_path):
-    with pytest.raises(JointVAEError, match=r"no prepared TFDS 'kmnist' in .*download_and_prepare"):
+def test_a_dataset_not_prepared_yet_is_downloaded_on_first_use(tmp_path, monkeypatch):
+    downloads = []
+    with tfds.testing.mock_data(num_examples=20), monkeypatch.context() as patch:
+        patch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False)
+        patch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                      lambda self, *args, **kwargs: downloads.append(self.name))
+        examples = load("mnist", "test", data_dir=str(tmp_path))
+    assert len(examples.images) == 20 and downloads == ["mnist"]
+
+
+def test_offline_the_missing_dataset_is_named_with_where_to_put_it(tmp_path, monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise OSError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(JointVAEError) as raised:
         load("kmnist", data_dir=str(tmp_path))
+    message = str(raised.value)
+    assert "\n" not in message and f"data_dir: TFDS 'kmnist' is not in {tmp_path} and could not be" in message
+    assert "download_and_prepare()" in message and "data.data_dir" in message

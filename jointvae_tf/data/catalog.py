@@ -175,7 +175,8 @@ _ALL = (
     Dataset(
         DatasetInfo("npz", "a Keras-style mnist.npz with x_train/y_train/x_test/y_test", "local", 32, 1, 10, DIGITS),
         Source(mnist_files.read_npz, _found(mnist_files.find_npz), ("train", "test"),
-               "keras.datasets.mnist's mnist.npz; data.data_dir at the file or its folder"),
+               "keras.datasets.mnist's mnist.npz: found in Keras' cache (~/.keras/datasets); or data.data_dir at "
+               "the file or its folder"),
         HANDWRITING),
     Dataset(
         DatasetInfo("mnist_idx", "raw MNIST IDX files (train-images-idx3-ubyte[.gz], ...)", "local", 32, 1, 10,

@@ -21,9 +21,16 @@ IDX_LAYOUT = ("a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t
 _IDX_UBYTE = 0x08
 
 
+def keras_datasets_dir() -> str:
+    """Where ``keras.datasets`` keeps its downloads: ``$KERAS_HOME/datasets``, else ``~/.keras/datasets``."""
+    return os.path.join(os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "datasets")
+
+
 def find_npz(data_dir: str | None) -> str:
-    """``data_dir`` if it is a file, else ``data_dir/mnist.npz``."""
-    return find_file(data_dir, NPZ_FILE, NPZ_LAYOUT)
+    """``data_dir`` if it is a file, else ``data_dir/mnist.npz``; without ``data_dir``, the ``mnist.npz``
+    that ``keras.datasets.mnist.load_data()`` downloaded (:func:`keras_datasets_dir`)."""
+    return find_file(data_dir or keras_datasets_dir(), NPZ_FILE,
+                     f"{NPZ_LAYOUT} (keras.datasets.mnist.load_data() downloads one to {keras_datasets_dir()})")
 
 
 def read_npz(data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:

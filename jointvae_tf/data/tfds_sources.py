@@ -1,13 +1,16 @@
-"""Datasets read through TensorFlow Datasets, offline: the data must already be prepared in TFDS's
-``data_dir`` (default ``~/tensorflow_datasets``)."""
+"""Datasets read through TensorFlow Datasets: as ``tfds.load`` does, a dataset not yet prepared in TFDS's
+``data_dir`` (default ``~/tensorflow_datasets``) is downloaded and prepared there on first use."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+from absl import logging as absl_logging
 
 from jointvae_tf.data.info import Examples, check_labels
 from jointvae_tf.data.resize import fit_images
@@ -16,6 +19,19 @@ from jointvae_tf.errors import ConfigError
 from jointvae_tf.progress import Progress, tracked
 
 _BATCH = 4096
+DEFAULT_DATA_DIR = "~/tensorflow_datasets"
+"""Where TFDS keeps its datasets when no ``data_dir`` is given (``$TFDS_DATA_DIR`` overrides it)."""
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """absl's (TFDS's) warnings silenced for the duration."""
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,21 +53,38 @@ class TfdsSource:
     pools: tuple[str, ...] = ("train", "test")
 
     def how_to_get(self) -> str:
-        return (f"TFDS '{self.tfds_name}', once with internet: python -c \"import tensorflow_datasets as tfds; "
-                f"tfds.builder('{self.tfds_name}', data_dir=DIR).download_and_prepare()\", then data.data_dir DIR")
+        return (f"TFDS '{self.tfds_name}': downloaded on first use into data.data_dir (default "
+                f"{DEFAULT_DATA_DIR}), as tfds.load does")
 
     def available(self, data_dir: str | None) -> bool:
-        return tfds.builder(self.tfds_name, data_dir=data_dir).is_prepared()
+        """Whether the dataset is prepared in ``data_dir`` already (else the first read downloads it)."""
+        return self._builder(data_dir).is_prepared()
+
+    def _builder(self, data_dir: str | None) -> tfds.core.DatasetBuilder:
+        # TFDS warns about every version folder it does not find; a dataset not downloaded yet is no news.
+        with _quiet_absl():
+            return tfds.builder(self.tfds_name, data_dir=data_dir)
+
+    def _prepared(self, data_dir: str | None) -> tfds.core.DatasetBuilder:
+        """The builder, its data downloaded and prepared first if needed (as ``tfds.load`` does)."""
+        builder = self._builder(data_dir)
+        with _quiet_absl():
+            prepared = builder.is_prepared()
+        if not prepared:
+            try:
+                builder.download_and_prepare()
+            except (OSError, ImportError, tfds.download.DownloadError) as error:  # offline, or a TFDS extra missing
+                reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
+                raise ConfigError("data_dir", f"TFDS '{self.tfds_name}' is not in {data_dir or DEFAULT_DATA_DIR} and "
+                                  f"could not be downloaded ({reason}); with internet access run "
+                                  f"tfds.builder('{self.tfds_name}', data_dir=DIR).download_and_prepare() once "
+                                  "and pass it as data.data_dir") from None
+        return builder
 
     def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
         """Stream the pool once in batches, keeping only the selected examples (in the selection's order);
         with chosen classes, a first pass reads the labels alone to find their examples."""
-        try:
-            dataset = tfds.builder(self.tfds_name, data_dir=data_dir).as_dataset(split=selection.pool)
-        except AssertionError:
-            raise ConfigError("data_dir", f"no prepared TFDS '{self.tfds_name}' in "
-                                          f"{data_dir or '~/tensorflow_datasets'}; "
-                                f"download it as {self.how_to_get()}") from None
+        dataset = self._prepared(data_dir).as_dataset(split=selection.pool)
         keys = ("image", self.label_key) + self.factor_keys
         dataset = dataset.map(lambda example: {k: example[k] for k in keys})
         pool_size = int(dataset.cardinality())
