@@ -4,12 +4,14 @@ Exit codes: 0 success; 2 a user's mistake (:class:`~jointvae_tf.errors.JointVAEE
 file, wrong image size; and click's own usage errors); 1 a run that failed although its inputs were fine
 (:class:`~jointvae_tf.errors.RunFailure`: training diverged, no model server answered). Each prints one
 line ``Error: ...`` on stderr; a library warning (:class:`~jointvae_tf.errors.JointVAEWarning`: a damaged
-checkpoint skipped) one line ``Warning: ...``. A command's module (and with it TensorFlow) is imported only when that
-command is asked for, so ``jvae-tf --help`` answers at once.
+checkpoint skipped) one line ``Warning: ...``. A command's module is imported only when that command is
+asked for, and TensorFlow only once its flags have been read, so ``jvae-tf --help``, ``jvae-tf train
+--help`` and a mistyped flag answer at once.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -51,6 +53,18 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
+def _tensorflow_first(callback):
+    """``callback`` importing TensorFlow quietly before it runs: after click has parsed the flags (help and
+    usage errors need no TensorFlow), before the command's own imports would load it noisily."""
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        _import_tensorflow_quietly()
+        return callback(*args, **kwargs)
+
+    run.imports_tensorflow_first = True
+    return run
+
+
 def _exit_code(error: Exception) -> int | None:
     """The exit code of a library error (``JointVAEError.exit_code``), or None for anything else (a bug,
     shown as a traceback). A JointVAEError can only exist once ``jointvae_tf`` was imported."""
@@ -80,8 +94,10 @@ class _Group(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
-        _import_tensorflow_quietly()
-        return getattr(importlib.import_module(f"jointvae_tf.cli.{name}"), name)
+        command = getattr(importlib.import_module(f"jointvae_tf.cli.{name}"), name)
+        if not getattr(command.callback, "imports_tensorflow_first", False):
+            command.callback = _tensorflow_first(command.callback)
+        return command
 
     def format_commands(self, ctx, formatter):
         limit = formatter.width - 6 - max(map(len, COMMANDS))

@@ -22,6 +22,19 @@ def test_help_lists_the_commands_without_importing_tensorflow(tmp_path):
     assert all(f"  {name} " in result.stdout for name in COMMANDS)
 
 
+@pytest.mark.parametrize("args,code,answer", [(["train", "--help"], 0, "--dataset"),
+                                              (["train", "--no-such-flag"], 2, "No such option"),
+                                              (["train", "--epochs", "ten"], 2, "'ten' is not a valid integer"),
+                                              (["traverse", "--help"], 0, "RUN_DIR")])
+def test_a_commands_help_and_flag_mistakes_answer_without_importing_tensorflow(args, code, answer, tmp_path):
+    script = (f"import sys\nfrom jointvae_tf.cli.main import main\ncode = 0\ntry:\n    main({args!r})\n"
+              "except SystemExit as e:\n    code = e.code or 0\n"
+              "print('EXIT', code, 'TENSORFLOW', 'tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert f"EXIT {code} TENSORFLOW False" in result.stdout, result.stderr[-2000:]
+    assert answer in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_listed_summary_is_the_command_s_own(name):
     command = main.get_command(click.Context(main), name)
