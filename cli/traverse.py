@@ -33,6 +33,11 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed, *
     from jointvae_tf.viz.visualize import write_pictures
 
     loaded = open_run(run_dir)
+    cont = loaded.model.config.latent.cont
+    bad = [d for d in dims if d >= cont]
+    if bad:  # before any picture is drawn, so none is left half done
+        raise click.BadParameter(f"expected continuous dims in 0 .. {cont - 1} (the run has {cont}), got {bad[0]}",
+                                 param_hint="'--dim'")
     classes = settings_given(options).get("data.classes", ())
     examples = load_split(loaded.config, "validation", max_examples, classes)
     out = out or RunFolder(run_dir).pictures

@@ -75,9 +75,11 @@ def test_traverse_writes_every_listed_file(run_dir, tmp_path):
     assert all(name in result.output for name in written)
 
 
-def test_traverse_rejects_a_dim_outside_the_latent(run_dir, tmp_path):
-    result = invoke("traverse", run_dir, "--out", tmp_path, "--dim", 7, "--max-examples", 32)
-    assert result.exit_code == 2 and "continuous dims" in result.output
+def test_traverse_rejects_a_dim_outside_the_latent_before_drawing_anything(run_dir, tmp_path):
+    result = invoke("traverse", run_dir, "--out", tmp_path / "out", "--dim", 0, "--dim", 7, "--max-examples", 32)
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "'--dim'" in result.output and "continuous dims in 0 .. 2" in result.output and "got 7" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

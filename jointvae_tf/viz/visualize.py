@@ -30,6 +30,7 @@ import tensorflow as tf
 from PIL import Image
 
 from jointvae_tf.core.model import JointVAE
+from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation import metrics
 from jointvae_tf.evaluation.inference import (
     INFERENCE_BATCH,
@@ -191,8 +192,15 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
 
     Returns:
       ``{file name: path}`` of what was written.
+
+    Raises:
+      JointVAEError: a ``category_dims`` entry is not a continuous dim; checked before anything is written.
     """
     spec = model.config.latent
+    bad = [int(d) for d in category_dims or () if not 0 <= int(d) < spec.cont]
+    if bad:
+        raise JointVAEError(f"category_dims: expected continuous dims in 0 .. {spec.cont - 1} (the model has "
+                            f"{spec.cont}), got {bad[0]}")
     factor = factor or default_upscale(model.config.image_size)
     os.makedirs(out_dir, exist_ok=True)
     progress = Progress(f"Drawing pictures into {out_dir}", -(-len(images) // INFERENCE_BATCH), "step", verbose)
