@@ -1,16 +1,27 @@
 """Keras progress bars for the slow work outside ``fit``: evaluating a split, drawing pictures, reading data.
 
 Each bar counts ``unit``s (images, pictures, steps) on stdout, as ``fit``'s own bar does; with
-``verbose=0`` nothing is shown. A non-interactive stdout (a file, a pipe) gets one line when a bar ends.
+``verbose=0`` nothing is shown. A stdout that is not a terminal (a file, a pipe) gets one plain line when a
+bar ends, without the bar's colours and carriage returns (:func:`plain_unless_terminal`).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Iterable, Iterator, TypeVar
 
 import keras
 
 T = TypeVar("T")
+
+
+def plain_unless_terminal(verbose: int | str) -> int | str:
+    """Keras' ``verbose`` for a progress display: 1 (a live bar) or ``"auto"`` becomes 2 (one plain line
+    per epoch or bar) when stdout is not a terminal; Keras' bar would fill a log file with colour codes and
+    carriage returns. Other values are returned unchanged."""
+    if verbose in (1, "auto"):
+        return 1 if sys.stdout.isatty() else 2
+    return verbose
 
 
 class Progress:
@@ -21,7 +32,8 @@ class Progress:
 
     def __init__(self, title: str, total: int, unit: str = "step", verbose: int = 1):
         self.done = 0
-        self.bar = keras.utils.Progbar(max(total, 1), unit_name=unit, verbose=verbose) if verbose else None
+        self.bar = (keras.utils.Progbar(max(total, 1), unit_name=unit, verbose=plain_unless_terminal(verbose))
+                    if verbose else None)
         if self.bar is not None:
             print(title, flush=True)
 

@@ -59,6 +59,7 @@ def test_train_with_a_missing_data_file_names_it_and_can_be_retried(dataset, mis
     for attempt in range(2):  # the failed attempt leaves nothing that blocks the next one
         code, lines = _cli("train", "--dataset", dataset, "--data-dir", str(tmp_path / "empty"), "--out", str(run_dir))
         assert code == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and missing in lines[0]
+        assert not run_dir.exists()  # no config.json of a run that never started
 
 
 def test_resume_needs_a_run_folder(tmp_path):

@@ -21,6 +21,7 @@ from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
 from jointvae_tf.data import pixels
 from jointvae_tf.errors import ConfigError, JointVAEError, RunFailure, write_failure
+from jointvae_tf.progress import plain_unless_terminal
 from jointvae_tf.evaluation import selection
 from jointvae_tf.training import restarts
 from jointvae_tf.training.callbacks import (
@@ -84,7 +85,11 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     naming the holder when another process trains in it) and first removes what killed writers left there.
     A folder made by this call is removed again when the run is refused over its inputs (a JointVAEError
     that is not a RunFailure), so no debris of a mistake stays.
+
+    ``verbose`` is Keras' ``fit`` verbosity; a live bar becomes one plain line per epoch when stdout is not a
+    terminal.
     """
+    verbose = plain_unless_terminal(verbose)
     holds_folder = distribute.writes_run_folder(run.train.distribute)
     fresh = not os.path.exists(run_dir)
     with runs.lock_run_folder(run_dir) if holds_folder else contextlib.nullcontext():
