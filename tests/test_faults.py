@@ -48,6 +48,7 @@ def template(tmp_path_factory):
     checkpointer = RunFolder(folder).checkpointer(build_model(RUN))
     for step in STEPS:
         checkpointer.model.optimizer.iterations.assign(step)
+        checkpointer.model.training_step.assign(step)
         checkpointer.save(step)
     return folder
 
