@@ -3,7 +3,6 @@
 import click
 
 from jointvae_tf.cli.options import text_in_flags
-from jointvae_tf.data import describe_datasets
 
 _COLUMNS = ("name", "source", "size", "classes", "available", "where")
 
@@ -12,6 +11,8 @@ _COLUMNS = ("name", "source", "size", "classes", "available", "where")
 @click.option("--data-dir", default=None, help="Folder (or file) the datasets are looked up in; TFDS's data_dir.")
 def datasets(data_dir):
     """List every dataset: source, size, classes, whether it is available, and how to get it."""
+    from jointvae_tf.data import describe_datasets
+
     rows = [{**row, "size": f"{row['size']:,}" if row["size"] else "?", "available": "yes" if row["available"]
              else "no", "where": text_in_flags(row["where"], {"data.data_dir": "--data-dir"})}
             for row in describe_datasets(data_dir)]

@@ -8,7 +8,6 @@ import os
 import click
 
 from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source
-from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError
 
 
@@ -41,6 +40,7 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
     """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
     from jointvae_tf.serving.predictor import sample as sample_images
     from jointvae_tf.serving.sources import open_predictor
+    from jointvae_tf.data import pixels
     from jointvae_tf.viz import pictures
 
     source, run = model_source(run_dir, export_dir, server, grpc_address)

@@ -25,7 +25,7 @@ def test_help_lists_the_commands_without_importing_tensorflow(tmp_path):
 @pytest.mark.parametrize("args,code,answer", [(["train", "--help"], 0, "--dataset"),
                                               (["train", "--no-such-flag"], 2, "No such option"),
                                               (["train", "--epochs", "ten"], 2, "'ten' is not a valid integer"),
-                                              (["traverse", "--help"], 0, "RUN_DIR")])
+                                              *(([name, "--help"], 0, "Usage") for name in COMMANDS)])
 def test_a_commands_help_and_flag_mistakes_answer_without_importing_tensorflow(args, code, answer, tmp_path):
     script = (f"import sys\nfrom jointvae_tf.cli.main import main\ncode = 0\ntry:\n    main({args!r})\n"
               "except SystemExit as e:\n    code = e.code or 0\n"
@@ -52,3 +52,11 @@ def test_usage_error_exits_2_and_run_failure_exits_1(tmp_path):
                                          "--out", str(tmp_path / "x.png")])
     assert no_server.exit_code == 1, no_server.output
     assert no_server.stderr.count("\n") == 1 and "no TF-Serving answered" in no_server.stderr
+
+
+@pytest.mark.slow
+def test_datasets_lists_without_warnings_about_folders_not_downloaded_yet(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "jointvae_tf", "datasets", "--data-dir", str(tmp_path / "none")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "mnist" in result.stdout and "WARNING" not in result.stderr.upper(), result.stderr[-2000:]

@@ -58,7 +58,9 @@ class TfdsSource:
 
     def available(self, data_dir: str | None) -> bool:
         """Whether the dataset is prepared in ``data_dir`` already (else the first read downloads it)."""
-        return self._builder(data_dir).is_prepared()
+        builder = self._builder(data_dir)
+        with _quiet_absl():
+            return builder.is_prepared()
 
     def _builder(self, data_dir: str | None) -> tfds.core.DatasetBuilder:
         # TFDS warns about every version folder it does not find; a dataset not downloaded yet is no news.
