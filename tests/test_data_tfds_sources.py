@@ -124,11 +124,3 @@ def test_offline_the_missing_dataset_is_named_with_where_to_put_it(tmp_path, mon
     message = str(raised.value)
     assert "\n" not in message and f"data_dir: TFDS 'kmnist' is not in {tmp_path} and could not be" in message
     assert "download_and_prepare()" in message and "data.data_dir" in message
-
-
-def test_the_module_tfds_imports_to_download_is_installed():
-    # tensorflow_datasets' DatasetBuilder imports importlib_resources lazily, when it downloads and prepares a
-    # dataset, without declaring it as a requirement: the package depends on it so that tfds.load works.
-    import importlib_resources
-
-    assert importlib_resources.files("jointvae_tf").is_dir()
