@@ -110,7 +110,7 @@ from jointvae_tf.core.config import (
 def train(run_dir, resume, **options):
     """Train a JointVAE; writes config, checkpoints, TensorBoard logs and pictures to the run folder."""
     from jointvae_tf.core.config import RunConfig
-    from jointvae_tf.runs.folder import RunFolder
+    from jointvae_tf.run_folders.folder import RunFolder
     from jointvae_tf.training.presets import build_run_config, resume_run_config
     from jointvae_tf.training.trainer import train as train_run
 

@@ -29,7 +29,7 @@ def traverse(run_dir, out, steps, upscale, dims, gif_dims, max_examples, seed, *
     """Write traversal grids, per-category traversals and GIFs, reconstructions and samples as pictures."""
     from jointvae_tf.data.pixels import to_unit_range
     from jointvae_tf.evaluation.report import load_split
-    from jointvae_tf.runs.folder import RunFolder, open_run
+    from jointvae_tf.run_folders.folder import RunFolder, open_run
     from jointvae_tf.viz.visualize import write_pictures
 
     loaded = open_run(run_dir)

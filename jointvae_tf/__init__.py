@@ -1,7 +1,7 @@
 """jointvae-tf: JointVAE (Dupont 2018) in Keras/TensorFlow.
 
 The package's folders are its layers, each importing only from those below it (docs/reference/architecture.md):
-``core`` (configs, latents, losses, networks, the model), ``data``, ``runs`` (run folders, checkpoints),
+``core`` (configs, latents, losses, networks, the model), ``data``, ``run_folders`` (run folders, checkpoints),
 ``evaluation``, ``viz``, ``training``, ``serving``, and ``cli`` on top.
 
 The public names below load on first use, so ``import jointvae_tf`` and ``jvae-tf --help`` do not start
@@ -23,7 +23,7 @@ _PUBLIC = {
     "JointVAE": "jointvae_tf.core.model", "compose": "jointvae_tf.core.latents",
     "JointVAEError": "jointvae_tf.errors",
     "load_examples": "jointvae_tf.data", "make_dataset": "jointvae_tf.data",
-    "LoadedRun": "jointvae_tf.runs", "open_run": "jointvae_tf.runs",
+    "LoadedRun": "jointvae_tf.run_folders", "open_run": "jointvae_tf.run_folders",
     "encode_dataset": "jointvae_tf.evaluation.inference",
     "write_pictures": "jointvae_tf.viz.visualize",
     "TrainingResult": "jointvae_tf.training.trainer", "train": "jointvae_tf.training.trainer",

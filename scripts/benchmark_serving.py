@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig  # noqa: E402
-from jointvae_tf.runs.folder import RunFolder, prepare_run  # noqa: E402
+from jointvae_tf.run_folders.folder import RunFolder, prepare_run  # noqa: E402
 from jointvae_tf.serving import export  # noqa: E402
 from jointvae_tf.serving.predictor import raise_row_errors, request_rows  # noqa: E402
 from jointvae_tf.training.trainer import build_model  # noqa: E402

@@ -47,7 +47,7 @@ from jointvae_tf.data import pixels
 from jointvae_tf.errors import JointVAEError, RunFailure  # noqa: E402
 from jointvae_tf.evaluation import metrics, selection
 from jointvae_tf.evaluation.inference import encode_dataset  # noqa: E402
-from jointvae_tf.runs.folder import RunFolder, open_run  # noqa: E402
+from jointvae_tf.run_folders.folder import RunFolder, open_run  # noqa: E402
 from jointvae_tf.training.presets import build_run_config  # noqa: E402
 from jointvae_tf.training.trainer import train  # noqa: E402
 

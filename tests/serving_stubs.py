@@ -52,7 +52,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
-from jointvae_tf.runs.folder import RunFolder, prepare_run
+from jointvae_tf.run_folders.folder import RunFolder, prepare_run
 from jointvae_tf.training.trainer import build_model
 
 TF_SERVING_COMMIT = "9d981c5c2708d23c5407c7c1e30309e6f9798874"

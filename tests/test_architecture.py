@@ -1,7 +1,7 @@
 """The package's folders are its architecture: each layer imports only from the layers below it.
 
 Layers, lowest first (``docs/reference/architecture.md``): the shared base (``errors``, ``progress``),
-``core``, ``data``, ``runs``, ``evaluation``, ``viz``, ``training``, ``serving``, and the ``cli`` on top.
+``core``, ``data``, ``run_folders``, ``evaluation``, ``viz``, ``training``, ``serving``, and the ``cli`` on top.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pathlib
 import jointvae_tf
 import jointvae_tf.cli
 
-LAYERS = ("errors", "progress", "core", "data", "runs", "evaluation", "viz", "training", "serving", "cli")
+LAYERS = ("errors", "progress", "core", "data", "run_folders", "evaluation", "viz", "training", "serving", "cli")
 RANK = {"errors": 0, "progress": 0, **{name: i for i, name in enumerate(LAYERS) if i >= 2}}
 PACKAGE = pathlib.Path(jointvae_tf.__file__).parent
 

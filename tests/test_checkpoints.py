@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig
-from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.run_folders.checkpoints import Checkpointer
 from jointvae_tf.training.trainer import build_model
 
 

@@ -17,7 +17,7 @@ from jointvae_tf.data import load_examples, narrow_classes
 from jointvae_tf.data.info import MATH_SYMBOLS
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.errors import ConfigError, JointVAEError
-from jointvae_tf.runs.folder import open_run
+from jointvae_tf.run_folders.folder import open_run
 from jointvae_tf.training.presets import build_run_config
 
 STUDY_SYMBOLS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "add", "sub", "mul", "div")

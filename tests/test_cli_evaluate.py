@@ -17,7 +17,7 @@ from jointvae_tf.core.config import (
     TrainConfig,
 )
 from jointvae_tf.evaluation.report import EvaluationReport, evaluate_run
-from jointvae_tf.runs.folder import RunFolder, prepare_run
+from jointvae_tf.run_folders.folder import RunFolder, prepare_run
 from jointvae_tf.training.trainer import build_model, train
 
 RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),

@@ -56,7 +56,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 from jointvae_tf.core import latents
-from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.run_folders.checkpoints import Checkpointer
 from jointvae_tf.core.config import LatentSpec, ModelConfig
 from jointvae_tf.core.model import JointVAE
 

@@ -11,7 +11,7 @@ import pytest
 
 from jointvae_tf.core.config import CapacitySchedule, LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.evaluation.selection import SelectionScore
-from jointvae_tf.runs.folder import RunFolder
+from jointvae_tf.run_folders.folder import RunFolder
 from jointvae_tf.training.early_stopping import CodeCheck, StopWhenSettled
 from jointvae_tf.training.trainer import build_model, train
 from test_selection import blobs

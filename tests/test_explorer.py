@@ -23,7 +23,7 @@ from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation.inference import encode_dataset
 from jointvae_tf.evaluation.report import load_split
-from jointvae_tf.runs.folder import open_run
+from jointvae_tf.run_folders.folder import open_run
 from jointvae_tf.serving.explorer import make_server, open_explorer
 from jointvae_tf.serving.explorer.app import MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, model_input
 from jointvae_tf.serving.predictor import Signature, TensorInfo, sample

@@ -23,7 +23,7 @@ from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.data import pixels
 from jointvae_tf.data.preparation import Preparation
 from jointvae_tf.errors import JointVAEError, RunFailure
-from jointvae_tf.runs.folder import open_run
+from jointvae_tf.run_folders.folder import open_run
 from jointvae_tf.serving import export
 
 SIGNATURES = ["category_of_class", "encode", "encode_image", "encode_pixels", "sample", "serving_default", "traverse"]

@@ -25,9 +25,9 @@ from PIL import Image
 from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.data import load_examples
 from jointvae_tf.errors import JointVAEWarning, RunFailure
-from jointvae_tf.runs import RunFolder, lock_run_folder, open_run, prepare_run
-from jointvae_tf.runs import lock as lock_module
-from jointvae_tf.runs.checkpoints import Checkpointer, read_checkpoint
+from jointvae_tf.run_folders import RunFolder, lock_run_folder, open_run, prepare_run
+from jointvae_tf.run_folders import lock as lock_module
+from jointvae_tf.run_folders.checkpoints import Checkpointer, read_checkpoint
 from jointvae_tf.training.trainer import build_model
 from test_data_image_files import png_header_only
 

@@ -14,8 +14,8 @@ from jointvae_tf.core.config import (
 )
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.runs.checkpoints import Checkpointer
-from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.run_folders.checkpoints import Checkpointer
+from jointvae_tf.run_folders.folder import RunFolder, open_run
 from jointvae_tf.training.trainer import build_model
 
 

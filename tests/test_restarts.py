@@ -15,7 +15,7 @@ from test_training import TINY
 from jointvae_tf.core.config import RunConfig, TrainConfig
 from jointvae_tf.errors import ConfigError
 from jointvae_tf.evaluation.selection import selection_score, unlabeled_validation
-from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.run_folders.folder import RunFolder, open_run
 from jointvae_tf.training.restarts import candidate_seed
 from jointvae_tf.training.trainer import train
 

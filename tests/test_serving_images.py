@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig
 from jointvae_tf.data.preparation import Preparation, prepare_file, prepare_pixels
-from jointvae_tf.runs.folder import RunFolder, open_run, prepare_run
+from jointvae_tf.run_folders.folder import RunFolder, open_run, prepare_run
 from jointvae_tf.serving import export, predictor
 from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
 from jointvae_tf.serving.local import LocalPredictor

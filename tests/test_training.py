@@ -20,7 +20,7 @@ from jointvae_tf.core.config import (
     RunConfig,
     TrainConfig,
 )
-from jointvae_tf.runs.folder import RunFolder, open_run
+from jointvae_tf.run_folders.folder import RunFolder, open_run
 from jointvae_tf.training.callbacks import TrainingDiverged
 from jointvae_tf.training.trainer import train
 

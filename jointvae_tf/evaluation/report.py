@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from jointvae_tf import data, runs
+from jointvae_tf import data, run_folders
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import RunConfig, TrainConfig
 from jointvae_tf.core.model import JointVAE
@@ -171,7 +171,7 @@ def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = N
                  classes: tuple[str, ...] = ()) -> EvaluationReport:
     """Load the run folder's latest checkpoint and measure it on ``split`` of the run's dataset, only on
     ``classes`` of the run's classes when given (``verbose=1``: with a progress bar)."""
-    loaded = runs.open_run(run_dir)
+    loaded = run_folders.open_run(run_dir)
     run = loaded.config
     examples = load_split(run, split, max_examples, classes)
     return evaluate_model(loaded.model, examples, data.dataset_info(run.data.name), run_dir=run_dir, split=split,

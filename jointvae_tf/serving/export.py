@@ -55,7 +55,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from jointvae_tf import runs
+from jointvae_tf import run_folders
 from jointvae_tf.core import sampling
 from jointvae_tf.core.config import LatentSpec, RunConfig, dataclass_from_dict
 from jointvae_tf.core.latents import prior_quantiles, split_encoding
@@ -258,7 +258,7 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     An existing version is never overwritten (JointVAEError). A folder that cannot be written (read-only,
     not a folder) is a JointVAEError, a write that fails midway (a full disk) a RunFailure; neither leaves
     a partial export behind. The checkpoint is the newest intact one (a damaged one is skipped with a
-    warning: :meth:`~jointvae_tf.runs.checkpoints.Checkpointer.restore_latest`).
+    warning: :meth:`~jointvae_tf.run_folders.checkpoints.Checkpointer.restore_latest`).
     """
     if traverse_steps < 1:
         raise ConfigError("traverse_steps", f"expected an integer >= 1, got {traverse_steps}")
@@ -274,7 +274,7 @@ def export_run(run_dir: str, out: str = "saved_models", name: str = "jointvae", 
     if os.path.exists(target):
         raise ConfigError("version", f"{version}: {target} already exists; versions are never overwritten, "
                           "pass another version=N or leave it out for the next one")
-    loaded = runs.open_run(run_dir)
+    loaded = run_folders.open_run(run_dir)
     model = loaded.model
     preparation = preparation_of(loaded.config.data, model.config.image_size, model.config.channels)
     classes, purity = category_classes(model, loaded.config)

@@ -19,7 +19,7 @@ import os
 from typing import TYPE_CHECKING
 
 from jointvae_tf.errors import ConfigError, JointVAEError
-from jointvae_tf.runs.folder import RunFolder
+from jointvae_tf.run_folders.folder import RunFolder
 from jointvae_tf.serving.predictor import Predictor
 
 if TYPE_CHECKING:

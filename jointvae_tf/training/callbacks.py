@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf.errors import RunFailure
-from jointvae_tf.runs.checkpoints import Checkpointer
+from jointvae_tf.run_folders.checkpoints import Checkpointer
 
 
 class TrainingDiverged(RunFailure):

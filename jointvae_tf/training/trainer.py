@@ -1,5 +1,5 @@
 """A training run: data, model, optimizer, callbacks and checkpoints, written to a run folder
-(layout: :mod:`jointvae_tf.runs.folder`)."""
+(layout: :mod:`jointvae_tf.run_folders.folder`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from jointvae_tf import data, runs
+from jointvae_tf import data, run_folders
 from jointvae_tf.core import distribute
 from jointvae_tf.core.capacity import ramp_end
 from jointvae_tf.core.config import RunConfig
@@ -81,7 +81,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     unless a length is given. A fresh run with ``TrainConfig.restarts`` > 1 first picks its start among that
     many candidates (:mod:`restarts`). The last checkpoint is always the final step.
 
-    The process holds the run folder meanwhile (:func:`~jointvae_tf.runs.lock_run_folder`; a JointVAEError
+    The process holds the run folder meanwhile (:func:`~jointvae_tf.run_folders.lock_run_folder`; a JointVAEError
     naming the holder when another process trains in it) and first removes what killed writers left there.
     A folder made by this call is removed again when the run is refused over its inputs (a JointVAEError
     that is not a RunFailure), so no debris of a mistake stays.
@@ -92,9 +92,9 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
     verbose = plain_unless_terminal(verbose)
     holds_folder = distribute.writes_run_folder(run.train.distribute)
     fresh = not os.path.exists(run_dir)
-    with runs.lock_run_folder(run_dir) if holds_folder else contextlib.nullcontext():
+    with run_folders.lock_run_folder(run_dir) if holds_folder else contextlib.nullcontext():
         if holds_folder:
-            runs.RunFolder(run_dir).remove_partial()
+            run_folders.RunFolder(run_dir).remove_partial()
         try:
             return _train(run, run_dir, resume, verbose, extra_callbacks)
         except JointVAEError as error:
@@ -107,7 +107,7 @@ def train(run: RunConfig, run_dir: str, resume: bool = False, verbose: int | str
 
 def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
            extra_callbacks: list[keras.callbacks.Callback]) -> TrainingResult:
-    run = runs.prepare_run(run, run_dir, resume)
+    run = run_folders.prepare_run(run, run_dir, resume)
     strategy = distribute.make_strategy(run.train.distribute)  # first: multi-worker needs a fresh runtime
     keras.utils.set_random_seed(run.train.seed)
     model_config = run.model
@@ -124,11 +124,11 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
     # Images only: the step needs nothing else, and Keras 3.15 cannot reduce a dict of per-worker values.
     dataset = dataset.map(lambda batch: batch["image"])
 
-    folder = runs.RunFolder(run_dir)
+    folder = run_folders.RunFolder(run_dir)
     unlabeled = selection.unlabeled_validation(run) if model_config.latent.disc else None
     # Every worker saves and logs (all take part in the step), but only the chief into the run folder.
     chief = distribute.is_chief(strategy)
-    files = folder if chief else runs.RunFolder(tempfile.mkdtemp(prefix="jvae-worker-"))
+    files = folder if chief else run_folders.RunFolder(tempfile.mkdtemp(prefix="jvae-worker-"))
     if run.train.restarts > 1 and not (resume and folder.checkpointer(None).checkpoints()):
         def build_candidate(candidate: RunConfig) -> JointVAE:
             model = build_model(candidate, strategy)
@@ -201,7 +201,7 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
     return TrainingResult(run_dir, final_step, logs, stopped)
 
 
-def _stopped_at(folder: runs.RunFolder) -> int | None:
+def _stopped_at(folder: run_folders.RunFolder) -> int | None:
     """The step at which the run in ``folder`` stopped with a settled code, or None."""
     if not os.path.isfile(folder.stopped):
         return None
@@ -217,7 +217,7 @@ def _write_json(path: str, value: dict) -> None:
     os.replace(tmp, path)
 
 
-def save_model_file(model: keras.Model, folder: runs.RunFolder) -> None:
+def save_model_file(model: keras.Model, folder: run_folders.RunFolder) -> None:
     """``model.save`` to the run folder's ``model.keras``: into a temporary name beside it, then renamed, so a
     reader never sees half a file; a failed write removes the temporary file and raises
     :func:`~jointvae_tf.errors.write_failure`'s error (RunFailure for a full disk)."""

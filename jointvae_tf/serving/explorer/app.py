@@ -31,7 +31,7 @@ from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.resize import fit_image
 from jointvae_tf.errors import ConfigError, JointVAEError
 from jointvae_tf.evaluation.metrics import INACTIVE_KL
-from jointvae_tf.runs.folder import RunFolder
+from jointvae_tf.run_folders.folder import RunFolder
 from jointvae_tf.serving import export
 from jointvae_tf.serving.explorer.held_out import HeldOut, held_out_of_run
 from jointvae_tf.serving.predictor import Predictor, Signature, raise_row_errors, request_rows

@@ -86,7 +86,7 @@ class Checkpointer:
     """Saves and restores ``model`` (and ``model.optimizer`` when it has one) in ``directory``.
 
     ``model`` may be None to only list the checkpoints. A run folder hands out its own
-    (``runs.RunFolder.checkpointer``).
+    (``run_folders.RunFolder.checkpointer``).
     """
 
     def __init__(self, directory: str, model: keras.Model | None, keep: int = 3):
@@ -163,7 +163,7 @@ class Checkpointer:
         one, and a :class:`~jointvae_tf.errors.JointVAEWarning` names both. When every checkpoint is damaged:
         RunFailure. No checkpoint at all: None, or a JointVAEError with ``require``.
 
-        ``owner``: the caller holds the run folder (:func:`jointvae_tf.runs.lock_run_folder`) and will
+        ``owner``: the caller holds the run folder (:func:`jointvae_tf.run_folders.lock_run_folder`) and will
         write checkpoints next, so a damaged one is renamed ``ckpt-STEP.npz.damaged``, kept for a look but
         no longer in the way of the steps written next.
         """

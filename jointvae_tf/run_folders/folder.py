@@ -22,8 +22,8 @@ import os
 
 import keras
 
-from jointvae_tf.runs.checkpoints import Checkpointer
-from jointvae_tf.runs.lock import LOCK_FILE
+from jointvae_tf.run_folders.checkpoints import Checkpointer
+from jointvae_tf.run_folders.lock import LOCK_FILE
 from jointvae_tf.core import distribute
 from jointvae_tf.core.config import RESUMABLE, DataConfig, RunConfig
 from jointvae_tf.data import resolve_classes
@@ -86,7 +86,7 @@ class RunFolder:
     def remove_partial(self) -> list[str]:
         """Remove the files that writers killed or failed mid-write left (checkpoints' ``*.tmp``, config's
         ``config.json.tmp``, ``.partial-model.keras``); returns their paths. Only for the folder's holder
-        (:func:`~jointvae_tf.runs.lock.lock_run_folder`)."""
+        (:func:`~jointvae_tf.run_folders.lock.lock_run_folder`)."""
         partial = [path for path in (self.config + ".tmp", self.partial_model_file) if os.path.exists(path)]
         for path in partial:
             os.remove(path)
