@@ -39,7 +39,12 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Writes a checkpoint every ``every`` training steps (``model.training_step``) and at the end of every epoch."""
+    """Writes a checkpoint every ``every`` training steps (``model.training_step``) and when training ends.
+
+    Not at every epoch's end: on small data an epoch is a few dozen steps, and writing model and optimizer
+    state (megabytes, synced to disk) that often costs more than the steps. A resumed run continues from
+    any step (:func:`~jointvae_tf.training.trainer.train`), so a kill loses at most ``every`` steps.
+    """
 
     def __init__(self, checkpointer: Checkpointer, every: int):
         super().__init__()
@@ -60,7 +65,7 @@ class CheckpointEvery(keras.callbacks.Callback):
         if int(self.model.training_step.numpy()) - self.last_saved >= self.every:
             self._save_if_new()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_train_end(self, logs=None):
         self._save_if_new()
 
 
