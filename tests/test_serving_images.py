@@ -5,13 +5,15 @@ answers equals the package's own pipeline followed by ``model.encode``, over RES
 import base64
 import io
 import json
+import struct
 import urllib.request
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig
-from jointvae_tf.data.preparation import Preparation, prepare_file, prepare_pixels
+from jointvae_tf.data.image_files import read_image
+from jointvae_tf.data.preparation import Preparation, decode_in_graph, prepare_file, prepare_pixels
 from jointvae_tf.run_folders.folder import RunFolder, open_run, prepare_run
 from jointvae_tf.serving import export, predictor
 from jointvae_tf.serving.client import GrpcClient, RestClient, RetryPolicy
@@ -71,6 +73,52 @@ def _sixteen_bit_png() -> bytes:
     return _file(Image.fromarray(levels), "PNG")
 
 
+def _sixteen_bit_colour_png(alpha=False) -> bytes:
+    """A 16-bit RGB (or RGBA) PNG whose low bytes differ from its high bytes; Pillow writes no 16-bit colour,
+    so libpng (TensorFlow's encoder) writes it."""
+    levels = np.asarray(_drawing((36, 30), 8, "RGB", dark_on_light=True)).astype(np.uint16) * 257 - 77
+    if alpha:
+        levels = np.concatenate([levels, np.linspace(20000, 65535, 36)[None, :, None].repeat(30, 0)], -1)
+    return tf.io.encode_png(levels.astype(np.uint16)).numpy()
+
+
+def _colour_key_png(mode) -> bytes:
+    """A drawing on a dark ground, whose ground colour is the PNG's colour key (a tRNS chunk): transparent,
+    so shown over white, it turns into dark ink on white."""
+    drawing = _drawing((44, 44), 9, mode)
+    ground = drawing.getpixel((0, 0))
+    return _file(drawing, "PNG", transparency=ground)
+
+
+def _grey_alpha_png() -> bytes:
+    """A grey drawing with an alpha band (mode LA) fading from transparent on the left to opaque."""
+    drawing = _drawing((40, 40), 10)
+    alpha = Image.fromarray(np.linspace(0, 255, 40).astype(np.uint8)[None, :].repeat(40, 0))
+    return _file(Image.merge("LA", [drawing, alpha]), "PNG")
+
+
+def _cmyk_jpeg() -> bytes:
+    """A print-ready CMYK JPEG: the ink in the black plate, a pale cyan ground (Pillow writes Adobe's
+    inverted CMYK, as Photoshop does)."""
+    ink = np.asarray(_drawing((50, 50), 11))
+    plates = [np.full_like(ink, 40), np.zeros_like(ink), np.zeros_like(ink), ink]
+    return _file(Image.merge("CMYK", [Image.fromarray(plate) for plate in plates]), "JPEG", quality=95)
+
+
+def _bmp_with_alpha(masks=(0xFF0000, 0xFF00, 0xFF, 0xFF000000)) -> bytes:
+    """A 32-bit BMP with an alpha bit field in a BITMAPV5HEADER, as GIMP and Windows write one with
+    transparency (Pillow writes 32-bit BMPs without the field, so the header is written here)."""
+    drawing = _drawing((30, 26), 12, "RGB")
+    alpha = np.asarray(drawing.convert("L"))[..., None]  # the ground transparent, the ink opaque
+    pixels = np.concatenate([np.asarray(drawing), alpha], -1)
+    channel = {mask: index for index, mask in enumerate(masks)}  # where each of B, G, R, A goes in a pixel
+    order = [channel[0xFF], channel[0xFF00], channel[0xFF0000], channel[0xFF000000]]
+    rows = pixels[::-1][..., order].tobytes()  # bottom-up rows, each pixel's bytes as its masks place them
+    info = struct.pack("<IiiHHIIiiII", 124, 26, 30, 1, 32, 3, len(rows), 2835, 2835, 0, 0)
+    info += struct.pack("<IIII", *masks) + b"sRGB"[::-1] + bytes(124 - 60)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(rows), 0, 0, 14 + len(info)) + info + rows
+
+
 FILES = {
     "mnist digit, 28x28 grey PNG": _file(_drawing((28, 28), 0), "PNG"),
     "math symbol, 45x45 JPEG, dark on light": _file(_drawing((45, 45), 1, dark_on_light=True), "JPEG", quality=90),
@@ -80,6 +128,14 @@ FILES = {
     "16-bit grey PNG": _sixteen_bit_png(),
     "RGBA PNG, transparent ground": _transparent_png("RGBA"),
     "palette PNG with a transparent entry": _transparent_png("P"),
+    "RGB PNG with a colour key": _colour_key_png("RGB"),
+    "grey PNG with a colour key": _colour_key_png("L"),
+    "grey + alpha PNG": _grey_alpha_png(),
+    "16-bit RGB PNG": _sixteen_bit_colour_png(),
+    "16-bit RGBA PNG": _sixteen_bit_colour_png(alpha=True),
+    "CMYK JPEG": _cmyk_jpeg(),
+    "32-bit BMP with an alpha bit field": _bmp_with_alpha(),
+    "8-bit grey BMP": _file(_drawing((28, 28), 13), "BMP"),
 }
 
 
@@ -178,6 +234,32 @@ def test_a_file_that_is_not_an_image_or_too_large_is_refused(served, data, messa
     exports, rest, _ = served
     with pytest.raises(Exception, match=f"rejected the encode_image request .*{message}"):
         RestClient(rest, "digits", retry=PATIENT).predict({"images_bytes": np.array([data], object)}, "encode_image")
+
+
+def test_each_file_is_read_in_the_graph_as_the_package_reads_it():
+    """Before any preparation: every kind of file above decodes in the graph to the package reader's
+    pixels (PIL's), in grey and in colour; a CMYK JPEG to within a grey level."""
+    for name, data in FILES.items():
+        for channels in (1, 3):
+            expected = read_image(data, channels, name).astype(int)
+            found = decode_in_graph(tf.constant(data), channels).numpy().astype(int)
+            assert found.shape == expected.shape, name
+            assert np.abs(found - expected).max() <= (1 if name == "CMYK JPEG" else 0), (name, channels)
+
+
+@pytest.mark.parametrize("data", [
+    _file(_drawing((24, 24), 14, "RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=8), "BMP"),
+    _file(_drawing((24, 24), 15).convert("1"), "BMP"),
+    _bmp_with_alpha(masks=(0xFF, 0xFF00, 0xFF0000, 0xFF000000)),  # bytes R, G, B, A: PIL reads them as such
+], ids=["colour palette", "1 bit", "RGBA bit fields"])
+def test_a_bmp_the_graph_would_read_otherwise_than_the_package_is_refused(served, data):
+    """TensorFlow's BMP decoder reads palette indices as grey, no 1-bit images, and bit fields as BGR(A):
+    the served signature refuses those files, naming the layout, instead of encoding another image."""
+    read_image(data, 3)  # the package reads it
+    with pytest.raises(Exception, match="rejected the encode_image request .*BMP layout not decoded in the graph, "
+                                        r"send PNG: bits\] \[(1|8|32)\] \[compression\]"):
+        RestClient(served[1], "colour", retry=PATIENT).predict({"images_bytes": np.array([data], object)},
+                                                               "encode_image")
 
 
 def test_categories_are_named_by_the_labelled_validation_images(served):

@@ -79,9 +79,14 @@ def prepare_file(data: bytes, preparation: Preparation) -> np.ndarray:
 def decode_in_graph(data: tf.Tensor, channels: int) -> tf.Tensor:
     """uint8 ``[h, w, channels]`` of a scalar string holding a PNG, JPEG or BMP file, as
     :func:`~jointvae_tf.data.image_files.read_image` reads it: 16-bit grey scaled from 0..65535, other
-    16-bit images by their high byte, transparency composited over white, grey by PIL's fixed-point
-    luma; at most :data:`~jointvae_tf.data.image_files.MAX_IMAGE_PIXELS` pixels, checked from the header
-    before decoding. JPEGs are decoded with the accurate integer DCT and fancy upsampling, as PIL's libjpeg.
+    16-bit images by their high byte, transparency (alpha, a palette's transparent entries, a PNG's
+    colour key, a BMP's alpha bit field) composited over white, grey by PIL's fixed-point luma; at most
+    :data:`~jointvae_tf.data.image_files.MAX_IMAGE_PIXELS` pixels, checked from the header before
+    decoding. JPEGs are decoded with the accurate integer DCT and fancy upsampling, as PIL's libjpeg
+    (CMYK ones as Adobe's inverted CMYK, to RGB within a grey level of PIL's conversion).
+
+    A BMP that TensorFlow's decoder would read otherwise than PIL fails an assertion naming its layout
+    (see :func:`_decode_bmp`) rather than giving the pixels of another image.
     """
     png = tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n")
     jpeg = tf.io.is_jpeg(data)
@@ -96,7 +101,7 @@ def decode_in_graph(data: tf.Tensor, channels: int) -> tf.Tensor:
     with tf.control_dependencies([small]):
         image = tf.case([(png, lambda: _decode_png(data)),
                          (jpeg, lambda: tf.io.decode_jpeg(data, channels=0, dct_method="INTEGER_ACCURATE"))],
-                        default=lambda: tf.io.decode_bmp(data, channels=0)[..., :3])  # PIL reads BGRX as RGB
+                        default=lambda: _decode_bmp(data))
     bands = tf.shape(image)[-1]
     rgb = tf.cond(bands >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
     rgb = tf.cond(bands % 2 == 0, lambda: _over_white(rgb, image[..., -1:]), lambda: rgb)
@@ -106,9 +111,7 @@ def decode_in_graph(data: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 def _png_size(data):
-    size = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8)
-    big_endian = lambda part: tf.reduce_sum(tf.cast(part, tf.int64) * [1 << 24, 1 << 16, 1 << 8, 1])  # noqa: E731
-    return big_endian(size[:4]), big_endian(size[4:])
+    return _unsigned(data, 16, 4, big_endian=True), _unsigned(data, 20, 4, big_endian=True)
 
 
 def _jpeg_size(data):
@@ -121,13 +124,95 @@ def _bmp_size(data):
     return tf.abs(tf.cast(size[0], tf.int64)), tf.abs(tf.cast(size[1], tf.int64))
 
 
+def _unsigned(data: tf.Tensor, offset, size: int, big_endian: bool = False) -> tf.Tensor:
+    """int64 of the ``size``-byte unsigned integer at byte ``offset`` of ``data`` (0 past its end)."""
+    offset = tf.minimum(tf.cast(offset, tf.int64), tf.cast(tf.strings.length(data), tf.int64))
+    found = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, size), tf.uint8), tf.int64)
+    found = tf.pad(found, [[0, size - tf.shape(found)[0]]])
+    powers = [1 << (8 * k) for k in range(size)]
+    return tf.reduce_sum(found * tf.constant(powers[::-1] if big_endian else powers, tf.int64))
+
+
 def _decode_png(data: tf.Tensor) -> tf.Tensor:
     """uint8 ``[h, w, c]`` of a PNG: one band (grey) at its range (16 bits / 257, rounded), others by their
-    high byte, as PIL reads 16-bit colour."""
+    high byte, as PIL reads 16-bit colour; a grey or RGB image with a colour key (a ``tRNS`` chunk) gains
+    an alpha band, 0 where the key matches (:func:`_colour_key_alpha`)."""
     wide = tf.io.decode_png(data, channels=0, dtype=tf.uint16)
     grey = tf.cast(tf.floor(tf.cast(wide, tf.float64) / 257.0 + 0.5), tf.uint8)
-    return tf.cond(tf.shape(wide)[-1] == 1, lambda: grey,
-                   lambda: tf.cast(tf.bitwise.right_shift(wide, 8), tf.uint8))
+    image = tf.cond(tf.shape(wide)[-1] == 1, lambda: grey, lambda: tf.cast(tf.bitwise.right_shift(wide, 8), tf.uint8))
+    key = _png_colour_key(data)
+    depth, colour_type = _unsigned(data, 24, 1), _unsigned(data, 25, 1)
+    # PIL reads a 16-bit grey image's pixels without its key (``I;16``), as the package's reader does.
+    keyed = (tf.strings.length(key) > 0) & ((colour_type == 2) | ((colour_type == 0) & (depth < 16)))
+    return tf.cond(keyed, lambda: tf.concat([image, _colour_key_alpha(image, key, depth)], -1), lambda: image)
+
+
+def _png_colour_key(data: tf.Tensor) -> tf.Tensor:
+    """The data of the PNG's ``tRNS`` chunk (``""`` when it has none before its pixels), found by walking
+    its chunks: each is a 4-byte big-endian length, a 4-byte type, the data and a 4-byte checksum."""
+    end = tf.cast(tf.strings.length(data), tf.int64)
+
+    def walking(offset, key, done):
+        return tf.logical_not(done) & (offset + 8 <= end)
+
+    def step(offset, key, done):
+        length, kind = _unsigned(data, offset, 4, big_endian=True), tf.strings.substr(data, offset + 4, 4)
+        found = tf.equal(kind, "tRNS")
+        key = tf.where(found, tf.strings.substr(data, tf.minimum(offset + 8, end), tf.minimum(length, 6)), key)
+        return offset + length + 12, key, found | tf.equal(kind, "IDAT") | tf.equal(kind, "IEND")
+
+    start = tf.constant(8, tf.int64)  # after the signature
+    return tf.while_loop(walking, step, [start, tf.constant(""), tf.constant(False)])[1]
+
+
+def _colour_key_alpha(image: tf.Tensor, key: tf.Tensor, depth: tf.Tensor) -> tf.Tensor:
+    """uint8 alpha ``[h, w, 1]``: 0 where the 8-bit pixels of ``image`` ``[h, w, c]`` (c = 1 or 3) equal the
+    colour key ``key`` (a ``tRNS`` chunk's data: one 16-bit value per band), 255 elsewhere.
+
+    As PIL's ``convert_transparent`` matches it: against each key value's low byte, except for a 1-bit
+    image, whose key (0 or 1) means black or white. So a 16-bit RGB key matches the high bytes of the
+    pixels when its two bytes are equal (a key written for 8-bit values, as encoders do).
+    """
+    values = tf.cast(tf.io.decode_raw(tf.strings.substr(key + "\0" * 6, 0, 6), tf.uint8), tf.int32)
+    low = values[1::2][:tf.shape(image)[-1]]
+    one_bit = tf.fill(tf.shape(low), tf.where((values[0] | values[1]) > 0, 255, 0))
+    matches = tf.reduce_all(tf.cast(image, tf.int32) == tf.where(depth == 1, one_bit, low), axis=-1, keepdims=True)
+    return tf.cast(tf.where(matches, 0, 255), tf.uint8)
+
+
+def _decode_bmp(data: tf.Tensor) -> tf.Tensor:
+    """uint8 ``[h, w, c]`` of a BMP whose layout TensorFlow's decoder reads as PIL does: 24 bits, 32 bits
+    (PIL ignores the fourth byte unless a bit field names it alpha: then it is kept, for compositing),
+    or 8 bits through a grey palette; others (colour palettes, 1, 4 or 16 bits, run-length compression,
+    bit fields in another order) fail an assertion that names their layout and asks for a PNG."""
+    header, bits, compression = _unsigned(data, 14, 4), _unsigned(data, 28, 2), _unsigned(data, 30, 4)
+    masks = [_unsigned(data, 54 + 4 * k, 4) for k in range(3)]
+    alpha_mask = tf.where(header >= 56, _unsigned(data, 66, 4), tf.constant(0, tf.int64))  # shorter headers have no alpha field
+    bgr = tf.reduce_all(tf.stack(masks) == [0xFF0000, 0xFF00, 0xFF])
+    no_masks = tf.reduce_all(tf.stack(masks + [alpha_mask]) == 0)
+    fields = compression == 3
+    plain = ((compression == 0) & ((bits == 24) | (bits == 32))) | (fields & bgr & ((bits == 24) | (
+        (bits == 32) & (alpha_mask == 0))))
+    with_alpha = fields & (bits == 32) & ((bgr & (alpha_mask == 0xFF000000)) | no_masks)
+    grey = (compression == 0) & (bits == 8) & _grey_palette(data, header)
+    # Short, so that it survives clients' one-line cuts of a server's message.
+    readable = tf.debugging.Assert(plain | with_alpha | grey, [
+        "images_bytes: BMP layout not decoded in the graph, send PNG: bits", bits, "compression", compression])
+    with tf.control_dependencies([readable]):
+        image = tf.io.decode_bmp(data, channels=0)
+    return tf.cond(with_alpha | grey, lambda: image, lambda: image[..., :3])
+
+
+def _grey_palette(data: tf.Tensor, header: tf.Tensor) -> tf.Tensor:
+    """Whether an 8-bit BMP's palette (after the header; 4 bytes B, G, R, 0 per entry) maps each index to
+    the grey level of the same value, so that its indices are its pixels."""
+    colours = _unsigned(data, 46, 4)
+    colours = tf.where((colours == 0) | (colours > 256), tf.constant(256, tf.int64), colours)
+    start = tf.minimum(14 + header, tf.cast(tf.strings.length(data), tf.int64))
+    entries = tf.io.decode_raw(tf.strings.substr(data, start, 4 * colours), tf.uint8)
+    entries = tf.reshape(tf.cast(entries, tf.int64)[:4 * colours], [-1, 4])[:, :3]
+    return (tf.shape(entries, out_type=tf.int64)[0] == colours) & tf.reduce_all(
+        entries == tf.range(tf.shape(entries, out_type=tf.int64)[0])[:, None])
 
 
 def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:

@@ -19,8 +19,8 @@ REST row format work for all of them):
   -> ``z_mean``, ``z_log_var`` [N, cont], ``probabilities`` [N, sum(disc)] (softmax per variable,
   concatenated), ``categories`` int32 [N, n_disc] (argmax).
 - ``encode_image``: ``images_bytes`` string [N], image files (PNG, JPEG or BMP; any size up to
-  ``MAX_IMAGE_PIXELS``, grey or colour, 8 or 16 bits, either polarity, transparency shown over white)
-  -> the outputs of ``encode`` and ``input_images`` float32
+  ``MAX_IMAGE_PIXELS``, grey or colour, 8 or 16 bits, either polarity, transparency shown over white;
+  a BMP layout TensorFlow reads otherwise than Pillow is refused) -> the outputs of ``encode`` and ``input_images`` float32
   [N, H, W, C], what the encoder read. The run's whole preparation runs in the graph
   (:func:`~jointvae_tf.data.preparation.prepare_in_graph`: decode, grey or colour, fit to the side,
   polarity and normalisation, halving), so the code equals that of the package's own pipeline followed by
