@@ -29,13 +29,15 @@ def rule(history, **kwargs):
     return stopper.settled()
 
 
-def test_settled_means_few_changes_and_neither_score_nor_loss_improving_over_the_last_evaluations():
+def test_settled_means_few_changes_on_average_and_neither_score_nor_loss_improving_over_the_last_evaluations():
     flat = checks([1.0, 0.3, 0.01, 0.0, 0.05], [0.5, 0.8, 0.8, 0.805, 0.79], [100, 90, 90, 90.2, 89.9])
     assert rule(flat)
     assert not rule(flat[:4])  # three evaluations after the first are needed to compare with
-    moving = checks([1.0, 0.3, 0.01, 0.06, 0.02], [0.5, 0.8, 0.8, 0.8, 0.8], [100, 90, 90, 90, 90])
-    assert not rule(moving)  # 6% of the images changed category at one of the last three
-    assert rule(moving, max_changed=0.06)
+    moving = checks([1.0, 0.3, 0.08, 0.16, 0.09], [0.5, 0.8, 0.8, 0.8, 0.8], [100, 90, 90, 90, 90])
+    assert not rule(moving)  # 11% of the images changed category per look over the last three
+    assert rule(moving, max_changed=0.12)
+    one_noisy_look = checks([1.0, 0.3, 0.02, 0.2, 0.02], [0.5, 0.8, 0.8, 0.8, 0.8], [100, 90, 90, 90, 90])
+    assert rule(one_noisy_look)  # 8% on average: border images of a class's two categories keep moving
     rising = checks([1.0, 0.3, 0.0, 0.0, 0.0], [0.5, 0.8, 0.8, 0.8, 0.83], [100, 90, 90, 90, 90])
     assert not rule(rising)  # the score still rises by more than 0.01
     falling = checks([1.0, 0.3, 0.0, 0.0, 0.0], [0.5, 0.8, 0.8, 0.8, 0.8], [100, 90, 90, 90, 89])
