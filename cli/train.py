@@ -47,7 +47,7 @@ from jointvae_tf.core.config import (
                      "--steps/--epochs the preset's length is an upper bound and the run ends once its discrete "
                      "code has settled.")
 @setting_option("--batch-size", "train.batch_size", type=int)
-@setting_option("--lr", "train.learning_rate", type=float, help="Adam learning rate.")
+@setting_option("--lr", "train.learning_rate", per_dataset=True, type=float, help="Adam learning rate.")
 @setting_option("--loss", "model.loss.kind", type=click.Choice(RECONSTRUCTION_LOSSES), help="Reconstruction loss.")
 @setting_option("--loss-scale", "model.loss.scale", type=float, default_text="0.1 for nll, 1.0 for rho",
                 help="Scale c of the robust losses (initial value when learned).")
@@ -87,10 +87,10 @@ from jointvae_tf.core.config import (
                 help="MIN,MAX,ITERS; clipped at sum log K nats.")
 @setting_option("--temperature", "model.temperature", type=float, help="Relaxed one-hot temperature.")
 @setting_option("--seed", "train.seed", type=int)
-@setting_option("--restarts", "train.restarts", per_dataset=True, type=int,
+@setting_option("--restarts", "train.restarts", type=int,
                 help="Train this many short candidates from different initial weights and continue the one whose "
                      "discrete code the label-free score rates best (restarts.json in the run folder).")
-@setting_option("--restart-steps", "train.restart_steps", per_dataset=True, type=int,
+@setting_option("--restart-steps", "train.restart_steps", type=int,
                 help="Steps each candidate trains at most (rounded up to whole epochs); one clearly behind is "
                      "dropped earlier.")
 @setting_option("--jit/--no-jit", "train.jit_compile", default_text="on with a GPU, off on CPU",

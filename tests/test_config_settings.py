@@ -87,8 +87,7 @@ def test_the_loss_scale_default_follows_the_form_given():
 def test_a_preset_changes_only_what_it_names_and_settings_win():
     mnist = build_run_config("mnist")
     assert mnist.train == dataclasses.replace(TrainConfig(), steps=HANDWRITING["train.steps"],
-                                              restarts=HANDWRITING["train.restarts"],
-                                              restart_steps=HANDWRITING["train.restart_steps"])
+                                              learning_rate=HANDWRITING["train.learning_rate"])
     assert mnist.model.loss == dataclasses.replace(LossConfig(), disc_balance=HANDWRITING["model.loss.disc_balance"])
     assert mnist.data.name == "mnist" and mnist.model.latent == LatentSpec(10, (20,))  # two categories per digit
     shapes = build_run_config("four_shapes", {"train.epochs": 2, "model.latent.disc": (3,)})
