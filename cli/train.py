@@ -81,6 +81,9 @@ from jointvae_tf.core.config import (
                      "'mutual_information' (IIC, over the batch; balances the categories too).")
 @setting_option("--invariance-weight", "model.invariance.weight", per_dataset=True, type=float,
                 help="Weight of the disagreement between q(c|x) and q(c|transformed x), nats.")
+@setting_option("--invariance-every", "model.invariance.every", per_dataset=True, type=int,
+                help="Measure the disagreement at every Nth training step only, at N times its weight (a "
+                     "cheaper step).")
 @setting_option("--cont-capacity", "model.cont_capacity", per_dataset=True, callback=parse_capacity,
                 help="MIN,MAX,ITERS in nats and steps.")
 @setting_option("--disc-capacity", "model.disc_capacity", per_dataset=True, callback=parse_capacity,

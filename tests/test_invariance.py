@@ -1,5 +1,6 @@
 """Rotations of the invariance term, its disagreement closed form, and its place in the objective."""
 
+import dataclasses
 import math
 
 import keras
@@ -163,6 +164,38 @@ def test_training_with_invariance_runs_under_xla():
     dataset = tf.data.Dataset.from_tensors(np.random.default_rng(2).random((8, 32, 32, 1)).astype("float32"))
     logs = model.fit(dataset.repeat(4), epochs=1, verbose=0).history
     assert np.isfinite(logs["disc_disagreement"][-1]) and logs["disc_disagreement"][-1] > 0
+
+
+def test_the_term_every_second_step_is_twice_the_term_on_even_steps_and_absent_on_odd_ones():
+    config = ModelConfig(latent=LatentSpec(2, (3,)), invariance=InvarianceConfig(180.0, 10.0, every=2))
+    keras.utils.set_random_seed(0)
+    model = build_model(RunConfig(model=config))
+    images = tf.constant(np.random.default_rng(3).random((8, 32, 32, 1)).astype("float32"))
+    seed = tf.constant([4, 5])
+    every_step = {step: model.compute_terms(images, training=True, step=step, seed=seed) for step in (6, 7)}
+    model.config = dataclasses.replace(config, invariance=dataclasses.replace(config.invariance, every=1))
+    measured = {step: model.compute_terms(images, training=True, step=step, seed=seed) for step in (6, 7)}
+    model.config = config
+    assert float(measured[6]["disc_disagreement"]) > 0
+    assert float(every_step[6]["disc_disagreement"]) == pytest.approx(2 * float(measured[6]["disc_disagreement"]),
+                                                                      rel=1e-5)
+    assert float(every_step[7]["disc_disagreement"]) == 0.0
+    without_term = float(measured[7]["loss"]) - 10.0 * float(measured[7]["disc_disagreement"])
+    assert float(every_step[7]["loss"]) == pytest.approx(without_term, rel=1e-5)
+    evaluated = model.compute_terms(images, training=False, step=7, seed=seed)  # evaluation always measures it
+    assert float(evaluated["disc_disagreement"]) > 0
+    with pytest.raises(ConfigError, match="^every: expected an integer >= 1"):
+        InvarianceConfig(every=0)
+
+
+def test_training_with_the_term_every_second_step_runs_under_xla():
+    run = RunConfig(model=ModelConfig(latent=LatentSpec(2, (3,)), invariance=InvarianceConfig(180.0, 10.0, every=2)),
+                    train=TrainConfig(jit_compile=True, steps_per_execution=2))
+    model = build_model(run)
+    dataset = tf.data.Dataset.from_tensors(np.random.default_rng(2).random((8, 32, 32, 1)).astype("float32"))
+    logs = model.fit(dataset.repeat(4), epochs=1, verbose=0).history
+    assert np.isfinite(logs["loss"][-1]) and logs["disc_disagreement"][-1] > 0  # mean of 2x, 0, 2x, 0
+    assert int(model.training_step.numpy()) == 4
 
 
 def test_invariance_round_trips_through_the_run_config():

@@ -137,7 +137,9 @@ class InvarianceConfig:
 
     ``weight`` multiplies the disagreement (nats) between q(c | x) and q(c | transformed x); 0 turns it off
     and skips the second encoder pass. ``objective`` (one of :data:`AGREEMENT_OBJECTIVES`) names how the
-    disagreement is measured (see ``jointvae_tf.core.invariance``).
+    disagreement is measured (see ``jointvae_tf.core.invariance``). ``every``: training measures the
+    disagreement at every ``every``-th step only, at ``every`` times the weight (the same pull on average),
+    and skips the second encoder pass on the other steps; evaluation measures it always.
     """
 
     rotation: float = 0.0
@@ -150,6 +152,7 @@ class InvarianceConfig:
     contrast: float = 0.0
     noise: float = 0.0
     objective: str = "agreement"
+    every: int = 1
 
     def __post_init__(self):
         if self.objective not in AGREEMENT_OBJECTIVES:
@@ -173,6 +176,8 @@ class InvarianceConfig:
             raise ConfigError("contrast", f"expected a fraction in [0, 1), got {self.contrast}")
         if not 0 <= self.noise <= 1:
             raise ConfigError("noise", f"expected a standard deviation in [0, 1], got {self.noise}")
+        if self.every < 1:
+            raise ConfigError("every", f"expected an integer >= 1 (steps), got {self.every}")
 
     @property
     def active(self) -> bool:

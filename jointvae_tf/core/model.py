@@ -298,14 +298,24 @@ class JointVAE(keras.Model):
         kl_disc = tf.add_n([tf.reduce_mean(latents.kl_categorical_uniform(lg)) for lg in encoding.logits]
                            or [tf.constant(0.0)])
         disc_imbalance = tf.add_n([latents.kl_marginal_uniform(lg) for lg in encoding.logits] or [tf.constant(0.0)])
-        disc_disagreement = tf.constant(0.0)
-        if config.invariance.active and config.latent.disc:
-            transformed = invariance.random_transform(images, config.invariance, transform_seed)
-            transformed_logits = self.encode(transformed, training).logits
-            disagreement = invariance.OBJECTIVES[config.invariance.objective]
-            disc_disagreement = tf.add_n([disagreement(a, b) for a, b in zip(encoding.logits, transformed_logits)])
         if step is None:
             step = self.training_step
+        disc_disagreement = tf.constant(0.0)
+        if config.invariance.active and config.latent.disc:
+            def measured_disagreement():
+                transformed = invariance.random_transform(images, config.invariance, transform_seed)
+                transformed_logits = self.encode(transformed, training).logits
+                disagreement = invariance.OBJECTIVES[config.invariance.objective]
+                return tf.add_n([disagreement(a, b) for a, b in zip(encoding.logits, transformed_logits)])
+
+            every = config.invariance.every
+            if training and every > 1:
+                # Measured at every `every`-th step at `every` times its value (so its mean, the logged value
+                # included, is the term's), skipping the second encoder pass on the other steps.
+                disc_disagreement = tf.cond(tf.equal(tf.cast(step, tf.int64) % every, 0),
+                                            lambda: float(every) * measured_disagreement(), lambda: tf.constant(0.0))
+            else:
+                disc_disagreement = measured_disagreement()
         cont_capacity = capacity_at(config.cont_capacity, step)
         disc_capacity = capacity_at(config.disc_capacity, step, cap=config.latent.max_disc_capacity)
         gamma = config.loss.gamma
