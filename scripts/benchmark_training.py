@@ -17,7 +17,9 @@ Variants, named by dash-separated tokens:
   eager PyTorch), run by the interpreter ``--torch-python`` names; no modifiers.
 - modifiers: ``xla`` (jit_compile), ``speN`` (steps_per_execution N, default 1), ``bf16`` / ``f16``
   (mixed_bfloat16 / mixed_float16), ``intraN`` / ``interN`` (TensorFlow thread pools), ``rotN``
-  (``ours`` only: the rotation-invariance term over +-N degrees at weight 10, as four_shapes trains).
+  (``ours`` only: the rotation-invariance term over +-N degrees at weight 10, as four_shapes trains),
+  ``hw`` (``ours`` only: the handwriting recipe's consistency term, moves and stroke widths, mutual
+  information), ``everyN`` (with ``rotN`` or ``hw``: that term at every Nth step only).
 
 Besides wall time it reports the CPU time of the process per step (all its threads) and its ratio to the
 baseline's: on a machine that other jobs share, wall time says how long a user waits, CPU time what a step
@@ -44,6 +46,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -65,7 +68,7 @@ def parse_variant(name: str) -> dict:
     """``"ours-xla-spe10-bf16"`` -> {"model": "ours", "jit": True, "spe": 10, "precision": ...}."""
     model, *tokens = name.split("-")
     variant = {"model": model, "jit": False, "spe": 1, "precision": "float32", "intra": 0, "inter": 0,
-               "rot": 0, "loop": False}
+               "rot": 0, "loop": False, "hw": False, "every": 1}
     if model not in ("ours", "plain", "pipeline", "torch") or (model == "torch" and tokens):
         raise SystemExit(f"--variants: {name!r} should start with ours, plain or pipeline, or be torch")
     for token in tokens:
@@ -73,15 +76,19 @@ def parse_variant(name: str) -> dict:
             variant["jit"] = True
         elif token == "loop":
             variant["loop"] = True
+        elif token == "hw":
+            variant["hw"] = True
         elif token in PRECISION_TOKENS:
             variant["precision"] = PRECISION_TOKENS[token]
-        elif re.fullmatch(r"(spe|intra|inter|rot)\d+", token):
+        elif re.fullmatch(r"(spe|intra|inter|rot|every)\d+", token):
             key = token.rstrip("0123456789")
             variant[key] = int(token[len(key):])
         else:
             raise SystemExit(f"--variants: unknown token {token!r} in {name!r}")
-    if variant["rot"] and model != "ours":
-        raise SystemExit(f"--variants: rotN applies to ours only, not {name!r}")
+    if (variant["rot"] or variant["hw"]) and model != "ours":
+        raise SystemExit(f"--variants: rotN and hw apply to ours only, not {name!r}")
+    if variant["every"] > 1 and not (variant["rot"] or variant["hw"]):
+        raise SystemExit(f"--variants: everyN needs a consistency term (rotN or hw) in {name!r}")
     return variant
 
 
@@ -291,7 +298,11 @@ def child(job: dict) -> dict:
         )
         from jointvae_tf.training.trainer import build_model
 
-        invariance = InvarianceConfig(rotation=variant["rot"], weight=10.0 if variant["rot"] else 0.0)
+        from jointvae_tf.data.catalog import HANDWRITING
+
+        invariance = (HANDWRITING["model.invariance"] if variant["hw"] else
+                      InvarianceConfig(rotation=variant["rot"], weight=10.0 if variant["rot"] else 0.0))
+        invariance = dataclasses.replace(invariance, every=variant["every"])
         model_config = ModelConfig(image_size=config["image_size"], latent=LatentSpec(config["cont"], config["disc"]),
                                    invariance=invariance)
         train_config = TrainConfig(batch_size=batch, jit_compile=variant["jit"], steps_per_execution=spe,
