@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 from click.testing import CliRunner
 from jointvae_tf.cli.main import main
 from PIL import Image
@@ -19,6 +18,7 @@ from jointvae_tf.data.resize import fit_images
 from jointvae_tf.errors import ConfigError, JointVAEError
 from jointvae_tf.run_folders.folder import open_run
 from jointvae_tf.training.presets import build_run_config
+from tfds_mock import mock_tfds
 
 STUDY_SYMBOLS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "add", "sub", "mul", "div")
 
@@ -125,7 +125,7 @@ def test_tfds_reads_only_the_chosen_labels():
         images[:, 0, 0, 0] = np.arange(30)  # the example's position, to check which ones were read
         return tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(30, dtype=np.int64) % 10})
 
-    with tfds.testing.mock_data(as_dataset_fn=stored):
+    with mock_tfds(as_dataset_fn=stored):
         examples = load_examples(DataConfig(name="kmnist", classes=("wo", "ki")), "test", 28, 1)
     assert examples.class_names == ("ki", "wo")
     positions = examples.images[:, 0, 0, 0]

@@ -1,6 +1,9 @@
 """TFDS datasets read offline under ``tfds.testing.mock_data``: shapes, dtypes, label ranges, EMNIST's
 orientation and dSprites' factors; a dataset not prepared yet is downloaded on first use, or named."""
 
+import os
+import socket
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +12,7 @@ import tensorflow_datasets as tfds
 from jointvae_tf.core.config import DataConfig
 from jointvae_tf.data import dataset_info, load_examples
 from jointvae_tf.errors import JointVAEError
+from tfds_mock import mock_tfds
 
 
 def load(name, split="train", size=32, **config):
@@ -17,7 +21,7 @@ def load(name, split="train", size=32, **config):
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "kmnist"])
 def test_digit_like_datasets(name):
-    with tfds.testing.mock_data(num_examples=20):
+    with mock_tfds(num_examples=20):
         train, test = load(name, validation_fraction=0.1), load(name, "test")
     assert train.images.shape == (18, 32, 32, 1) and train.images.dtype == np.uint8
     assert test.images.shape == (20, 32, 32, 1)
@@ -34,7 +38,7 @@ def emnist_letters(builder, split, **kwargs):
 
 
 def test_emnist_letters_upright_with_0_based_labels():
-    with tfds.testing.mock_data(as_dataset_fn=emnist_letters):
+    with mock_tfds(as_dataset_fn=emnist_letters):
         examples = load("emnist_letters", "test", size=32, max_examples=4)
     upright = np.zeros((28, 28), np.uint8)
     upright[1:3, 1:10] = 255
@@ -45,7 +49,7 @@ def test_emnist_letters_upright_with_0_based_labels():
 def test_emnist_label_outside_letters_is_an_error():
     def bad(builder, split, **kwargs):
         return emnist_letters(builder, split).map(lambda e: {**e, "label": e["label"] * 0})
-    with tfds.testing.mock_data(as_dataset_fn=bad), pytest.raises(JointVAEError, match=r"emnist/letters.*label -1"):
+    with mock_tfds(as_dataset_fn=bad), pytest.raises(JointVAEError, match=r"emnist/letters.*label -1"):
         load("emnist_letters", "test")
 
 
@@ -63,7 +67,7 @@ def dsprites_records(builder, split, **kwargs):
 
 
 def test_dsprites_pixels_scaled_to_255_with_each_factor_from_its_field():
-    with tfds.testing.mock_data(as_dataset_fn=dsprites_records):
+    with mock_tfds(as_dataset_fn=dsprites_records):
         examples = load("dsprites", "validation", size=64, validation_fraction=0.2)
     assert examples.images.shape == (6, 64, 64, 1) and examples.images.dtype == np.uint8
     assert dataset_info("dsprites").factor_names == ("shape", "scale", "orientation", "x", "y")
@@ -93,7 +97,7 @@ def record_ids(name, split, seed, **config):
 
 
 def test_the_seed_moves_the_training_subset_but_never_the_held_out_examples():
-    with tfds.testing.mock_data(as_dataset_fn=numbered_digits):
+    with mock_tfds(as_dataset_fn=numbered_digits):
         train = {seed: record_ids("mnist", "train", seed, max_examples=7) for seed in (3, 4)}
         assert record_ids("mnist", "train", 3, max_examples=7) == train[3]  # the same seed, the same examples
         assert len(train[3]) == 7 and set(train[3]) != set(train[4])
@@ -104,23 +108,62 @@ def test_the_seed_moves_the_training_subset_but_never_the_held_out_examples():
         assert sorted(record_ids("mnist", "test", 3)) == sorted(record_ids("mnist", "test", 4)) == list(range(100, 150))
 
 
+class _Connection:
+    """What ``socket.create_connection`` gives when the host answers."""
+
+    def close(self):
+        pass
+
+
 def test_a_dataset_not_prepared_yet_is_downloaded_on_first_use(tmp_path, monkeypatch):
-    downloads = []
+    downloads, contacted = [], []
     with tfds.testing.mock_data(num_examples=20), monkeypatch.context() as patch:
+        patch.setattr(socket, "create_connection", lambda address, timeout: contacted.append(address) or _Connection())
         patch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False)
         patch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
                       lambda self, *args, **kwargs: downloads.append(self.name))
         examples = load("mnist", "test", data_dir=str(tmp_path))
-    assert len(examples.images) == 20 and downloads == ["mnist"]
+    assert len(examples.images) == 20 and downloads == ["mnist"] and contacted == [("storage.googleapis.com", 443)]
 
 
-def test_offline_the_missing_dataset_is_named_with_where_to_put_it(tmp_path, monkeypatch):
-    def offline(self, *args, **kwargs):
-        raise OSError("[Errno 101] Network is unreachable")
+def _no_name(host, *args, **kwargs):
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+
+def test_offline_the_missing_dataset_is_named_with_what_to_fetch_and_where(tmp_path, monkeypatch):
+    attempts = []
+    monkeypatch.setattr(socket, "getaddrinfo", _no_name)  # this machine as it is: DNS names nothing outside
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", lambda self, *a, **k: attempts.append(1))
     with pytest.raises(JointVAEError) as raised:
         load("kmnist", data_dir=str(tmp_path))
     message = str(raised.value)
-    assert "\n" not in message and f"data_dir: TFDS 'kmnist' is not in {tmp_path} and could not be" in message
-    assert "download_and_prepare()" in message and "data.data_dir" in message
+    assert "\n" not in message and message.startswith(
+        f"data.data_dir: TFDS 'kmnist' is not in {tmp_path} and could not be downloaded (codh.rois.ac.jp: Name or "
+        "service not known); where there is internet, run tfds.builder('kmnist', data_dir=DIR).download_and_prepare()"
+        " (it fetches 4 files from http://codh.rois.ac.jp/kmnist/dataset/kmnist/)")
+    assert attempts == []  # TFDS's own attempt would retry each file for minutes before giving up
+
+
+def test_a_download_that_fails_midway_is_named_with_its_reason(tmp_path, monkeypatch):
+    def lost(self, *args, **kwargs):
+        raise OSError("Connection reset by peer")
+
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout: _Connection())
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", lost)
+    with pytest.raises(JointVAEError, match=r"^data.data_dir: TFDS 'mnist' is not in .* could not be downloaded "
+                                            r"\(OSError: Connection reset by peer\); where there is internet"):
+        load("mnist", data_dir=str(tmp_path))
+
+
+def test_no_test_can_download_a_dataset(network_lookups):
+    """The tests' conftest gives every test an empty TFDS data_dir, refuses TFDS's download and answers no
+    host but this machine (noting it, which fails the test), so nothing is ever downloaded."""
+    assert os.path.samefile(tfds.core.constants.DATA_DIR, os.environ["TFDS_DATA_DIR"])
+    assert not tfds.builder("mnist").is_prepared()
+    with pytest.raises(pytest.fail.Exception, match="started TFDS's download of 'mnist'"):
+        tfds.load("mnist", split="test")
+    with pytest.raises(JointVAEError, match=r"could not be downloaded \(storage.googleapis.com: "):
+        load("mnist")
+    assert network_lookups == ["storage.googleapis.com"]
+    network_lookups.clear()
+

@@ -1,10 +1,16 @@
 """Datasets read through TensorFlow Datasets: as ``tfds.load`` does, a dataset not yet prepared in TFDS's
-``data_dir`` (default ``~/tensorflow_datasets``) is downloaded and prepared there on first use."""
+``data_dir`` (default ``~/tensorflow_datasets``) is downloaded and prepared there on first use. Offline, the
+read fails at once with one line naming the files to fetch and where they go (TFDS alone would retry each
+file for minutes)."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import socket
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import tensorflow as tf
@@ -15,12 +21,14 @@ from absl import logging as absl_logging
 from jointvae_tf.data.info import Examples, check_labels
 from jointvae_tf.data.resize import fit_images
 from jointvae_tf.data.splits import Selection
-from jointvae_tf.errors import ConfigError
+from jointvae_tf.errors import ConfigError, os_reason
 from jointvae_tf.progress import Progress, tracked
 
 _BATCH = 4096
 DEFAULT_DATA_DIR = "~/tensorflow_datasets"
 """Where TFDS keeps its datasets when no ``data_dir`` is given (``$TFDS_DATA_DIR`` overrides it)."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds a download host has to accept a connection before the dataset is reported as not downloadable."""
 
 
 @contextlib.contextmanager
@@ -68,20 +76,27 @@ class TfdsSource:
             return tfds.builder(self.tfds_name, data_dir=data_dir)
 
     def _prepared(self, data_dir: str | None) -> tfds.core.DatasetBuilder:
-        """The builder, its data downloaded and prepared first if needed (as ``tfds.load`` does)."""
+        """The builder, its data downloaded and prepared first if needed (``download_and_prepare``, as
+        ``tfds.load`` does); ConfigError about ``data_dir`` when that cannot be done here."""
         builder = self._builder(data_dir)
         with _quiet_absl():
             prepared = builder.is_prepared()
-        if not prepared:
+        if prepared:
+            return builder
+        urls = sorted(builder.url_infos or ())
+        reason = _unreachable(urls)
+        if reason is None:
             try:
                 builder.download_and_prepare()
-            except (OSError, ImportError, tfds.download.DownloadError) as error:  # offline, or a TFDS extra missing
+                return builder
+            except (OSError, ImportError, tfds.download.DownloadError) as error:  # a TFDS extra missing, a lost link
                 reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
-                raise ConfigError("data_dir", f"TFDS '{self.tfds_name}' is not in {data_dir or DEFAULT_DATA_DIR} and "
-                                  f"could not be downloaded ({reason}); with internet access run "
-                                  f"tfds.builder('{self.tfds_name}', data_dir=DIR).download_and_prepare() once "
-                                  "and pass it as data.data_dir") from None
-        return builder
+        where = os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR)
+        fetches = f" (it fetches {_files(urls)})" if urls else ""
+        raise ConfigError("data_dir", f"TFDS '{self.tfds_name}' is not in {where} and could not be downloaded "
+                          f"({reason}); where there is internet, run tfds.builder('{self.tfds_name}', "
+                          f"data_dir=DIR).download_and_prepare(){fetches}, then copy DIR's contents into {where} "
+                          "or pass DIR as data.data_dir")
 
     def read(self, data_dir: str | None, selection: Selection, size: int, channels: int) -> Examples:
         """Stream the pool once in batches, keeping only the selected examples (in the selection's order);
@@ -121,3 +136,33 @@ class TfdsSource:
             else None
         return Examples(fit_images(images, size, channels), labels, factors)
 
+
+def _unreachable(urls: list[str]) -> str | None:
+    """Why the hosts of ``urls`` cannot be reached (``"storage.googleapis.com: Name or service not known"``),
+    or None when each accepts a connection within :data:`CONNECT_TIMEOUT` or is reached through a proxy.
+
+    TFDS retries a failed connection ten times with a doubling pause (about 200 s per file, a warning
+    each time) before it gives up; one connection per host tells the same in a moment.
+    """
+    proxies = urllib.request.getproxies()
+    for host, port, scheme in sorted({_address(url) for url in urls if url.startswith(("http:", "https:"))}):
+        if proxies.get(scheme) and not urllib.request.proxy_bypass(host):
+            continue  # the proxy, not this machine, reaches the host
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        except OSError as error:
+            return f"{host}: {os_reason(error)}"
+    return None
+
+
+def _address(url: str) -> tuple[str, int, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), parts.scheme
+
+
+def _files(urls: list[str]) -> str:
+    """``urls`` in a few words: the one URL, or how many files from their common folder."""
+    if len(urls) == 1:
+        return urls[0]
+    folder = os.path.commonprefix(urls).rsplit("/", 1)[0] + "/"
+    return f"{len(urls)} files from {folder}"
