@@ -26,6 +26,16 @@ def test_four_shapes_is_the_default_and_renders_offline():
     assert validation.images.shape == (2000, 32, 32, 3)
 
 
+def test_a_read_that_must_not_download_names_the_tfds_dataset_missing(tmp_path):
+    # what an export and the explorer ask for: the data on this machine, or one line saying it is not here
+    with pytest.raises(JointVAEError, match=r"^data.data_dir: mnist is not on this machine yet \(TFDS 'mnist': "
+                                            r"downloaded on first use into data.data_dir .*\), and this read does "
+                                            r"not download$"):
+        load_examples(DataConfig(name="mnist", data_dir=str(tmp_path)), "validation", 32, 1, download=False)
+    rendered = load_examples(DataConfig(max_examples=8), "validation", 32, 1, download=False)
+    assert rendered.images.shape == (8, 32, 32, 1)  # nothing to download: read as always
+
+
 def test_normalize_puts_every_drawing_in_the_inner_box():
     examples = load_examples(DataConfig(normalize="box", max_examples=200), "test", 64, 1)
     top, left, bottom, right = content_boxes(examples.images).T

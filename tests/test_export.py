@@ -19,12 +19,13 @@ from serving_stubs import make_run
 from tensorflow.core.protobuf import saved_model_pb2
 
 from jointvae_tf.core import latents
-from jointvae_tf.core.config import LatentSpec
+from jointvae_tf.core.config import DataConfig, LatentSpec, ModelConfig, RunConfig
 from jointvae_tf.data import pixels
 from jointvae_tf.data.preparation import Preparation
 from jointvae_tf.errors import JointVAEError, RunFailure
-from jointvae_tf.run_folders.folder import open_run
+from jointvae_tf.run_folders.folder import RunFolder, open_run, prepare_run
 from jointvae_tf.serving import export
+from jointvae_tf.training.trainer import build_model
 
 SIGNATURES = ["category_of_class", "encode", "encode_image", "encode_pixels", "sample", "serving_default", "traverse"]
 
@@ -210,6 +211,24 @@ def test_cli_export_bad_arguments_are_one_line_and_exit_2(exported, tmp_path, ar
     assert result.exit_code == 2 and message in result.output, result.output
     assert result.output.strip().count("\n") == 0
     assert os.listdir(os.path.join(out, "jointvae")) == ["1"]
+
+
+def test_a_run_whose_data_is_not_here_exports_without_downloading_it(tmp_path):
+    """An export of a TFDS mnist run where mnist was never downloaded is written at once, its categories
+    unnamed, with one warning saying why; it never downloads (conftest fails any test that does)."""
+    run = RunConfig(data=DataConfig(name="mnist"), model=ModelConfig(image_size=32, channels=1,
+                                                                      latent=LatentSpec(3, (4,))))
+    run_dir = str(tmp_path / "run")
+    prepare_run(run, run_dir, resume=False)
+    RunFolder(run_dir).checkpointer(build_model(run)).save(0)
+    result = CliRunner().invoke(main, ["export", run_dir, "--out", str(tmp_path / "sm")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("Warning: the export names no category, as the run's labelled validation "
+                                    "images cannot be read (data.data_dir: mnist is not on this machine yet")
+    assert result.stderr.count("\n") == 1
+    config = export.ExportConfig.load(os.path.join(tmp_path, "sm", "jointvae", "1"))
+    assert config.dataset == "mnist" and config.class_names == tuple("0123456789")
+    assert config.category_classes == () and config.category_purity == ()
 
 
 def test_cli_bad_run_dir_is_one_line_and_exit_2(tmp_path):

@@ -32,7 +32,8 @@ Reader = Callable[[str | None, Selection, int, int], Examples]
 class Source:
     """Reads a dataset's files: ``read(data_dir, selection, size, channels)`` gives the selected examples as
     uint8 ``[N, size, size, channels]``; ``available(data_dir)`` says whether the files are there; ``pools``
-    are the example pools they hold (see ``splits``); ``how_to_get`` tells a user where to find them.
+    are the example pools they hold (see ``splits``); ``how_to_get`` tells a user where to find them;
+    ``downloads``: whether a read downloads the files when they are not there yet (TFDS).
 
     ``found_classes(data_dir)``, for datasets whose classes are folders, lists the classes on disk (None:
     the metadata's). ``supersample``: when the images are normalised, read them at twice the size first
@@ -45,6 +46,7 @@ class Source:
     how_to_get: str
     found_classes: Callable[[str | None], tuple[str, ...]] | None = None
     supersample: bool = False
+    downloads: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +81,8 @@ def _found(find: Callable[..., object], *args) -> Callable[[str | None], bool]:
 def _tfds(info: DatasetInfo, preset: Mapping[str, Any] | None = None, **reader) -> Dataset:
     """A dataset read through TFDS (``reader``: the fields of :class:`TfdsSource`)."""
     source = TfdsSource(num_classes=info.num_classes, **reader)
-    return Dataset(info, Source(source.read, source.available, source.pools, source.how_to_get()), preset or {})
+    return Dataset(info, Source(source.read, source.available, source.pools, source.how_to_get(), downloads=True),
+                   preset or {})
 
 
 def _folders(info: DatasetInfo, layout: image_folders.FolderLayout, how_to_get: str) -> Dataset:

@@ -12,7 +12,8 @@ from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import ConfigError
 
 
-def load_examples(config: DataConfig, split: str, image_size: int, channels: int, seed: int = 0) -> Examples:
+def load_examples(config: DataConfig, split: str, image_size: int, channels: int, seed: int = 0,
+                  download: bool = True) -> Examples:
     """Split ``split`` ("train" | "validation" | "test") of ``config.name`` in memory, uint8
     ``[N, image_size, image_size, channels]``, deterministic for ``seed``.
 
@@ -20,10 +21,14 @@ def load_examples(config: DataConfig, split: str, image_size: int, channels: int
     the files hold none) is a fixed ``validation_fraction`` of the files. Rendered ``four_shapes`` (no
     ``data_dir``) is the exception: ``max_examples`` sets the train size (default 20,000) and caps
     validation/test (2,000). ``config.normalize`` names the normalisation applied. A ConfigError names the
-    setting at fault (``data.data_dir``).
+    setting at fault (``data.data_dir``). ``download=False``: a dataset not on this machine yet that a read
+    would download (TFDS) is a ConfigError instead.
     """
     dataset = get_dataset(config.name)
     source = dataset.source
+    if not download and source.downloads and not source.available(config.data_dir):
+        raise ConfigError("data.data_dir", f"{config.name} is not on this machine yet ({source.how_to_get}), and "
+                          "this read does not download")
     preparation = preparation_of(config, image_size, channels)
     try:
         available = dataset.class_names(config.data_dir)

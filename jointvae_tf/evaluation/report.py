@@ -159,11 +159,13 @@ def evaluate_model(model: JointVAE, examples: data.Examples, info: data.DatasetI
     return report
 
 
-def load_split(run: RunConfig, split: str, max_examples: int | None, classes: tuple[str, ...] = ()) -> data.Examples:
+def load_split(run: RunConfig, split: str, max_examples: int | None, classes: tuple[str, ...] = (),
+               download: bool = True) -> data.Examples:
     """Up to ``max_examples`` images of ``split`` of the run's dataset, at the model's size; only ``classes``
-    of the run's classes when given."""
+    of the run's classes when given; ``download`` as in :func:`~jointvae_tf.data.load_examples`."""
     data_config = dataclasses.replace(data.narrow_classes(run.data, classes), max_examples=max_examples)
-    return data.load_examples(data_config, split, run.model.image_size, run.model.channels, seed=run.train.seed)
+    return data.load_examples(data_config, split, run.model.image_size, run.model.channels, seed=run.train.seed,
+                              download=download)
 
 
 def evaluate_run(run_dir: str, split: str = "test", max_examples: int | None = None,

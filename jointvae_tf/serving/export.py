@@ -51,6 +51,7 @@ import re
 import shutil
 import socket
 import tempfile
+import warnings
 
 import keras
 import tensorflow as tf
@@ -63,7 +64,7 @@ from jointvae_tf.core.model import JointVAE
 from jointvae_tf.data import pixels
 from jointvae_tf.data.loading import preparation_of
 from jointvae_tf.data.preparation import Preparation, decode_in_graph, prepare_in_graph
-from jointvae_tf.errors import ConfigError, JointVAEError, write_failure
+from jointvae_tf.errors import ConfigError, JointVAEError, JointVAEWarning, write_failure
 from jointvae_tf.evaluation import metrics
 from jointvae_tf.evaluation.inference import encode_dataset
 from jointvae_tf.evaluation.report import load_split
@@ -91,7 +92,7 @@ class ExportConfig:
     (None in an export written before it was recorded). ``category_classes``: per discrete variable, the
     class each category holds, the majority label of the run's labelled validation images encoded into it
     ("" where none fell), with ``category_purity``, that class's share of them; both empty when the
-    training data had no labels or could not be read at export time.
+    training data had no labels or could not be read at export time (an export never downloads it).
     """
 
     latent: LatentSpec
@@ -161,10 +162,14 @@ def resolve_export_dir(path: str) -> str:
 def category_classes(model: JointVAE, run: RunConfig, max_examples: int = CLASS_MAP_EXAMPLES):
     """``(classes, purity)`` of ``ExportConfig``: per discrete variable, the majority class of up to
     ``max_examples`` labelled validation images of ``run`` in each category and its share; ``((), ())``
-    when the images cannot be read or have no labels."""
+    when the images have no labels, or (with a :class:`JointVAEWarning` saying why) cannot be read here. An
+    export never downloads: a TFDS dataset that is not on this machine leaves the categories unnamed."""
     try:
-        examples = load_split(run, "validation", max_examples)
-    except JointVAEError:
+        examples = load_split(run, "validation", max_examples, download=False)
+    except JointVAEError as error:
+        warnings.warn(f"the export names no category, as the run's labelled validation images cannot be read "
+                      f"({error}); fetch them (training or evaluating the run downloads a TFDS dataset) and "
+                      "export again", JointVAEWarning, stacklevel=2)
         return (), ()
     names = examples.class_names
     if not names or not len(examples.images) or examples.labels is None:

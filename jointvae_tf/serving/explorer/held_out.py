@@ -57,13 +57,13 @@ def held_out_of_run(predictor: Predictor, spec: LatentSpec, run: RunConfig | Non
                     max_examples: int) -> HeldOut:
     """Up to ``max_examples`` validation images of the run ``run`` (its config, from folder ``run_dir``)
     measured through ``predictor``; unknown (with the reason) when there is no run folder or its data
-    cannot be read here."""
+    cannot be read here (nothing is downloaded)."""
     if run is None:
         return HeldOut.unknown(spec, "KL unknown: no run folder (pass RUN_DIR to order the sliders by KL)")
     from jointvae_tf.evaluation.report import load_split
 
     try:
-        examples = load_split(run, "validation", max_examples)
+        examples = load_split(run, "validation", max_examples, download=False)
     except JointVAEError as error:
         return HeldOut.unknown(spec, f"KL unknown: the validation images of {run_dir} cannot be read ({error})")
     return measure_held_out(predictor, spec, examples.images, examples.labels, examples.class_names,
