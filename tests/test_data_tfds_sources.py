@@ -167,3 +167,10 @@ def test_no_test_can_download_a_dataset(network_lookups):
     assert network_lookups == ["storage.googleapis.com"]
     network_lookups.clear()
 
+
+def test_the_module_tfds_imports_to_download_is_installed():
+    # tensorflow_datasets' DatasetBuilder imports importlib_resources lazily, when it downloads and prepares a
+    # dataset, without declaring it as a requirement: the package depends on it so that tfds.load works.
+    import importlib_resources
+
+    assert importlib_resources.files("jointvae_tf").is_dir()
