@@ -16,6 +16,15 @@ from jointvae_tf.errors import ConfigError, JointVAEError
 VERSION = click.IntRange(min=1, max=2 ** 63 - 1)
 """A served model's version: TF-Serving reads versions as positive int64."""
 
+
+def upscale_option(what: str, default: int | None = None):
+    """``--upscale``: whole-pixel enlargement per side of ``what``, ``default`` when not given; None means
+    :func:`~jointvae_tf.viz.visualize.default_upscale` of the model's image size (cells of about 64 px)."""
+    shown = "64 / image size, at least 1" if default is None else str(default)
+    return click.option("--upscale", type=click.IntRange(min=1), default=default,
+                        help=f"Pixel enlargement per side of {what} [{shown}].")
+
+
 _FLAGS: dict[str, str] = {}
 """Setting path -> its flag, filled by :func:`setting_option`."""
 _PARAM_SEPARATOR = "__"

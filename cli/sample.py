@@ -7,7 +7,7 @@ import os
 
 import click
 
-from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source
+from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source, upscale_option
 from jointvae_tf.errors import JointVAEError
 
 
@@ -28,6 +28,7 @@ from jointvae_tf.errors import JointVAEError
                    "star (an export's categories are named by the run's labelled validation images).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first image; image k uses seed+k.")
 @click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False), help="Grid PNG.")
+@upscale_option("the grid (--out-dir images keep the model's size)", default=1)
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Also write each image as a PNG here.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Deadline in seconds of each request to the server, from connecting to the answer's last byte.")
@@ -35,13 +36,14 @@ from jointvae_tf.errors import JointVAEError
               help="Tries on connection errors and 503 (exponential backoff from 0.5 s).")
 @click.option("--max-batch", "max_batch_size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Rows per request (--server/--grpc): the server's max_batch_size (serving/batching_parameters.txt).")
-def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n, category, seed, out, out_dir,
-           timeout, retries, max_batch_size):
+def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n, category, seed, out, upscale,
+           out_dir, timeout, retries, max_batch_size):
     """Sample N images (one of --server, --grpc, --run, --export) into a grid PNG."""
     from jointvae_tf.serving.predictor import sample as sample_images
     from jointvae_tf.serving.sources import open_predictor
     from jointvae_tf.data import pixels
     from jointvae_tf.viz import pictures
+    from jointvae_tf.viz.visualize import plain_grid
 
     source, run = model_source(run_dir, export_dir, server, grpc_address)
     if run and source.kind != "run":  # the rule's run folder beside a model: nothing sample would use it for
@@ -66,7 +68,7 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
         finally:
             predictor.close()
     cols = math.ceil(math.sqrt(n))
-    pictures.save_png(out, pictures.image_grid(outputs["images"], math.ceil(n / cols), cols))
+    pictures.save_png(out, plain_grid(outputs["images"], math.ceil(n / cols), cols, upscale))
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         for index, image in enumerate(pixels.to_uint8(outputs["images"])):

@@ -7,6 +7,7 @@ from jointvae_tf.cli.options import (
     parse_names,
     setting_option,
     settings_given,
+    upscale_option,
 )
 
 
@@ -14,8 +15,7 @@ from jointvae_tf.cli.options import (
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the pictures [RUN_DIR/pictures].")
 @click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True, help="Columns of each traversal.")
-@click.option("--upscale", type=click.IntRange(min=1), default=None,
-              help="Pixel enlargement per side [64 / image size, at least 1].")
+@upscale_option("every picture")
 @click.option("--dim", "dims", type=click.IntRange(min=0), multiple=True,
               help="Continuous dim(s) swept by the category traversals [the one of largest KL].")
 @click.option("--gif-dims", type=click.IntRange(min=0), default=3, show_default=True,

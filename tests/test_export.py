@@ -182,6 +182,17 @@ def test_cli_export_then_sample_from_the_export(exported, tmp_path):
 
     assert Image.open(out).size == (3 * 32 + 4 * 2, 2 * 32 + 3 * 2)  # 5 images in a 2 x 3 grid, 2-pixel gutters
     assert len(os.listdir(tmp_path / "each")) == 5
+    larger = str(tmp_path / "grid-3.png")
+    result = runner.invoke(main, ["sample", "--export", str(tmp_path / "sm" / "m"), "--n", "5", "--category", "1",
+                                  "--upscale", "3", "--out", larger, "--out-dir", str(tmp_path / "each-3")])
+    assert result.exit_code == 0, result.output
+    small, large = np.asarray(Image.open(out)), np.asarray(Image.open(larger))
+    np.testing.assert_array_equal(large, small.repeat(3, axis=0).repeat(3, axis=1))
+    for name in os.listdir(tmp_path / "each"):  # the images themselves stay at the model's size
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "each-3" / name)),
+                                      np.asarray(Image.open(tmp_path / "each" / name)))
+    result = runner.invoke(main, ["sample", "--export", str(tmp_path / "sm" / "m"), "--upscale", "0"])
+    assert result.exit_code == 2 and "--upscale" in result.output
 
 
 def test_local_run_and_export_sample_the_same_images(exported):
