@@ -99,7 +99,7 @@ def test_a_preset_changes_only_what_it_names_and_settings_win():
 
 def test_a_field_given_inside_a_section_the_preset_sets_whole_changes_that_field_only():
     shapes = build_run_config("four_shapes", {"model.invariance.outline": 0.3, "model.invariance.weight": 3.0})
-    assert shapes.model.invariance == InvarianceConfig(rotation=180.0, weight=3.0, outline=0.3)
+    assert shapes.model.invariance == InvarianceConfig(rotation=180.0, weight=3.0, outline=0.3, every=2)
     mnist = build_run_config("mnist", {"model.invariance": InvarianceConfig(rotation=5.0)})
     assert mnist.model.invariance == InvarianceConfig(rotation=5.0)  # a section given whole replaces the preset's
 

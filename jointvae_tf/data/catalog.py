@@ -130,7 +130,7 @@ _ALL = (
          "model.cont_capacity": CapacitySchedule(0.0, 3.0, 6_000),
          "model.disc_capacity": CapacitySchedule(0.0, 2.1, 2_000),
          "model.loss.gamma": 30.0, "model.loss.disc_balance": 30.0,
-         "model.invariance": InvarianceConfig(rotation=180.0, weight=10.0),
+         "model.invariance": InvarianceConfig(rotation=180.0, weight=10.0, every=2),
          "train.steps": 9_360}),  # 30 epochs of the 20k rendered shapes, on a folder of any size
     _tfds(DatasetInfo("mnist", "handwritten digits (TFDS mnist)", "tfds", 32, 1, 10, DIGITS, num_examples=70_000),
           HANDWRITING, tfds_name="mnist"),
