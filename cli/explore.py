@@ -25,7 +25,8 @@ from jointvae_tf.errors import JointVAEError
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8850, show_default=True,
               help="Port to listen on (0: any free port).")
 @click.option("--max-examples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Validation images of the run that measure each dim's KL and name the categories.")
+              help="Validation images of the run that measure each dim's KL (and name the categories when the "
+                   "export does not).")
 @click.option("--open/--no-open", "open_page", default=True, show_default=True, help="Open the page in a browser.")
 def explore(run_dir, export_dir, server, grpc_address, model, version, host, port, max_examples, open_page):
     """Serve a page that moves the latents of a model and shows the decoded image, live.

@@ -133,6 +133,16 @@ def parse_disc(ctx, param, value: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected category counts such as 10 or 10,3, got {value!r}") from None
 
 
+def parse_category(text: str) -> list[int] | str:
+    """``--category``: category ids (``3`` or ``3,-1``), or a class name (``star``)."""
+    if "," not in text and text.strip() and not text.strip().lstrip("-").isdigit():
+        return text.strip()
+    try:
+        return [int(part) for part in text.split(",")] if text.strip() else []
+    except ValueError:
+        raise JointVAEError(f"--category: expected integers such as 3 or 3,-1, or a class name, got {text!r}") from None
+
+
 def parse_names(ctx, param, value: str | None) -> tuple[str, ...] | None:
     """``--classes 0,1,2`` or ``--classes add,sub``: names separated by commas."""
     if value is None:

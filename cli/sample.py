@@ -7,7 +7,7 @@ import os
 
 import click
 
-from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source, upscale_option
+from jointvae_tf.cli.options import VERSION, errors_as_flags, model_source, parse_category, upscale_option
 from jointvae_tf.errors import JointVAEError
 
 
@@ -64,7 +64,7 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
                          **{"retry.timeout": "--timeout"}):
         predictor = open_predictor(source, model=model, **options)
         try:
-            outputs = sample_images(predictor, n, seed, _parse_category(category))
+            outputs = sample_images(predictor, n, seed, parse_category(category))
         finally:
             predictor.close()
     cols = math.ceil(math.sqrt(n))
@@ -77,16 +77,6 @@ def sample(server, grpc_address, tls_ca, run_dir, export_dir, model, version, n,
                            zip(outputs["categories"].tolist()[:8], outputs.get("category_names", [[]] * 8)))
     click.echo(f"Wrote {n} samples to {out}" + (f" and {out_dir}/" if out_dir else "") +
                (f"; categories {categories}{' ...' if n > 8 else ''}" if outputs["categories"].size else ""))
-
-
-def _parse_category(text: str) -> list[int] | str:
-    """Category ids (``3`` or ``3,-1``), or a class name (``star``)."""
-    if "," not in text and text.strip() and not text.strip().lstrip("-").isdigit():
-        return text.strip()
-    try:
-        return [int(part) for part in text.split(",")] if text.strip() else []
-    except ValueError:
-        raise JointVAEError(f"--category: expected integers such as 3 or 3,-1, or a class name, got {text!r}") from None
 
 
 def _named(row: list[int], names) -> str:

@@ -16,8 +16,12 @@ from jointvae_tf.core.config import (
     RunConfig,
     TrainConfig,
 )
-from jointvae_tf.evaluation.report import EvaluationReport, evaluate_run
-from jointvae_tf.run_folders.folder import RunFolder, prepare_run
+from jointvae_tf.core.sampling import category_of_class
+from jointvae_tf.data.pixels import to_unit_range
+from jointvae_tf.evaluation.inference import encode_dataset
+from jointvae_tf.evaluation.metrics import category_classes
+from jointvae_tf.evaluation.report import EvaluationReport, evaluate_run, load_split
+from jointvae_tf.run_folders.folder import RunFolder, open_run, prepare_run
 from jointvae_tf.training.trainer import build_model, train
 
 RUN = RunConfig(model=ModelConfig(image_size=32, channels=1, latent=LatentSpec(3, (4,)), hidden_units=32),
@@ -80,6 +84,39 @@ def test_traverse_rejects_a_dim_outside_the_latent_before_drawing_anything(run_d
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert "'--dim'" in result.output and "continuous dims in 0 .. 2" in result.output and "got 7" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_traverse_holds_the_category_a_class_name_asks_for(run_dir, tmp_path):
+    """four_shapes' validation images are labelled, so they name the categories: --category NAME holds the
+    purest category holding that class, the picture --category with its id draws."""
+    examples = load_split(RUN, "validation", 64)
+    model = open_run(run_dir).model
+    classes, purity = category_classes(examples.labels, encode_dataset(model, to_unit_range(examples.images)).categories,
+                                       examples.class_names, RUN.model.latent.disc)
+    name = next(held for held in classes[0] if held)
+    (category,) = category_of_class(name, classes, purity)
+    drawn = {}
+    for given in (name, category):
+        out = tmp_path / str(given)
+        result = invoke("traverse", run_dir, "--out", out, "--steps", 6, "--upscale", 1, "--gif-dims", 1,
+                        "--max-examples", 64, "--category", given)
+        assert result.exit_code == 0, result.output
+        drawn[given] = (out / "all_traversals.png").read_bytes()
+    assert drawn[name] == drawn[category]
+
+
+@pytest.mark.parametrize("category, message", [
+    ("hexagon", "Error: --category: no category holds class 'hexagon'; the categories hold "),
+    ("4", "Error: --category: expected up to 1 ids (one per discrete variable), each below its count [4]"),
+    ("1,x", "Error: --category: expected integers such as 3 or 3,-1, or a class name, got '1,x'"),
+])
+def test_traverse_refuses_a_category_before_drawing_anything(run_dir, tmp_path, category, message):
+    """Ids are checked before any image is read; a class name once the validation images have named the
+    categories, before any picture is drawn."""
+    result = invoke("traverse", run_dir, "--out", tmp_path / "out", "--max-examples", 32, "--category", category)
+    assert result.exit_code == 2 and result.output.splitlines()[-1].startswith(message)
+    assert result.output.count("\n") == 1 or category == "hexagon"
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

@@ -24,11 +24,11 @@ from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation.inference import encode_dataset
 from jointvae_tf.evaluation.report import load_split
 from jointvae_tf.run_folders.folder import open_run
+from jointvae_tf.serving import export
 from jointvae_tf.serving.explorer import make_server, open_explorer
 from jointvae_tf.serving.explorer.app import MAX_UPLOAD_BYTES, Explorer, layout_from_signatures, model_input
 from jointvae_tf.serving.predictor import Signature, TensorInfo, sample
 from jointvae_tf.serving.sources import ModelSource, open_predictor
-from jointvae_tf.viz.visualize import majority_class_names
 
 JSON = "application/json"
 SERVED_HELD_OUT = 32
@@ -48,7 +48,7 @@ def test_model_info_orders_sliders_by_held_out_kl_and_names_categories_by_majori
     assert kl == sorted(kl, reverse=True)
     for d in info["dims"]:
         assert d["label"] == f"z{d['dim']} KL {d['kl']:.2f}" and d["active"] == (d["kl"] > 0.01)
-    names = majority_class_names(summary.categories[:, 0], examples.labels, examples.class_names, 4)
+    names = export.ExportConfig.load(explored.export_dir).category_classes[0]  # the export's, as its clients see
     assert info["variables"][0]["categories"] == [f"{j} {name}".rstrip() for j, name in enumerate(names)]
     assert any(name in ("circle", "square", "star", "triangle") for name in names)
     assert info["held_out"] == f"{HELD_OUT} validation images of four_shapes"
@@ -60,6 +60,29 @@ def test_decode_is_the_exports_decode_of_the_code(explored):
     status, answer = call(explored.url + "api/decode", {"z": z, "c": c})
     assert status == 200 and set(answer) == {"image"}
     np.testing.assert_allclose(pixels(answer["image"]), explored.decode([z], [c])[0], atol=1)
+
+
+def test_a_code_takes_class_names_and_answers_name_each_category(explored, tmp_path):
+    """A class name in a code stands for the purest category holding it, the row `jvae-tf sample --category`
+    asks for; codes handed out say which class each category holds."""
+    config = export.ExportConfig.load(explored.export_dir)
+    (classes,), (purity,) = config.category_classes, config.category_purity
+    known = sorted({name for name in classes if name})
+    name = known[0]
+    purest = max((k for k, held in enumerate(classes) if held == name), key=lambda k: purity[k])
+    info = call(explored.url + "api/model")[1]
+    assert info["classes"] == {held: [max((k for k, c in enumerate(classes) if c == held), key=lambda k: purity[k])]
+                               for held in known}
+    z = [0.7, -1.2, 2.5]
+    assert call(explored.url + "api/decode", {"z": z, "c": [name]}) == call(explored.url + "api/decode",
+                                                                            {"z": z, "c": [purest]})
+    drawn = call(explored.url + "api/sample", {"seed": 5})[1]
+    assert drawn["c_names"] == [classes[drawn["c"][0]]]
+    code = call(explored.url + "api/encode", open(shape_file(str(tmp_path / "t.png")), "rb").read(), "image/png")[1]
+    assert code["c_names"] == [classes[code["c"][0]]]
+    status, answer = call(explored.url + "api/views", {"z": z, "c": ["hexagon"], "dim": 0})
+    assert (status, answer["error"]) == (400, f'c: no category of c0 holds class "hexagon"; its categories hold '
+                                              f'{", ".join(known)}')
 
 
 def test_views_are_the_strip_and_the_categories_of_the_code(explored):

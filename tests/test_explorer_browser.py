@@ -123,3 +123,16 @@ def test_the_page_runs_on_the_token_of_its_address(explored, browser):
         browser.get(url)
         start = settled(browser, lambda state: state["image"].startswith("data:image/png"))
         np.testing.assert_allclose(pixels(start["image"]), explored.decode([start["z"]], [start["c"]])[0], atol=1)
+
+
+def test_a_link_may_name_a_category_by_the_class_it_holds(explored, browser):
+    """``#c=NAME`` opens the purest category holding that class, the one `jvae-tf sample --category NAME` draws."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    classes = sorted(explored.explorer.model_info()["classes"].items())
+    name, row = next(((name, row) for name, row in classes if row[0] != 0), classes[0])  # not the page's default
+    browser.get(explored.url + f"#z=0.5,0,0&c={urllib.parse.quote(name)}")
+    WebDriverWait(browser, WAIT_SECONDS).until(  # the page rewrites its link with the category's id
+        lambda driver: f"c={row[0]}&" in urllib.parse.urlsplit(driver.current_url).fragment + "&")
+    state = settled(browser, lambda state: True)
+    assert state["c"] == row and state["z"] == [0.5, 0.0, 0.0]

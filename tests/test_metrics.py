@@ -9,6 +9,7 @@ from jointvae_tf.errors import JointVAEError
 from jointvae_tf.evaluation.metrics import (
     active_dimensions,
     adjusted_rand_index,
+    category_classes,
     class_change_fraction,
     classes_with_own_category,
     cluster_accuracy,
@@ -112,6 +113,14 @@ def test_classes_with_own_category_counts_majority_classes():
     clusters = np.array([0, 0, 0, 1, 1, 2, 2])  # cluster 0 -> 0, cluster 1 -> tie 1/2 -> 1, cluster 2 -> 2
     assert classes_with_own_category(labels, clusters) == 3
     assert classes_with_own_category(labels, np.zeros(7, dtype=int)) == 1
+
+
+def test_categories_are_named_after_their_majority_class_with_its_share():
+    labels = [1, 1, 0, 2, 2]
+    categories = [[0, 1], [0, 1], [0, 0], [2, 0], [2, 0]]  # two discrete variables, of 3 and 2 categories
+    classes, purity = category_classes(labels, categories, ("circle", "square", "star"), (3, 2))
+    assert classes == (("square", "", "star"), ("star", "square"))
+    assert purity == ((0.6667, 0.0, 1.0), (0.6667, 1.0))
 
 
 def test_clustering_metrics_reject_bad_input():

@@ -8,6 +8,10 @@ from PIL import Image
 
 from jointvae_tf.core.config import LatentSpec, ModelConfig, RunConfig, TrainConfig
 from jointvae_tf.data import pixels
+from jointvae_tf.core.sampling import category_of_class
+from jointvae_tf.errors import ConfigError
+from jointvae_tf.evaluation import metrics
+from jointvae_tf.evaluation.inference import encode_dataset
 from jointvae_tf.evaluation.metrics import INACTIVE_KL
 from jointvae_tf.training.trainer import build_model
 from jointvae_tf.viz import pictures
@@ -16,7 +20,6 @@ from jointvae_tf.viz.visualize import (
     category_labels,
     category_members_picture,
     category_traversal_picture,
-    majority_class_names,
     pad_to_common_shape,
     reconstruction_picture,
     samples_picture,
@@ -132,6 +135,43 @@ def test_write_pictures_writes_every_file(model, images, tmp_path):
         assert png.size[1] == grid_height(4)
 
 
+def _grid_rows(path, rows):
+    with Image.open(path) as png:
+        picture = np.asarray(png)
+    return cells(picture[..., None] if picture.ndim == 2 else picture, rows, STEPS)
+
+
+def test_write_pictures_holds_the_category_asked_for_by_id_or_class_name(model, images, tmp_path):
+    """A class name asks for the purest category holding it among the labelled images, as an export and
+    `jvae-tf sample --category` do; the traversal grid then holds that category."""
+    labels = np.arange(len(images)) % 4
+    names = ("circle", "square", "star", "triangle")
+    categories = encode_dataset(model, images).categories
+    classes, purity = metrics.category_classes(labels, categories, names, model.config.latent.disc)
+    name = next(held for held in classes[0] if held)
+    row = category_of_class(name, classes, purity)
+    options = dict(steps=STEPS, factor=FACTOR, gif_dims=1, gif_frames=2, labels=labels, class_names=names)
+    by_name = write_pictures(model, str(tmp_path / "name"), images, category=name, **options)
+    by_id = write_pictures(model, str(tmp_path / "id"), images, category=row, **options)
+    other = write_pictures(model, str(tmp_path / "other"), images, category=[(row[0] + 1) % 4], **options)
+    grid = _grid_rows(by_name["all_traversals.png"], 4)
+    assert np.array_equal(grid, _grid_rows(by_id["all_traversals.png"], 4))
+    assert not np.array_equal(grid[:3], _grid_rows(other["all_traversals.png"], 4)[:3])  # z rows: another category
+
+
+@pytest.mark.parametrize("category, message", [
+    ("hexagon", "category: no category holds class 'hexagon'; the categories hold "),
+    ([4], r"category: expected up to 1 ids \(one per discrete variable\), each below its count \[4\]"),
+    ([0, 1], "category: expected up to 1 ids"),
+])
+def test_write_pictures_refuses_a_category_no_category_holds_before_drawing(model, images, tmp_path, category,
+                                                                           message):
+    with pytest.raises(ConfigError, match=message):
+        write_pictures(model, str(tmp_path / "out"), images, steps=STEPS, factor=FACTOR, category=category,
+                       labels=np.arange(len(images)) % 4, class_names=("circle", "square", "star", "triangle"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_write_pictures_without_discrete_code(tmp_path, images):
     run = RunConfig(model=ModelConfig(image_size=SIZE, channels=1, latent=LatentSpec(2, ()), hidden_units=32))
     model = build_model(run)
@@ -153,13 +193,6 @@ def test_category_members_show_each_categorys_own_images_in_order():
 
     expected = [[0, 0.2, 0.4], [0.1, 1, 1], [0.3, 1, 1]]  # blank (white) where a category has fewer images
     assert [[cell(r, c) for c in range(3)] for r in range(3)] == pixels.to_uint8(np.array(expected)).tolist()
-
-
-def test_category_rows_are_named_after_their_majority_class():
-    names = majority_class_names([0, 0, 0, 2, 2], [1, 1, 0, 2, 2], ("circle", "square", "star"), k=3)
-    assert names == ["square", "", "star"]
-    assert category_labels(0, 3, names) == ["c0=0 square", "c0=1", "c0=2 star"]
-    assert category_labels(1, 2) == ["c1=0", "c1=1"]
 
 
 def test_pad_to_common_shape():

@@ -76,6 +76,32 @@ def majority_classes(labels, clusters, n_classes: int, n_clusters: int) -> tuple
     classes = np.where(sizes > 0, table.argmax(axis=0), -1)
     return classes, table.max(axis=0, initial=0) / np.maximum(sizes, 1)
 
+
+def category_classes(labels, categories, class_names, disc) -> tuple[tuple[tuple[str, ...], ...],
+                                                                       tuple[tuple[float, ...], ...]]:
+    """What each category holds: per discrete variable, the class of most of the examples put in each of its
+    categories and that class's share of them. The one naming of categories, read by exports
+    (``ExportConfig.category_classes``), pictures and the explorer; a class name asks for a category
+    through :func:`jointvae_tf.core.sampling.category_of_class`.
+
+    Args:
+      labels: ``[N]`` int class ids of the examples, ids of ``class_names``.
+      categories: ``[N, len(disc)]`` int, the category of each example in each discrete variable.
+      class_names: the name of each class id.
+      disc: category count K_i of each discrete variable.
+
+    Returns:
+      ``(classes, purity)``: per variable, ``K_i`` class names (``""`` for a category no example fell in)
+      and ``K_i`` shares in [0, 1] rounded to 4 decimals.
+    """
+    classes, purity = [], []
+    for i, k in enumerate(disc):
+        held, share = majority_classes(labels, np.asarray(categories)[:, i], len(class_names), k)
+        classes.append(tuple(class_names[c] if c >= 0 else "" for c in held))
+        purity.append(tuple(round(float(p), 4) for p in share))
+    return tuple(classes), tuple(purity)
+
+
 def hungarian(cost) -> tuple[np.ndarray, np.ndarray]:
     """Minimal-cost assignment (Kuhn-Munkres with potentials, O(n^2 m) for ``n <= m``).
 

@@ -175,12 +175,7 @@ def category_classes(model: JointVAE, run: RunConfig, max_examples: int = CLASS_
     if not names or not len(examples.images) or examples.labels is None:
         return (), ()
     categories = encode_dataset(model, pixels.to_unit_range(examples.images)).categories
-    classes, purity = [], []
-    for i, k in enumerate(model.config.latent.disc):
-        held, share = metrics.majority_classes(examples.labels, categories[:, i], len(names), k)
-        classes.append(tuple(names[c] if c >= 0 else "" for c in held))
-        purity.append(tuple(round(float(p), 4) for p in share))
-    return tuple(classes), tuple(purity)
+    return metrics.category_classes(examples.labels, categories, names, model.config.latent.disc)
 
 
 def build_archive(model: JointVAE, traverse_steps: int = DEFAULT_TRAVERSE_STEPS,

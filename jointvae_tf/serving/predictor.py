@@ -122,6 +122,42 @@ def category_of_class(predictor: Predictor, name: str) -> list[int]:
     return outputs["category"][0].tolist()
 
 
+def category_rows(predictor: Predictor, names: Sequence[str]) -> dict[str, list[int]]:
+    """``{name: category row}`` for the class ``names`` some category holds, in one request to the export's
+    ``category_of_class`` signature (the export's own table: see :func:`category_of_class`); ``{}`` for an
+    export older than it."""
+    if not names or "category_of_class" not in predictor.signatures():
+        return {}
+    outputs = predictor.predict({"class_name": np.array([name.encode() for name in names], dtype=object)},
+                                "category_of_class")
+    return {name: row.tolist() for name, row, error in zip(names, outputs["category"], outputs["row_error"])
+            if not error}
+
+
+def export_category_classes(predictor: Predictor, disc: Sequence[int]) -> tuple[tuple[str, ...], ...]:
+    """Per discrete variable (category counts ``disc``), the class each category holds as the export names
+    it (``ExportConfig.category_classes``; ``""``: none); ``()`` when it names none.
+
+    A model in this process tells its config; a server tells the names through ``sample``'s
+    ``category_names`` output: one request of ``max(disc)`` rows, row ``k`` asking for category ``k`` of
+    every variable that has one.
+    """
+    if predictor.config is not None:
+        return predictor.config.category_classes
+    signature = predictor.signatures().get(SAMPLE_SIGNATURE)
+    if not disc or signature is None or "category_names" not in signature.outputs:
+        return ()
+    rows = max(disc)
+    category = np.array([[k if k < count else RANDOM_CATEGORY for count in disc] for k in range(rows)], np.int32)
+    outputs = predictor.predict({"seed": np.zeros(rows, np.int64), "category": category}, SAMPLE_SIGNATURE)
+    names = tuple(tuple(_text(outputs["category_names"][k][i]) for k in range(count)) for i, count in enumerate(disc))
+    return names if any(name for row in names for name in row) else ()
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def check_sample_signature(predictor: Predictor) -> int:
     """Number of discrete variables of ``predictor``'s model, after checking its ``sample`` inputs."""
     signature = predictor.signatures().get(SAMPLE_SIGNATURE)

@@ -23,14 +23,16 @@ from __future__ import annotations
 import functools
 import glob
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from jointvae_tf.core import sampling
+from jointvae_tf.core.config import LatentSpec
 from jointvae_tf.core.model import JointVAE
-from jointvae_tf.errors import JointVAEError
+from jointvae_tf.errors import ConfigError, JointVAEError
 from jointvae_tf.evaluation import metrics
 from jointvae_tf.evaluation.inference import (
     INFERENCE_BATCH,
@@ -107,11 +109,19 @@ def category_labels(disc_index: int, k: int, names: list[str] | None = None) -> 
     return [f"c{disc_index}={j} {names[j]}".rstrip() if names else f"c{disc_index}={j}" for j in range(k)]
 
 
-def majority_class_names(categories, labels, class_names, k: int) -> list[str]:
-    """For each of ``k`` categories, the name of the most frequent class among the images put in it
-    (``""`` for an unused category). ``categories``, ``labels``: ``[N]`` int; ``class_names``: per label id."""
-    classes, _ = metrics.majority_classes(labels, categories, len(class_names), k)
-    return [class_names[c] if c >= 0 else "" for c in classes]
+def held_categories(spec: LatentSpec, category: Sequence[int] | str | None, category_classes=(),
+                    category_purity=()) -> list[int]:
+    """The ``[n_disc]`` category row ``category`` asks to hold fixed (-1 where it leaves a variable free): ids
+    for the leading variables, or a class name looked up in ``category_classes`` / ``category_purity`` (as
+    :func:`~jointvae_tf.evaluation.metrics.category_classes` gives them); ConfigError (``category``) when
+    an id is out of range or no category holds that class (naming the classes the categories hold)."""
+    if isinstance(category, str):
+        return sampling.category_of_class(category, category_classes, category_purity)
+    row = [int(c) for c in ([] if category is None else category)]
+    if len(row) > len(spec.disc) or any(not 0 <= c < k for c, k in zip(row, spec.disc)):
+        raise ConfigError("category", f"expected up to {len(spec.disc)} ids (one per discrete variable), each "
+                          f"below its count {list(spec.disc)}, or a class name, got {row}")
+    return row + [sampling.RANDOM_CATEGORY] * (len(spec.disc) - len(row))
 
 
 def category_traversal_picture(model: JointVAE, cont_dim: int, disc_index: int = 0, steps: int = 10,
@@ -177,7 +187,7 @@ def category_members_picture(images: np.ndarray, categories: np.ndarray, k: int,
 def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int = 10, factor: int | None = None,
                    category_dims: list[int] | None = None, gif_dims: int = 3, gif_frames: int = 20,
                    seed: int = 0, labels: np.ndarray | None = None, class_names=(),
-                   verbose: int = 0) -> dict[str, str]:
+                   category: Sequence[int] | str | None = None, verbose: int = 0) -> dict[str, str]:
     """Write every picture listed in the module docstring into ``out_dir``.
 
     Args:
@@ -187,33 +197,43 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
       category_dims: continuous dims for the category traversals (default: the one of largest KL).
       gif_dims: animate the ``gif_dims`` dims of largest KL (only active ones, but at least one).
       labels, class_names: ``[N]`` class ids of ``images`` and their names; when given, rows of c0's
-        categories also show the majority class of the images in each category.
+        categories also show the majority class of the images in each category
+        (:func:`~jointvae_tf.evaluation.metrics.category_classes`).
+      category: the categories the traversal grid holds fixed: ids, one per leading discrete variable, or
+        a class name (``"star"``, needs ``labels``): per variable the purest category holding it
+        (:func:`~jointvae_tf.core.sampling.category_of_class`). Default, and for a variable holding no
+        such class: the category of c0 that changes most along the grid's first dim, 0 for the others.
       verbose: 1 shows a progress bar (one step per picture, after encoding ``images``).
 
     Returns:
       ``{file name: path}`` of what was written.
 
     Raises:
-      JointVAEError: a ``category_dims`` entry is not a continuous dim; checked before anything is written.
+      JointVAEError: a ``category_dims`` entry is not a continuous dim, a ``category`` id is out of range, or
+        no category holds the class ``category`` names; checked before anything is written.
     """
     spec = model.config.latent
     bad = [int(d) for d in category_dims or () if not 0 <= int(d) < spec.cont]
     if bad:
         raise JointVAEError(f"category_dims: expected continuous dims in 0 .. {spec.cont - 1} (the model has "
                             f"{spec.cont}), got {bad[0]}")
+    if category is not None and not isinstance(category, str):
+        held_categories(spec, category)
     factor = factor or default_upscale(model.config.image_size)
-    os.makedirs(out_dir, exist_ok=True)
     progress = Progress(f"Drawing pictures into {out_dir}", -(-len(images) // INFERENCE_BATCH), "step", verbose)
     summary = encode_dataset(model, images, INFERENCE_BATCH, progress)
     order = metrics.order_by_kl(summary.kl_cont)
     n_active = int(metrics.active_dimensions(summary.kl_cont).sum())
-    names = majority_class_names(summary.categories[:, 0], labels, class_names, spec.disc[0]) \
-        if spec.disc and labels is not None and len(class_names) else None
+    classes, purity = metrics.category_classes(labels, summary.categories, class_names, spec.disc) \
+        if spec.disc and labels is not None and len(class_names) else ((), ())
+    names = list(classes[0]) if classes else None
+    held = held_categories(spec, category, classes, purity)
+    if spec.disc and spec.cont and held[0] == sampling.RANDOM_CATEGORY:
+        held[0] = most_changing_category(model, int(order[0]), steps)
     drawers: dict[str, Callable[[], np.ndarray | list[np.ndarray]]] = {
         "all_traversals.png": lambda: traversal_picture(
             model, summary.kl_cont, summary.kl_disc, steps, factor,
-            base_categories=([most_changing_category(model, int(order[0]), steps)] + [0] * (len(spec.disc) - 1)
-                             if spec.disc and spec.cont else None)),
+            base_categories=[max(c, 0) for c in held] if spec.disc else None),
         "reconstructions.png": lambda: reconstruction_picture(model, images[:20], 10, factor),
         "samples.png": lambda: samples_picture(model, 8, 8, factor, seed),
         "samples_per_category.png": lambda: samples_per_category_picture(model, 0, 10, factor, seed, names),
@@ -231,6 +251,7 @@ def write_pictures(model: JointVAE, out_dir: str, images: np.ndarray, steps: int
             drawers[f"traversal_z{d}.gif"] = functools.partial(traversal_gif_frames, model, int(d), gif_frames,
                                                                factor=factor, seed=seed)
     progress.extend(len(drawers))
+    os.makedirs(out_dir, exist_ok=True)
     paths = {}
     for name, draw in tracked(drawers.items(), progress):
         picture = draw()

@@ -8,7 +8,8 @@ or on a TF-Serving server: the same signatures either way) and answers the page'
   images whose KL orders the sliders; ``traverse`` draws the strip around the prior mean instead.
 
 Requests and answers are JSON-ready dicts (a code is ``"z"``: ``[cont]`` floats and ``"c"``: ``[n_disc]``
-category ids); a request the page got wrong raises :class:`BadRequest` with one line.
+category ids, or class names where the model's categories are named: ``"star"`` is the purest category
+of that variable holding stars); a request the page got wrong raises :class:`BadRequest` with one line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from jointvae_tf.core import latents
+from jointvae_tf.core import latents, sampling
 from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.data import pixels
 from jointvae_tf.data.image_files import read_image
@@ -34,7 +35,14 @@ from jointvae_tf.evaluation.metrics import INACTIVE_KL
 from jointvae_tf.run_folders.folder import RunFolder
 from jointvae_tf.serving import export
 from jointvae_tf.serving.explorer.held_out import HeldOut, held_out_of_run
-from jointvae_tf.serving.predictor import Predictor, Signature, raise_row_errors, request_rows
+from jointvae_tf.serving.predictor import (
+    Predictor,
+    Signature,
+    category_rows,
+    export_category_classes,
+    raise_row_errors,
+    request_rows,
+)
 from jointvae_tf.viz.visualize import traversal_rows
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -121,16 +129,20 @@ class Explorer:
       held_out: KL per latent and category names (default: unknown, sliders in index order).
       normalize: the run's image normalisation (``DataConfig.normalize``), applied to uploads.
       title: names the model on the page.
+      class_rows: ``{class name: category row}`` a class name in a code stands for (per variable its
+        purest category holding the class, -1 where none does); default: from ``held_out``'s names
+        (:func:`~jointvae_tf.core.sampling.category_of_class`).
     """
 
     def __init__(self, predictor: Predictor, layout: ModelLayout, held_out: HeldOut | None = None,
-                 normalize: str = "none", title: str = ""):
+                 normalize: str = "none", title: str = "", class_rows: dict[str, list[int]] | None = None):
         self.predictor = predictor
         self.layout = layout
         self.spec = layout.spec
         self.held_out = held_out or HeldOut.unknown(layout.spec, "no held-out images")
         self.normalize = normalize
         self.title = title
+        self.class_rows = _class_rows(self.held_out) if class_rows is None else class_rows
 
     def close(self) -> None:
         """Release the model (a gRPC channel)."""
@@ -141,7 +153,9 @@ class Explorer:
 
         ``dims``: the continuous dims, largest held-out KL first (index order when unknown), each
         ``{"dim", "label", "kl" (nats or null), "active"}``; ``variables``: per discrete variable
-        ``{"index", "label", "categories": [labels]}``; ``strip_values``: the prior quantiles of a strip.
+        ``{"index", "label", "categories": [labels]}`` (a label is the id and the class the category
+        holds, when known); ``classes``: ``{class name: category row}`` for the names a code may hold;
+        ``strip_values``: the prior quantiles of a strip.
         """
         spec, held_out = self.spec, self.held_out
         if held_out.kl_cont is not None:
@@ -157,6 +171,7 @@ class Explorer:
                      for i in range(len(spec.disc))]
         return {"title": self.title, "cont": spec.cont, "disc": list(spec.disc),
                 "image_shape": list(self.layout.image_shape), "dims": dims, "variables": variables,
+                "classes": self.class_rows,
                 "held_out": held_out.description, "inactive_kl": INACTIVE_KL, "slider_range": SLIDER_RANGE,
                 "decimals": CODE_DECIMALS, "strip_values": self._strip_values().round(CODE_DECIMALS).tolist(),
                 "strip_modes": list(self.strip_modes),
@@ -218,27 +233,31 @@ class Explorer:
         return STRIP_MODES if "traverse" in self.layout.signatures else ("code",)
 
     def sample(self, request: dict) -> dict:
-        """A code from the prior: request ``{"seed": int}`` -> ``{"seed", "z", "c"}`` (the ``sample`` signature:
-        the same seed gives the same code as ``jvae-tf sample --seed``)."""
+        """A code from the prior: request ``{"seed": int}`` -> ``{"seed", "z", "c", "c_names"}`` (the ``sample``
+        signature: the same seed gives the same code as ``jvae-tf sample --seed``; ``c_names``: the class
+        each category holds, "" where unknown)."""
         seed = request.get("seed")
         if not _is_int(seed) or not -2 ** 63 <= seed < 2 ** 63:
             raise BadRequest(f"seed: expected an integer, got {shown(seed)}")
         rows = request_rows(1, seed, [], self.spec.disc)
         outputs = raise_row_errors(self.predictor.predict(rows, "sample"), f"seed {seed}")
-        return {"seed": seed, "z": _rounded(outputs["z"][0]), "c": outputs["categories"][0].tolist()}
+        c = outputs["categories"][0].tolist()
+        return {"seed": seed, "z": _rounded(outputs["z"][0]), "c": c, "c_names": self._names(c)}
 
     def encode(self, data: bytes) -> dict:
         """The code of an uploaded image: PNG or JPEG bytes of any size, brought to the model's input by the
         data pipeline's rule (:func:`~jointvae_tf.data.resize.fit_image`, then the run's normalisation).
 
         Returns:
-          ``{"z": posterior means [cont], "c": most probable category per variable [n_disc],
-          "probabilities": [[K_i] per variable], "input": the image the model read, as a PNG data URL}``.
+          ``{"z": posterior means [cont], "c": most probable category per variable [n_disc], "c_names": the
+          class each holds ("" where unknown), "probabilities": [[K_i] per variable], "input": the image the
+          model read, as a PNG data URL}``.
         """
         image = model_input(data, self.layout.image_shape, self.normalize)
         outputs = self.predictor.predict({"images": image[None].astype(np.float32) / 255.0}, "encode")
         probabilities = np.split(outputs["probabilities"][0], np.cumsum(self.spec.disc)[:-1]) if self.spec.disc else []
-        return {"z": _rounded(outputs["z_mean"][0]), "c": outputs["categories"][0].tolist(),
+        c = outputs["categories"][0].tolist()
+        return {"z": _rounded(outputs["z_mean"][0]), "c": c, "c_names": self._names(c),
                 "probabilities": [p.round(CODE_DECIMALS).tolist() for p in probabilities], "input": _data_url(image)}
 
     def _code(self, request: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -250,11 +269,27 @@ class Explorer:
         if not isinstance(z, list) or len(z) != spec.cont or not all(_is_number(v) for v in z):
             raise BadRequest(f"z: expected {spec.cont} finite numbers (one per continuous dim) within "
                              f"+-{MAX_CODE:g}, got {shown(z)}")
+        if isinstance(c, list) and len(c) == len(spec.disc):
+            c = [self._category_of(i, v) if isinstance(v, str) else v for i, v in enumerate(c)]
         if not isinstance(c, list) or len(c) != len(spec.disc) or \
                 not all(_is_int(v) and 0 <= v < k for v, k in zip(c, spec.disc)):
             raise BadRequest(f"c: expected {len(spec.disc)} category ids (one per discrete variable, each 0 .. K-1 "
-                             f"for K in {list(spec.disc)}), got {shown(c)}")
+                             f"for K in {list(spec.disc)}) or class names, got {shown(c)}")
         return np.asarray(z, np.float32), np.asarray(c, np.int64)
+
+    def _category_of(self, index: int, name: str) -> int:
+        """The category of discrete variable ``index`` that class ``name`` stands for, or BadRequest listing
+        the class names the model knows."""
+        row = self.class_rows.get(name)
+        if row is None or row[index] < 0:
+            known = sorted(held for held, categories in self.class_rows.items() if categories[index] >= 0)
+            held = f"its categories hold {', '.join(known)}" if known else "the model knows no class names"
+            raise BadRequest(f"c: no category of c{index} holds class {shown(name)}; {held}")
+        return row[index]
+
+    def _names(self, c: list[int]) -> list[str]:
+        """The class each category of a code holds ("" where unknown)."""
+        return [self.held_out.category_names[i][j] for i, j in enumerate(c)]
 
     def _decode(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Images float32 ``[N, H, W, C]`` of codes ``z [N, cont]``, ``c [N, n_disc]`` (``serving_default``)."""
@@ -309,10 +344,24 @@ def open_explorer(predictor: Predictor, run_dir: str | None = None, max_examples
             raise ConfigError("run_dir", f"{run_dir}: images {run.model.image_shape}, but the model reads "
                               f"{layout.image_shape}")
         held_out = held_out_of_run(predictor, layout.spec, run, run_dir, max_examples)
+        named = export_category_classes(predictor, layout.spec.disc)
+        class_rows = None
+        if named:  # the export's own names and table, which clients of the server see too
+            held_out = dataclasses.replace(held_out, category_names=named, category_purity=())
+            class_rows = category_rows(predictor, sorted({name for row in named for name in row if name})) or None
     except BaseException:
         predictor.close()
         raise
-    return Explorer(predictor, layout, held_out, run.data.normalize if run else "none", predictor.servable)
+    return Explorer(predictor, layout, held_out, run.data.normalize if run else "none", predictor.servable,
+                    class_rows)
+
+
+def _class_rows(held_out: HeldOut) -> dict[str, list[int]]:
+    """``{class name: category row}`` of the names ``held_out`` gives the categories."""
+    names = held_out.category_names
+    purity = held_out.category_purity or tuple((0.0,) * len(row) for row in names)
+    known = sorted({name for row in names for name in row if name})
+    return {name: sampling.category_of_class(name, names, purity) for name in known}
 
 
 def _load_run(run_dir: str) -> RunConfig:

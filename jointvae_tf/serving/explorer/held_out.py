@@ -10,8 +10,8 @@ import numpy as np
 from jointvae_tf.core import latents
 from jointvae_tf.core.config import LatentSpec, RunConfig
 from jointvae_tf.errors import JointVAEError
+from jointvae_tf.evaluation import metrics
 from jointvae_tf.serving.predictor import Predictor
-from jointvae_tf.viz.visualize import majority_class_names
 
 ENCODE_BATCH = 256
 """Images per ``encode`` request."""
@@ -23,7 +23,8 @@ class HeldOut:
 
     ``kl_cont``: ``[cont]`` mean KL per continuous dim (nats), ``kl_disc``: ``[n_disc]`` per discrete
     variable, both None when no held-out images could be read; ``category_names``: per discrete
-    variable, the majority class of the images in each category ("" when unknown or unused);
+    variable, the majority class of the images in each category ("" when unknown or unused), with
+    ``category_purity``, that class's share of them (empty when unknown);
     ``description``: which images, or why there are none.
     """
 
@@ -31,6 +32,7 @@ class HeldOut:
     kl_disc: tuple[float, ...] | None
     category_names: tuple[tuple[str, ...], ...]
     description: str
+    category_purity: tuple[tuple[float, ...], ...] = ()
 
     @classmethod
     def unknown(cls, spec: LatentSpec, reason: str) -> "HeldOut":
@@ -48,9 +50,9 @@ def measure_held_out(predictor: Predictor, spec: LatentSpec, images: np.ndarray,
     probabilities = np.split(joined["probabilities"], np.cumsum(spec.disc)[:-1], axis=1) if spec.disc else []
     kl_disc = [float(np.mean(latents.kl_categorical_uniform(np.log(np.maximum(p, 1e-30))).numpy()))
                for p in probabilities]
-    names = tuple(tuple(majority_class_names(joined["categories"][:, i], labels, class_names, k))
-                  if labels is not None and len(class_names) else ("",) * k for i, k in enumerate(spec.disc))
-    return HeldOut(tuple(float(v) for v in kl_cont), tuple(kl_disc), names, description)
+    names, purity = metrics.category_classes(labels, joined["categories"], class_names, spec.disc) \
+        if labels is not None and len(class_names) else (tuple(("",) * k for k in spec.disc), ())
+    return HeldOut(tuple(float(v) for v in kl_cont), tuple(kl_disc), names, description, purity)
 
 
 def held_out_of_run(predictor: Predictor, spec: LatentSpec, run: RunConfig | None, run_dir: str | None,

@@ -211,16 +211,22 @@
   }
 
   // Reads a code from the URL's fragment (#z=...&c=...&dim=...&strip=...); false when there is none.
+  // A category may be given by the class it holds (c=star): the model's purest category holding it.
   function readUrl() {
     const fields = new URLSearchParams(location.hash.slice(1));
     if (!fields.has("z") && !fields.has("c")) return false;
-    const list = (name) => (fields.get(name) || "").split(",").filter((s) => s !== "").map(Number);
-    const z = list("z");
-    const c = list("c");
+    const list = (name) => (fields.get(name) || "").split(",").filter((s) => s !== "");
+    const z = list("z").map(Number);
+    const c = list("c").map((s, i) => {
+      const row = Object.hasOwn(model.classes, s) ? model.classes[s] : null;
+      return row ? row[i] : Number(s);
+    });
     const zOk = z.length === model.cont && z.every(Number.isFinite);
     const cOk = c.length === model.disc.length && c.every((j, i) => Number.isInteger(j) && j >= 0 && j < model.disc[i]);
     if (!zOk || !cOk) {
-      status(`link: expected ${model.cont} values of z and categories below [${model.disc}]; showing zeros`, true);
+      const names = Object.keys(model.classes);
+      status(`link: expected ${model.cont} values of z and categories below [${model.disc}]` +
+             (names.length ? ` or classes (${names.join(", ")})` : "") + "; showing zeros", true);
       return false;
     }
     state.z = z.map(round);
