@@ -9,6 +9,7 @@ import pytest
 from jointvae_tf.data import procedural
 from jointvae_tf.data.normalize import (
     RADIUS_FRACTION,
+    SILHOUETTE_CLOSING,
     content_boxes,
     fill_silhouettes,
     ink_on_black,
@@ -363,3 +364,33 @@ def test_a_smudge_at_thirty_percent_of_the_ink_level_does_not_move_or_resize_the
     smudged[0, 4:12, 4:12] = 75  # a pencil smudge at exactly 30 % of the ink's level: ground, not ink
     expected, got = normalize_images(clean, method)[0], normalize_images(smudged, method)[0]
     np.testing.assert_allclose(_ink_centre_and_radius(got), _ink_centre_and_radius(expected), atol=0.3)
+
+
+def test_fill_silhouettes_encloses_what_a_pixel_by_pixel_flood_from_the_border_cannot_reach():
+    rng = np.random.default_rng(3)
+    walls = rng.random((40, 24, 24)) < rng.uniform(0.15, 0.6, (40, 1, 1))  # mazes of every density
+    images = np.where(walls, 255, 0).astype(np.uint8)[..., None]
+    ink = walls
+    for _ in range(SILHOUETTE_CLOSING):  # the closing's dilation, as fill_silhouettes does it
+        grown = ink.copy()
+        for dy, dx in [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]:
+            grown |= np.roll(np.pad(ink, ((0, 0), (1, 1), (1, 1))), (dy, dx), (1, 2))[:, 1:-1, 1:-1]
+        ink = grown
+    outside = np.zeros_like(ink)
+    for n, y, x in zip(*np.nonzero(~ink)):
+        if y in (0, 23) or x in (0, 23):
+            outside[n, y, x] = True
+    stack = list(zip(*np.nonzero(outside)))
+    while stack:  # breadth of a plain 4-connected flood, one pixel at a time
+        n, y, x = stack.pop()
+        for v, u in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+            if 0 <= v < 24 and 0 <= u < 24 and not ink[n, v, u] and not outside[n, v, u]:
+                outside[n, v, u] = True
+                stack.append((n, v, u))
+    figure = ~outside
+    for _ in range(SILHOUETTE_CLOSING):  # eroded back by as many pixels
+        grown = ~figure
+        for dy, dx in [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]:
+            grown |= np.roll(np.pad(~figure, ((0, 0), (1, 1), (1, 1))), (dy, dx), (1, 2))[:, 1:-1, 1:-1]
+        figure = ~grown
+    np.testing.assert_array_equal(fill_silhouettes(images)[..., 0] > 0, figure)

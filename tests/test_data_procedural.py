@@ -75,6 +75,12 @@ def test_same_seed_same_images_other_seed_or_split_differs():
     assert not np.array_equal(a.images, render_split("test", 64, 32, seed=5).images)
 
 
+def test_the_same_images_on_one_core_as_on_many(monkeypatch):
+    many = render_split("train", 600, 32, seed=5).images  # several chunks, rendered on threads
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    np.testing.assert_array_equal(render_split("train", 600, 32, seed=5).images, many)
+
+
 def test_classes_balanced_and_factors_in_their_ranges():
     examples = render_split("train", 2000, 32, seed=0)
     np.testing.assert_array_equal(np.bincount(examples.labels), [500] * 4)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from jointvae_tf.data.parallel import map_in_order
+
 INNER_FRACTION = 0.75
 RADIUS_FRACTION = 0.2
 THRESHOLD = 0.3
@@ -33,7 +35,7 @@ GROUND_TOLERANCE = 0.05
 """A ground within this fraction of full scale of black is black: :func:`ink_on_black` keeps such images."""
 _MIN_ROOM = 32.0
 """Grey levels: the least range between the ground and the scale's end that ink is stretched over."""
-_CHUNK = 4096
+_CHUNK = 1024
 _MIN_VARIANCE = 0.25
 """Pixels^2 added to the ink covariance so that a straight line still gives an invertible map."""
 
@@ -92,15 +94,7 @@ def fill_silhouettes(images: np.ndarray) -> np.ndarray:
     ink = ink_mask(images)
     for _ in range(SILHOUETTE_CLOSING):
         ink = _grow(ink)
-    outside = np.zeros_like(ink)
-    outside[:, [0, -1], :] = ~ink[:, [0, -1], :]
-    outside[:, :, [0, -1]] = ~ink[:, :, [0, -1]]
-    while True:
-        reached = _grow(outside, square=False) & ~ink
-        if np.array_equal(reached, outside):
-            break
-        outside = reached
-    figure = ~outside
+    figure = ~_outside(ink)
     for _ in range(SILHOUETTE_CLOSING):
         figure = ~_grow(~figure)
     colour = images.max(axis=(1, 2)).astype(np.float32)  # [N, C]
@@ -108,19 +102,52 @@ def fill_silhouettes(images: np.ndarray) -> np.ndarray:
     return np.where(figure[..., None], colour[:, None, None, :] + 0.5, 0).astype(np.uint8)
 
 
-def _grow(mask: np.ndarray, square: bool = True) -> np.ndarray:
-    """bool ``[N, H, W]`` dilated by one pixel: to the 8 neighbours (``square``) or the 4 (else)."""
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """bool ``[N, H, W]`` dilated by one pixel, to the 8 neighbours."""
     grown = mask.copy()
     grown[:, 1:] |= mask[:, :-1]
     grown[:, :-1] |= mask[:, 1:]
-    if square:
-        rows = grown.copy()
-        grown[:, :, 1:] |= rows[:, :, :-1]
-        grown[:, :, :-1] |= rows[:, :, 1:]
-    else:
-        grown[:, :, 1:] |= mask[:, :, :-1]
-        grown[:, :, :-1] |= mask[:, :, 1:]
+    rows = grown.copy()
+    grown[:, :, 1:] |= rows[:, :, :-1]
+    grown[:, :, :-1] |= rows[:, :, 1:]
     return grown
+
+
+def _outside(ink: np.ndarray) -> np.ndarray:
+    """bool ``[N, H, W]``: the pixels a 4-connected flood from the frame's border reaches without crossing
+    ``ink`` (bool ``[N, H, W]``). Spread along whole rows, then whole columns, until nothing changes: as many
+    rounds as the longest such path has turns, not as it has pixels."""
+    lines = [_Lines(ink, axis) for axis in (2, 1)]
+    outside = np.zeros_like(ink)
+    outside[:, [0, -1], :] = ~ink[:, [0, -1], :]
+    outside[:, :, [0, -1]] = ~ink[:, :, [0, -1]]
+    while True:
+        reached = lines[1].spread(lines[0].spread(outside))
+        if np.array_equal(reached, outside):
+            return outside
+        outside = reached
+
+
+class _Lines:
+    """The lines of bool ``[N, H, W]`` images along ``axis`` and their walls (``ink``), for :meth:`spread`."""
+
+    def __init__(self, walls: np.ndarray, axis: int):
+        self.axis = axis
+        shape = [1, 1, 1]
+        shape[axis] = walls.shape[axis]
+        self.position = np.arange(walls.shape[axis], dtype=np.int16).reshape(shape)
+        self.last_wall = self._last(walls), self._last(np.flip(walls, axis))
+
+    def _last(self, mask: np.ndarray) -> np.ndarray:
+        """Position of the nearest ``mask`` pixel at or before each pixel on its line, -1 where none is."""
+        return np.maximum.accumulate(np.where(mask, self.position, np.int16(-1)), axis=self.axis)
+
+    def spread(self, seeds: np.ndarray) -> np.ndarray:
+        """``seeds`` (never on a wall) grown along the lines both ways up to the next wall: a pixel is reached
+        when the nearest seed before it on its line lies beyond the nearest wall."""
+        forward = self._last(seeds) > self.last_wall[0]
+        backward = self._last(np.flip(seeds, self.axis)) > self.last_wall[1]
+        return forward | np.flip(backward, self.axis)
 
 
 def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
@@ -128,10 +155,14 @@ def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
     and normalised by ``method`` ("box" | "moments" | "affine" | "silhouette", see the module docstring)."""
     prepare, windows = {"box": (ink_on_black, _box_maps), "moments": (ink_on_black, _moment_maps),
                         "affine": (ink_on_black, _affine_maps), "silhouette": (_silhouette_on_black, _affine_maps)}[method]
-    out = np.empty_like(images)
-    for start in range(0, len(images), _CHUNK):
+    def normalized_chunk(start: int) -> np.ndarray:
         chunk = prepare(images[start:start + _CHUNK])
-        out[start:start + _CHUNK] = _warp(chunk, *windows(chunk))
+        return _warp(chunk, *windows(chunk))
+
+    starts = range(0, len(images), _CHUNK)
+    out = np.empty_like(images)
+    for start, chunk in zip(starts, map_in_order(normalized_chunk, starts)):
+        out[start:start + len(chunk)] = chunk
     return out
 
 

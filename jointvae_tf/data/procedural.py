@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from jointvae_tf.data.info import FOUR_SHAPES, Examples
+from jointvae_tf.data.parallel import map_in_order
 from jointvae_tf.data.resize import to_channels
 from jointvae_tf.data.splits import Selection
 from jointvae_tf.progress import Progress, tracked
@@ -25,7 +26,7 @@ ALL_SHAPES = tuple(range(len(FOUR_SHAPES)))
 """Label ids of every shape class."""
 SPLIT_SIZES = {"train": 20_000, "validation": 2_000, "test": 2_000}
 _SPLIT_STREAMS = {"train": 0, "validation": 1, "test": 2}
-_CHUNK = 64
+_CHUNK = 256
 FILLED_FRACTION = 1.0
 """Share of filled silhouettes among sampled shapes. The Kaggle photographs are poster-board shapes
 segmented by colour, so they are all filled; ``render_shapes`` still draws outlines for parameters that
@@ -98,17 +99,20 @@ def render_shapes(params: ShapeParams, image_size: int, seed: int = 0) -> np.nda
     noise_rng = np.random.default_rng(seed)
     progress = Progress(f"Rendering {len(params)} shapes at {image_size}x{image_size}", len(params), "image")
     starts = range(0, len(params), _CHUNK)
-    for start in tracked(starts, progress, units=lambda start: min(_CHUNK, len(params) - start)):
-        index = np.arange(start, min(start + _CHUNK, len(params)))
-        chunk = params.take(index)
-        coverage = np.empty((len(index), image_size, image_size), np.float32)
+
+    def coverage_of(start: int) -> np.ndarray:
+        chunk = params.take(np.arange(start, min(start + _CHUNK, len(params))))
+        coverage = np.empty((len(chunk), image_size, image_size), np.float32)
         for shape_id in range(len(FOUR_SHAPES)):
             mine = chunk.shape == shape_id
             if mine.any():
                 coverage[mine] = _coverage(chunk.take(mine), image_size)
-        level = coverage * chunk.brightness[:, None, None]
-        level += noise_rng.standard_normal(level.shape, np.float32) * chunk.noise[:, None, None]
-        images[index, :, :, 0] = np.clip(level * 255 + 0.5, 0, 255).astype(np.uint8)
+        return coverage * chunk.brightness[:, None, None]
+
+    levels = tracked(map_in_order(coverage_of, starts), progress, units=len)
+    for start, level in zip(starts, levels):  # the noise in the chunks' order: the same images on any machine
+        level += noise_rng.standard_normal(level.shape, np.float32) * params.noise[start:start + len(level), None, None]
+        images[start:start + len(level), :, :, 0] = np.clip(level * 255 + 0.5, 0, 255).astype(np.uint8)
     return images
 
 
