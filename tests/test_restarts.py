@@ -96,11 +96,11 @@ def _scripted_restarts(monkeypatch, scripts):
                     train=TrainConfig(restarts=len(scripts), restart_steps=6, steps_per_execution=1, seed=3))
     seeds = {candidate_seed(run.train.seed, i): i for i in range(len(scripts))}
 
-    def scripted(model, images, seed, normalize):
+    def scripted(model, scoring):
         score, used = scripts[seeds[model.seed]][int(model.optimizer.iterations.numpy()) // 2 - 1]
-        return SelectionScore(score, 1.0, 0.0, used)
+        return SelectionScore(score, 1.0, 0.0, used), None
 
-    monkeypatch.setattr(restarts, "selection_score", scripted)
+    monkeypatch.setattr(restarts, "scored_encoding", scripted)
     monkeypatch.setattr(restarts, "CHECK_STEPS", 2)
     images = np.random.default_rng(0).random((16, 32, 32, 1), np.float32)
     dataset = tf.data.Dataset.from_tensor_slices(images).repeat().batch(8)

@@ -185,3 +185,17 @@ def test_selection_refuses_a_model_without_categories_and_images_of_the_wrong_si
         selection.selection_score(tiny_model(disc=()), images)
     with pytest.raises(JointVAEError, match=r"expected \[N, 32, 32, 1\]"):
         selection.selection_score(tiny_model(), images[:, :16, :16])
+
+
+def test_images_prepared_once_score_as_the_images_do_and_the_encoder_alone_gives_the_categories():
+    model = tiny_model(disc=(3, 2))
+    images, _ = blobs(48, 9)
+    prepared = selection.ScoringImages.prepare(images, selection.Augmentation(views=3), seed=4, normalize="moments")
+    assert len(prepared.views) == 3 and prepared.images.shape == images.shape
+    score, encoded = selection.scored_encoding(model, prepared)
+    categorize = selection.model_categorizer(model)
+    np.testing.assert_array_equal(categorize(prepared.images), encoded.categories)
+    assert score.agreement == selection.code_agreement(categorize, images, selection.Augmentation(views=3), seed=4,
+                                                       normalize="moments")
+    assert score == selection.selection_score(model, images, selection.Augmentation(views=3), seed=4,
+                                              normalize="moments")

@@ -145,5 +145,19 @@ def reconstruct(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE
 
 def categories_of(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """``[N]`` argmax category of the first discrete variable for images ``[N, H, W, C]`` in [0, 1]."""
-    parts = [tf.argmax(model.encode(batch).logits[0], axis=-1) for batch in batches(images, batch_size)]
-    return np.concatenate([p.numpy() for p in parts])
+    return all_categories_of(model, images, batch_size)[:, 0]
+
+
+def all_categories_of(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """``[N, n_disc]`` argmax category of every discrete variable for images ``[N, H, W, C]`` in [0, 1]: the
+    encoder alone, traced once per model (what :func:`encode_dataset` gives as ``categories``, without the
+    decoder's pass)."""
+    if model not in _CATEGORIZERS:
+        _CATEGORIZERS[model] = tf.function(
+            lambda batch: tf.stack([tf.argmax(logits, axis=-1) for logits in model.encode(batch).logits], axis=1),
+            reduce_retracing=True)
+    parts = [_CATEGORIZERS[model](batch).numpy() for batch in batches(images, batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, len(model.config.latent.disc)), np.int64)
+
+
+_CATEGORIZERS: "weakref.WeakKeyDictionary[JointVAE, object]" = weakref.WeakKeyDictionary()

@@ -44,7 +44,7 @@ from jointvae_tf.core.model import JointVAE
 from jointvae_tf.data.normalize import normalize_images
 from jointvae_tf.data.pixels import to_uint8, to_unit_range
 from jointvae_tf.errors import JointVAEError
-from jointvae_tf.evaluation.inference import EncodedData, encode_dataset
+from jointvae_tf.evaluation.inference import EncodedData, all_categories_of, encode_dataset
 
 Categorize = Callable[[np.ndarray], np.ndarray]
 """Images ``[N, H, W, C]`` float in [0, 1] -> categories ``[N, n_disc]`` int (argmax of each variable)."""
@@ -108,19 +108,29 @@ def normalized(images: np.ndarray, normalize: str) -> np.ndarray:
     return to_unit_range(normalize_images(to_uint8(images), normalize))
 
 
+def moved_views(images: np.ndarray, augmentation: Augmentation = Augmentation(), seed: int = 0,
+                normalize: str = "none") -> list[np.ndarray]:
+    """``augmentation.views`` moved views of ``images`` ``[N, H, W, C]`` (float in [0, 1], before the
+    normalisation ``normalize``), drawn from ``default_rng(seed)`` and normalised: one ``[N, H, W, C]`` array
+    each, the same for the same arguments."""
+    rng = np.random.default_rng(seed)
+    return [normalized(augmentation.apply(images, rng), normalize) for _ in range(augmentation.views)]
+
+
 def code_agreement(categorize: Categorize, images: np.ndarray, augmentation: Augmentation = Augmentation(),
                    seed: int = 0, categories: np.ndarray | None = None, normalize: str = "none") -> float:
     """Fraction of (image, view) pairs whose categories ``[n_disc]`` all equal those of the image itself.
 
-    ``images``: ``[N, H, W, C]`` float in [0, 1], before normalisation; ``augmentation.views`` views per
-    image, drawn from ``default_rng(seed)``, each normalised by ``normalize`` before ``categorize`` sees it.
+    ``images``: ``[N, H, W, C]`` float in [0, 1], before normalisation; the views are :func:`moved_views`'.
     ``categories``: ``categorize(normalized(images, normalize))`` when already known.
     """
-    rng = np.random.default_rng(seed)
     original = categorize(normalized(images, normalize)) if categories is None else categories
-    same = [np.all(categorize(normalized(augmentation.apply(images, rng), normalize)) == original, axis=1)
-            for _ in range(augmentation.views)]
-    return float(np.mean(same))
+    return _agreement([categorize(view) for view in moved_views(images, augmentation, seed, normalize)], original)
+
+
+def _agreement(view_categories: list[np.ndarray], categories: np.ndarray) -> float:
+    """Fraction of (image, view) pairs whose categories (``[N, n_disc]`` each) equal the image's."""
+    return float(np.mean([np.all(view == categories, axis=1) for view in view_categories]))
 
 
 def category_balance(categories: np.ndarray, sizes: tuple[int, ...]) -> float:
@@ -198,7 +208,24 @@ def unlabeled_validation(run: RunConfig, limit: int = 1000) -> np.ndarray:
 
 def model_categorizer(model: JointVAE, batch_size: int = 256) -> Categorize:
     """The argmax categories ``[N, n_disc]`` that ``model`` gives images ``[N, H, W, C]`` in [0, 1]."""
-    return lambda images: encode_dataset(model, images, batch_size).categories
+    return lambda images: all_categories_of(model, images, batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringImages:
+    """What the label-free score looks at, prepared once for any number of models or training steps:
+    ``images``, the unlabeled held-out images after the pipeline's normalisation, and ``views``, their
+    moved views (:func:`moved_views`), normalised too; each ``[N, H, W, C]`` float32 in [0, 1]."""
+
+    images: np.ndarray
+    views: tuple[np.ndarray, ...]
+
+    @classmethod
+    def prepare(cls, images: np.ndarray, augmentation: Augmentation = Augmentation(), seed: int = 0,
+                normalize: str = "none") -> "ScoringImages":
+        """From ``images`` ``[N, H, W, C]`` float in [0, 1] as given, before the normalisation ``normalize``
+        (a name of ``config.NORMALIZATIONS``); the views are drawn from ``default_rng(seed)``."""
+        return cls(normalized(images, normalize), tuple(moved_views(images, augmentation, seed, normalize)))
 
 
 def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentation = Augmentation(),
@@ -208,25 +235,24 @@ def selection_score(model: JointVAE, images: np.ndarray, augmentation: Augmentat
 
     Costs ``1 + augmentation.views`` passes over the images. Deterministic for ``seed``.
     """
-    return scored_encoding(model, images, augmentation, seed, batch_size, normalize)[0]
+    return scored_encoding(model, ScoringImages.prepare(images, augmentation, seed, normalize), batch_size)[0]
 
 
-def scored_encoding(model: JointVAE, images: np.ndarray, augmentation: Augmentation = Augmentation(),
-                    seed: int = 0, batch_size: int = 256, normalize: str = "none",
+def scored_encoding(model: JointVAE, scoring: ScoringImages, batch_size: int = 256,
                     ) -> tuple[SelectionScore, EncodedData]:
-    """:func:`selection_score` and the encoding of the normalised ``images`` it was computed from (their
-    categories, KL terms and reconstruction loss), for callers that need both."""
+    """:func:`selection_score` on prepared ``scoring`` images and the encoding of their normalised images
+    (their categories, KL terms and reconstruction loss), for callers that need both. The views go through
+    the encoder only."""
     sizes = tuple(model.config.latent.disc)
     if not sizes:
         raise JointVAEError("selection score: the model has no discrete variable (model.latent.disc); the score rates "
                             "its categories")
-    if images.ndim != 4 or images.shape[1:] != model.config.image_shape:
+    if scoring.images.ndim != 4 or scoring.images.shape[1:] != model.config.image_shape:
         height, width, channels = model.config.image_shape
-        raise JointVAEError(f"selection images {images.shape}: expected [N, {height}, {width}, {channels}] for "
-                            f"this model")
-    encoded = encode_dataset(model, normalized(images, normalize), batch_size)
-    agreement = code_agreement(model_categorizer(model, batch_size), images, augmentation, seed, encoded.categories,
-                               normalize)
+        raise JointVAEError(f"selection images {scoring.images.shape}: expected [N, {height}, {width}, {channels}] "
+                            f"for this model")
+    encoded = encode_dataset(model, scoring.images, batch_size)
+    agreement = _agreement([all_categories_of(model, view, batch_size) for view in scoring.views], encoded.categories)
     score = SelectionScore(agreement, category_balance(encoded.categories, sizes), held_out_elbo(encoded),
                            used_share(encoded.categories, sizes))
     return score, encoded

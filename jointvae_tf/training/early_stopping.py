@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.evaluation.selection import Augmentation, SelectionScore, scored_encoding
+from jointvae_tf.evaluation.selection import Augmentation, ScoringImages, SelectionScore, scored_encoding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +70,7 @@ class StopWhenSettled(keras.callbacks.Callback):
                  min_steps: int = 0, stop_when_settled: bool = True, seed: int = 0, views: int = 2,
                  log_dir: str | None = None, verbose: int = 1):
         super().__init__()
-        self.images = images
-        self.normalize = normalize
+        self.scoring = ScoringImages.prepare(images, Augmentation(views=views), seed, normalize)  # once: every look
         self.every = every
         self.patience = patience
         self.max_changed = max_changed
@@ -79,8 +78,6 @@ class StopWhenSettled(keras.callbacks.Callback):
         self.min_loss_gain = min_loss_gain
         self.min_steps = min_steps
         self.stop_when_settled = stop_when_settled
-        self.seed = seed
-        self.augmentation = Augmentation(views=views)
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
         self.verbose = verbose
         self.checks: list[CodeCheck] = []
@@ -114,8 +111,7 @@ class StopWhenSettled(keras.callbacks.Callback):
 
     def check(self, step: int) -> CodeCheck:
         """Measure the code at ``step``, remember and log it; the measurement."""
-        score, encoded = scored_encoding(self.model, self.images, self.augmentation, self.seed,
-                                         normalize=self.normalize)
+        score, encoded = scored_encoding(self.model, self.scoring)
         categories = encoded.categories
         changed = 1.0 if self.categories is None else float(np.mean(np.any(categories != self.categories, axis=1)))
         self.categories = categories

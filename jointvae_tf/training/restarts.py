@@ -27,7 +27,7 @@ import tensorflow as tf
 from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.errors import RunFailure
-from jointvae_tf.evaluation.selection import selection_score
+from jointvae_tf.evaluation.selection import ScoringImages, scored_encoding
 from jointvae_tf.training.callbacks import DivergenceGuard
 
 
@@ -103,6 +103,7 @@ def best_start(run: RunConfig, build: Callable[[RunConfig], JointVAE], dataset: 
     best_scores: dict[int, float] = {}  # the best candidate's score by epoch
     candidates: list[Candidate] = []
     chosen = None
+    scoring = ScoringImages.prepare(unlabeled, seed=run.train.seed, normalize=run.data.normalize)
     for index in range(run.train.restarts):
         seed = candidate_seed(run.train.seed, index)
         keras.utils.set_random_seed(seed)
@@ -112,7 +113,7 @@ def best_start(run: RunConfig, build: Callable[[RunConfig], JointVAE], dataset: 
         for start, end in zip([0] + ends[:-1], ends):
             model.fit(dataset, initial_epoch=start, epochs=end, steps_per_epoch=steps_per_epoch,
                       callbacks=[DivergenceGuard()], verbose=verbose, shuffle=False)
-            score = selection_score(model, unlabeled, seed=run.train.seed, normalize=run.data.normalize)
+            score = scored_encoding(model, scoring)[0]
             scores[end] = score.score
             if best is not None and score.score < best_scores[end] - MARGIN and end < epochs:
                 dropped = (f"dropped at step {end * steps_per_epoch}: score {score.score:.3f}, "
