@@ -56,7 +56,8 @@ class StopWhenSettled(keras.callbacks.Callback):
         class's two categories keep moving between them after the classes have settled: 1-3.5% of
         four_shapes' images and 5-10% of handwritten digits' per 250 steps (docs/reference/stopping.md).
       min_score_gain: a rise of the selection score (in [0, 1]) smaller than this is no improvement.
-      min_loss_gain: a fall of the validation loss smaller than this fraction of it is no improvement.
+      min_loss_gain: a fall of the validation loss smaller than this fraction of it is no improvement. The
+        loss keeps falling slowly while the continuous capacity opens, long after the code has settled.
       min_steps: no stop for a settled code before this step (e.g. the end of the discrete capacity's ramp,
         while the code is still given room to grow).
       stop_when_settled: False to watch for a collapse only (a run whose length was given).
@@ -66,7 +67,7 @@ class StopWhenSettled(keras.callbacks.Callback):
     """
 
     def __init__(self, images: np.ndarray, normalize: str = "none", every: int = 250, patience: int = 3,
-                 max_changed: float = 0.10, min_score_gain: float = 0.01, min_loss_gain: float = 0.005,
+                 max_changed: float = 0.10, min_score_gain: float = 0.01, min_loss_gain: float = 0.01,
                  min_steps: int = 0, stop_when_settled: bool = True, seed: int = 0, views: int = 2,
                  log_dir: str | None = None, verbose: int = 1):
         super().__init__()
