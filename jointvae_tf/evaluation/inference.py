@@ -148,6 +148,9 @@ def categories_of(model: JointVAE, images: np.ndarray, batch_size: int = INFEREN
     return all_categories_of(model, images, batch_size)[:, 0]
 
 
+_CATEGORIZERS: "weakref.WeakKeyDictionary[JointVAE, object]" = weakref.WeakKeyDictionary()
+
+
 def all_categories_of(model: JointVAE, images: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """``[N, n_disc]`` argmax category of every discrete variable for images ``[N, H, W, C]`` in [0, 1]: the
     encoder alone, traced once per model (what :func:`encode_dataset` gives as ``categories``, without the
@@ -159,5 +162,3 @@ def all_categories_of(model: JointVAE, images: np.ndarray, batch_size: int = INF
     parts = [_CATEGORIZERS[model](batch).numpy() for batch in batches(images, batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, len(model.config.latent.disc)), np.int64)
 
-
-_CATEGORIZERS: "weakref.WeakKeyDictionary[JointVAE, object]" = weakref.WeakKeyDictionary()
