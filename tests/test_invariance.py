@@ -290,7 +290,8 @@ def test_style_settings_at_zero_change_nothing_and_keep_the_moves_draws():
     shifts = tf.random.stateless_uniform([5, 2], shift_seed, -2.0, 2.0)
     amounts = tf.random.stateless_uniform([5], thickness_seed, -0.5, 0.5)
     expected = invariance.change_thickness(invariance.warp(images, angles, scales, shifts), amounts).numpy()
-    np.testing.assert_array_equal(invariance.random_transform(images, moves, seed).numpy(), expected)
+    # Equal up to float rounding: the moves run as one compiled kernel, whose fused arithmetic rounds otherwise.
+    np.testing.assert_allclose(invariance.random_transform(images, moves, seed).numpy(), expected, atol=1e-6)
 
 
 def test_style_settings_count_as_transforms_and_round_trip_through_the_run_config():

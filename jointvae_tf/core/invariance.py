@@ -144,13 +144,24 @@ def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
     scales = tf.exp(tf.random.stateless_uniform(batch, scale_seed, minval=-log_limit, maxval=log_limit))
     shifts = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), shift_seed, minval=-config.shift,
                                          maxval=config.shift)
-    transformed = warp(images, angles, scales, shifts)
+    amounts = None
     if config.thickness:
         amounts = tf.random.stateless_uniform(batch, thickness_seed, minval=-config.thickness,
                                               maxval=config.thickness)
-        transformed = change_thickness(transformed, amounts)
+    transformed = _moved(images, angles, scales, shifts, amounts)
     # The style's draws come from a seed of their own, so the moves above draw what they drew before it.
     return restyle(transformed, config, tf.random.experimental.stateless_fold_in(seed, 4))
+
+
+# Compiled on its own, also inside a training step that is not: the warp's gathers and the thickness' pools
+# fuse into one kernel (on CPU about 1.5 ms instead of 3.6-5.4 ms for 64 images of 32x32). The random draws
+# stay outside: under XLA the stateless generators would pick another algorithm and draw other numbers.
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _moved(images: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor, shifts: tf.Tensor,
+           amounts: tf.Tensor | None) -> tf.Tensor:
+    """:func:`warp`, then :func:`change_thickness` by ``amounts`` unless it is None."""
+    moved = warp(images, angles, scales, shifts)
+    return moved if amounts is None else change_thickness(moved, amounts)
 
 
 def restyle(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
