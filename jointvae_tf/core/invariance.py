@@ -154,8 +154,8 @@ def random_transform(images: tf.Tensor, config, seed: tf.Tensor) -> tf.Tensor:
 
 
 # Compiled on its own, also inside a training step that is not: the warp's gathers and the thickness' pools
-# fuse into one kernel (on CPU about 1.5 ms instead of 3.6-5.4 ms for 64 images of 32x32). The random draws
-# stay outside: under XLA the stateless generators would pick another algorithm and draw other numbers.
+# run as one kernel (docs/reference/performance.md). The random draws stay outside: under XLA the stateless
+# generators would pick another algorithm and draw other numbers.
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _moved(images: tf.Tensor, angles: tf.Tensor, scales: tf.Tensor, shifts: tf.Tensor,
            amounts: tf.Tensor | None) -> tf.Tensor:
