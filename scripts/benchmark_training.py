@@ -84,6 +84,8 @@ def parse_variant(name: str) -> dict:
         elif re.fullmatch(r"(spe|intra|inter|rot|every)\d+", token):
             key = token.rstrip("0123456789")
             variant[key] = int(token[len(key):])
+            if key in ("spe", "every") and variant[key] < 1:
+                raise SystemExit(f"--variants: {token!r} in {name!r}: expected a count of steps >= 1")
         else:
             raise SystemExit(f"--variants: unknown token {token!r} in {name!r}")
     if (variant["rot"] or variant["hw"]) and model != "ours":
