@@ -82,6 +82,8 @@ def test_capacity_edges_and_parsing():
     (TrainConfig, {"steps": 0}, "^steps: expected an integer >= 1, got 0$"),
     (TrainConfig, {"checkpoint_every": 0}, "^checkpoint_every: expected an integer >= 1, got 0$"),
     (TrainConfig, {"learning_rate": 0.0}, "^learning_rate: expected > 0, got 0.0$"),
+    (TrainConfig, {"settle_loss_gain": 1.0}, r"^settle_loss_gain: expected a fraction in \[0, 1\), got 1.0$"),
+    (TrainConfig, {"settle_loss_gain": -0.01}, r"^settle_loss_gain: expected a fraction in \[0, 1\), got -0.01$"),
     (TrainConfig, {"precision": "float16"}, "^precision: expected one of float32, mixed_bfloat16, mixed_float16, got"),
     (TrainConfig, {"distribute": "tpu"}, "^distribute: expected one of none, mirrored, multiworker, got 'tpu'$"),
 ])
@@ -93,6 +95,7 @@ def test_each_bad_value_names_its_setting(config, values, match):
 def test_edges_that_are_allowed():
     LossConfig(disc_balance=0.0, gamma=0.0, scale=1e-6, kind="general", form="rho")
     DataConfig(validation_fraction=0.49, max_examples=1)
+    TrainConfig(settle_loss_gain=0.0)
     assert InvarianceConfig(180.0, 1.0).active and InvarianceConfig(0.0, 0.0) == InvarianceConfig()
     assert not InvarianceConfig(0.0, 5.0).active and not InvarianceConfig(90.0, 0.0).active
     InvarianceConfig(outline=1.0, noise=1.0)

@@ -13,6 +13,7 @@ from jointvae_tf.core.config import CapacitySchedule, LatentSpec, ModelConfig, R
 from jointvae_tf.evaluation.selection import SelectionScore
 from jointvae_tf.run_folders.folder import RunFolder
 from jointvae_tf.training.early_stopping import CodeCheck, StopWhenSettled
+from jointvae_tf.training.presets import build_run_config
 from jointvae_tf.training.trainer import build_model, train
 from test_selection import blobs
 from test_training import TINY
@@ -45,6 +46,17 @@ def test_settled_means_few_changes_on_average_and_neither_score_nor_loss_improvi
     slowly_falling = checks([1.0, 0.3, 0.0, 0.0, 0.0], [0.5, 0.8, 0.8, 0.8, 0.8], [100, 90, 90, 90, 89.2])
     assert rule(slowly_falling)  # 0.9%: as while the continuous capacity opens after the code has settled
     assert rule(falling, min_loss_gain=0.02)
+
+
+def test_a_runs_callback_takes_its_settings_from_the_run_config():
+    shapes = build_run_config("four_shapes")
+    stopper = StopWhenSettled.for_run(shapes, np.zeros((4, 32, 32, 1), np.float32), verbose=0)
+    assert stopper.min_loss_gain == shapes.train.settle_loss_gain == 0.02  # its loss falls while C_z opens
+    assert stopper.every == shapes.train.settle_every and stopper.stop_when_settled
+    assert stopper.min_steps == 1_981  # where log 8 clips the discrete capacity's ramp (0 -> 2.1 over 2k)
+    digits = build_run_config("npz", {"train.steps": 500})
+    stopper = StopWhenSettled.for_run(digits, np.zeros((4, 32, 32, 1), np.float32), verbose=0)
+    assert stopper.min_loss_gain == TrainConfig().settle_loss_gain and not stopper.stop_when_settled
 
 
 def frozen_model(disc=(3,)):

@@ -272,6 +272,9 @@ class TrainConfig:
     stop_when_settled: bool = True
     # Steps between two looks at the discrete code on the validation images (early_stopping.py).
     settle_every: int = 250
+    # A fall of the validation loss, over the last looks, smaller than this fraction of it is no
+    # improvement: the code may count as settled (early_stopping.py).
+    settle_loss_gain: float = 0.01
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every", "restarts",
@@ -282,6 +285,8 @@ class TrainConfig:
             raise ConfigError("steps", f"expected an integer >= 1, got {self.steps}")
         if self.learning_rate <= 0:
             raise ConfigError("learning_rate", f"expected > 0, got {self.learning_rate}")
+        if not 0 <= self.settle_loss_gain < 1:
+            raise ConfigError("settle_loss_gain", f"expected a fraction in [0, 1), got {self.settle_loss_gain}")
         if self.precision not in PRECISIONS:
             raise ConfigError("precision", f"expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.distribute not in DISTRIBUTE_STRATEGIES:

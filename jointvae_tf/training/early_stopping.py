@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from jointvae_tf.core.capacity import ramp_end
+from jointvae_tf.core.config import RunConfig
 from jointvae_tf.evaluation.selection import Augmentation, ScoringImages, SelectionScore, scored_encoding
 
 
@@ -87,6 +89,17 @@ class StopWhenSettled(keras.callbacks.Callback):
         self.stopped_at: int | None = None
         self.reason = ""
         self.collapsed = False
+
+    @classmethod
+    def for_run(cls, run: RunConfig, images: np.ndarray, log_dir: str | None = None,
+                verbose: int = 1) -> "StopWhenSettled":
+        """The callback a run of ``run`` trains with (``images`` as in the class): looks every
+        ``train.settle_every`` steps, ``train.settle_loss_gain``, the run's seed and normalisation, stopping
+        when settled as ``train.stop_when_settled`` says, and not before the discrete capacity is fully open."""
+        return cls(images, run.data.normalize, every=run.train.settle_every, min_loss_gain=run.train.settle_loss_gain,
+                   min_steps=ramp_end(run.model.disc_capacity, run.model.latent.max_disc_capacity),
+                   stop_when_settled=run.train.stop_when_settled, seed=run.train.seed, log_dir=log_dir,
+                   verbose=verbose)
 
     def on_train_begin(self, logs=None):
         self.last_step = self._step()

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from jointvae_tf import data, run_folders
 from jointvae_tf.core import distribute
-from jointvae_tf.core.capacity import ramp_end
 from jointvae_tf.core.config import RunConfig
 from jointvae_tf.core.model import JointVAE
 from jointvae_tf.core.precision import set_precision
@@ -158,11 +157,8 @@ def _train(run: RunConfig, run_dir: str, resume: bool, verbose: int | str,
     ]
     stopper = None
     if unlabeled is not None:
-        stopper = StopWhenSettled(
-            unlabeled, run.data.normalize, every=run.train.settle_every, stop_when_settled=run.train.stop_when_settled,
-            seed=run.train.seed,
-            min_steps=ramp_end(model_config.disc_capacity, model_config.latent.max_disc_capacity),
-            log_dir=files.validation_logs, verbose=verbose if verbose in (0, 2) else 1)
+        stopper = StopWhenSettled.for_run(run, unlabeled, log_dir=files.validation_logs,
+                                          verbose=verbose if verbose in (0, 2) else 1)
         callbacks.insert(1, stopper)  # after the divergence guard, before the checkpoint of the epoch's end
     epochs = run.train.epochs_for(steps_per_epoch)
     if resume and run.train.stop_when_settled and _stopped_at(folder) == step:
