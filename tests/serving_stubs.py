@@ -335,6 +335,7 @@ class Batcher:
     - a task larger than ``max_batch_size`` is INVALID_ARGUMENT (the scheduler's message, quoted by
       batching_session_test.cc); more than ``max_enqueued_batches`` waiting is UNAVAILABLE.
     - MergeInputTensors: tasks' inputs must agree beyond dimension 0 (pad_variable_length_inputs false).
+    - a batch runs when it is full or ``batch_timeout_micros`` after its first task, whichever comes first.
     - ProcessBatch: a failed run fails every task of the batch with the same status.
     - SplitOutputTensors: outputs are split back by task sizes.
     ``batch_sizes`` records the size of every run, so tests can see merges.
@@ -365,12 +366,16 @@ class Batcher:
             if batch is None or batch["size"] + size > self.parameters.max_batch_size:
                 if self._waiting >= self.parameters.max_enqueued_batches:
                     raise Status(Code.UNAVAILABLE, "The batch scheduling queue to which this task was submitted is full")
-                batch = self._open[signature] = {"tasks": [], "size": 0}
+                timer = threading.Timer(self.parameters.batch_timeout_micros / 1e6, self._close)
+                batch = self._open[signature] = {"tasks": [], "size": 0, "timer": timer}
+                timer.args, timer.daemon = (signature, batch, key, bundle), True
                 self._waiting += 1
-                threading.Timer(self.parameters.batch_timeout_micros / 1e6, self._close,
-                                (signature, batch, key, bundle)).start()
+                timer.start()
             batch["tasks"].append(task)
             batch["size"] += size
+            full = batch["size"] == self.parameters.max_batch_size
+        if full:  # shared_batch_scheduler.h: a full batch is scheduled at once, not at its timeout
+            self._close(signature, batch, key, bundle)
         if not task["done"].wait(timeout):
             raise Status(Code.DEADLINE_EXCEEDED, "Deadline Exceeded")  # message not verified
         if "status" in task:
@@ -378,9 +383,12 @@ class Batcher:
         return task["outputs"]
 
     def _close(self, signature, batch, key, bundle) -> None:
+        """Schedule ``batch`` once: when it is full or at its timeout, whichever comes first."""
         with self._lock:
-            if self._open.get(signature) is batch:
-                del self._open[signature]
+            if self._open.get(signature) is not batch:
+                return
+            del self._open[signature]
+        batch["timer"].cancel()
         self._pool.submit(self._process, batch, key, bundle)
 
     def _process(self, batch, key, bundle) -> None:

@@ -214,6 +214,11 @@ def test_a_request_larger_than_max_batch_size_is_rejected(core):
     assert code == 400 and b"Task size 257 is larger than maximum input batch size 256" in answer
 
 
+MERGE_THREE = BatchingParameters(3, 60_000_000, 64, 1)
+"""Batches of 3 rows: the requests of a test (3 rows in all) run as one batch once all have come, however
+late their threads start (the minute's timeout is only a bound)."""
+
+
 def _concurrently(core, bodies, model):
     with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
         return list(pool.map(lambda body: call(core, "POST", f"/v1/models/{model}:predict", body), bodies))
@@ -221,16 +226,17 @@ def _concurrently(core, bodies, model):
 
 def test_a_failing_run_fails_every_request_merged_into_its_batch(models):
     """batching_session.cc, ProcessBatch: one status for every task of the batch."""
-    core = ServerCore(models, batching=BatchingParameters(256, 500_000, 64, 1))
+    core = ServerCore(models, batching=MERGE_THREE)
     good, bad = ({"signature_name": "checked", "inputs": x} for x in ([1.0, 2.0], [-1.0]))
     answers = _concurrently(core, [good, bad], "strings")
     assert core.batcher.batch_sizes == [3]
     assert [code for code, _ in answers] == [400, 400] and all(b"x: expected >= 0" in a for _, a in answers)
-    assert call(core, "POST", "/v1/models/strings:predict", good)[0] == 200  # alone it passes
+    alone = {"signature_name": "checked", "inputs": [1.0, 2.0, 3.0]}  # a batch of its own (full: runs at once)
+    assert call(core, "POST", "/v1/models/strings:predict", alone)[0] == 200
 
 
 def test_the_sample_signature_answers_a_bad_row_without_failing_the_batch(models):
-    core = ServerCore(models, batching=BatchingParameters(256, 500_000, 64, 1))
+    core = ServerCore(models, batching=MERGE_THREE)
     good = {"signature_name": "sample", "inputs": {"seed": [1, 2], "category": [[0], [3]]}}
     bad = {"signature_name": "sample", "inputs": {"seed": [3], "category": [[4]]}}
     (good_code, good_answer), (bad_code, bad_answer) = _concurrently(core, [good, bad], "jointvae")
@@ -243,7 +249,7 @@ def test_the_sample_signature_answers_a_bad_row_without_failing_the_batch(models
 
 
 def test_merged_requests_answer_what_they_answer_alone(models):
-    core = ServerCore(models, batching=BatchingParameters(256, 500_000, 64, 1))
+    core = ServerCore(models, batching=MERGE_THREE)
     bodies = [{"signature_name": "sample", "inputs": {"seed": [s], "category": [[-1]]}} for s in (5, 6, 7)]
     merged = _concurrently(core, bodies, "jointvae")
     assert core.batcher.batch_sizes == [3]
