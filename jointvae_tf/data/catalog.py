@@ -131,7 +131,7 @@ _ALL = (
          "model.disc_capacity": CapacitySchedule(0.0, 2.1, 2_000),
          "model.loss.gamma": 30.0, "model.loss.disc_balance": 30.0,
          "model.invariance": InvarianceConfig(rotation=180.0, weight=10.0, every=2),
-         # The loss falls ~0.5% a look while C_z opens (to 6k steps), long after the shapes have settled.
+         # The loss falls 0.4-1.2% a look while C_z opens (to 6k steps), long after the shapes have settled.
          "train.settle_loss_gain": 0.02,
          "train.steps": 9_360}),  # 30 epochs of the 20k rendered shapes, on a folder of any size
     _tfds(DatasetInfo("mnist", "handwritten digits (TFDS mnist)", "tfds", 32, 1, 10, DIGITS, num_examples=70_000),
