@@ -59,12 +59,12 @@ def test_a_runs_callback_takes_its_settings_from_the_run_config():
     assert stopper.min_loss_gain == TrainConfig().settle_loss_gain and not stopper.stop_when_settled
 
 
-def frozen_model(disc=(3,)):
+def frozen_model(disc=(3,), steps_per_execution=1):
     """A tiny model whose optimizer barely moves it, so its code stays as it starts (with these weights:
     all three categories in use on the blobs of :func:`images`)."""
     keras.utils.set_random_seed(2)
     return build_model(RunConfig(model=ModelConfig(latent=LatentSpec(2, disc), hidden_units=32),
-                                 train=TrainConfig(learning_rate=1e-12, steps_per_execution=1)))
+                                 train=TrainConfig(learning_rate=1e-12, steps_per_execution=steps_per_execution)))
 
 
 def images(n=64, seed=0):
@@ -81,6 +81,14 @@ def test_a_code_that_does_not_change_stops_training_after_patience_evaluations()
     assert "settled" in stopper.reason and not stopper.collapsed
     assert all(c.score.used >= 0.5 and c.changed == 0.0 for c in stopper.checks[1:])
     assert len(history.history["loss"]) == 1  # ended inside the first epoch of 16 steps
+
+
+def test_the_reason_gives_the_steps_between_looks_as_they_were_taken():
+    model = frozen_model(steps_per_execution=3)  # looks only between executions: every 6 steps, not 4
+    stopper = StopWhenSettled(images(), every=4, patience=2, verbose=0)
+    model.fit(images(96, 1), epochs=10, batch_size=8, callbacks=[stopper], verbose=0)  # epochs of 12 steps
+    assert [c.step for c in stopper.checks] == [6, 12, 18] and stopper.stopped_at == 18
+    assert "(every 6 steps)" in stopper.reason
 
 
 def test_no_stop_before_min_steps_nor_when_stopping_is_off():

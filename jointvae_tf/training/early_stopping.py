@@ -120,7 +120,7 @@ class StopWhenSettled(keras.callbacks.Callback):
         elif self.stop_when_settled and step >= self.min_steps and self.settled():
             self._stop(step, f"the discrete code settled: on average at most {self.max_changed:.0%} of the validation "
                              f"images changed category over the last {self.patience} evaluations (every "
-                             f"{self.every} steps), and neither the label-free score ({check.score.score:.3f}) nor "
+                             f"{step - self.checks[-2].step} steps), and neither the label-free score ({check.score.score:.3f}) nor "
                              f"the validation loss ({check.loss:.2f} nats) improved")
 
     def check(self, step: int) -> CodeCheck:
