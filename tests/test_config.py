@@ -82,6 +82,7 @@ def test_capacity_edges_and_parsing():
     (TrainConfig, {"steps": 0}, "^steps: expected an integer >= 1, got 0$"),
     (TrainConfig, {"checkpoint_every": 0}, "^checkpoint_every: expected an integer >= 1, got 0$"),
     (TrainConfig, {"learning_rate": 0.0}, "^learning_rate: expected > 0, got 0.0$"),
+    (TrainConfig, {"settle_patience": 0}, r"^settle_patience: expected an integer >= 1, got 0$"),
     (TrainConfig, {"settle_loss_gain": 1.0}, r"^settle_loss_gain: expected a fraction in \[0, 1\), got 1.0$"),
     (TrainConfig, {"settle_loss_gain": -0.01}, r"^settle_loss_gain: expected a fraction in \[0, 1\), got -0.01$"),
     (TrainConfig, {"precision": "float16"}, "^precision: expected one of float32, mixed_bfloat16, mixed_float16, got"),

@@ -57,6 +57,7 @@ def test_a_runs_callback_takes_its_settings_from_the_run_config():
     digits = build_run_config("npz", {"train.steps": 500})
     stopper = StopWhenSettled.for_run(digits, np.zeros((4, 32, 32, 1), np.float32), verbose=0)
     assert stopper.min_loss_gain == TrainConfig().settle_loss_gain and not stopper.stop_when_settled
+    assert stopper.patience == TrainConfig().settle_patience == 3
 
 
 def frozen_model(disc=(3,), steps_per_execution=1):

@@ -272,13 +272,15 @@ class TrainConfig:
     stop_when_settled: bool = True
     # Steps between two looks at the discrete code on the validation images (early_stopping.py).
     settle_every: int = 250
+    # Looks in a row that must all show a settled code before the run stops (early_stopping.py).
+    settle_patience: int = 3
     # A fall of the validation loss, over the last looks, smaller than this fraction of it is no
     # improvement: the code may count as settled (early_stopping.py).
     settle_loss_gain: float = 0.01
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "steps_per_execution", "checkpoint_every", "restarts",
-                     "restart_steps", "settle_every"):
+                     "restart_steps", "settle_every", "settle_patience"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"expected an integer >= 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 1:

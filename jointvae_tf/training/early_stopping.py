@@ -94,9 +94,11 @@ class StopWhenSettled(keras.callbacks.Callback):
     def for_run(cls, run: RunConfig, images: np.ndarray, log_dir: str | None = None,
                 verbose: int = 1) -> "StopWhenSettled":
         """The callback a run of ``run`` trains with (``images`` as in the class): looks every
-        ``train.settle_every`` steps, ``train.settle_loss_gain``, the run's seed and normalisation, stopping
-        when settled as ``train.stop_when_settled`` says, and not before the discrete capacity is fully open."""
-        return cls(images, run.data.normalize, every=run.train.settle_every, min_loss_gain=run.train.settle_loss_gain,
+        ``train.settle_every`` steps, ``train.settle_patience`` and ``train.settle_loss_gain``, the run's seed
+        and normalisation, stopping when settled as ``train.stop_when_settled`` says, and not before the
+        discrete capacity is fully open."""
+        return cls(images, run.data.normalize, every=run.train.settle_every, patience=run.train.settle_patience,
+                   min_loss_gain=run.train.settle_loss_gain,
                    min_steps=ramp_end(run.model.disc_capacity, run.model.latent.max_disc_capacity),
                    stop_when_settled=run.train.stop_when_settled, seed=run.train.seed, log_dir=log_dir,
                    verbose=verbose)
