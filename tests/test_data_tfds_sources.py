@@ -3,6 +3,8 @@ orientation and dSprites' factors; a dataset not prepared yet is downloaded on f
 
 import os
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -174,3 +176,13 @@ def test_the_module_tfds_imports_to_download_is_installed():
     import importlib_resources
 
     assert importlib_resources.files("jointvae_tf").is_dir()
+
+
+def test_a_run_on_other_data_does_not_import_tensorflow_datasets(tmp_path):
+    script = ("import sys\nfrom jointvae_tf.data import load_examples\nfrom jointvae_tf.core.config import DataConfig\n"
+              "from jointvae_tf.training import trainer\n"
+              "load_examples(DataConfig(name='four_shapes', max_examples=8), 'train', 32, 1)\n"
+              "print('TFDS', 'tensorflow_datasets' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "TFDS False" in result.stdout

@@ -11,10 +11,10 @@ import os
 import socket
 import urllib.parse
 import urllib.request
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from absl import logging as absl_logging
 
@@ -24,11 +24,22 @@ from jointvae_tf.data.splits import Selection
 from jointvae_tf.errors import ConfigError, os_reason
 from jointvae_tf.progress import Progress, tracked
 
+if TYPE_CHECKING:
+    import tensorflow_datasets as tfds
+
 _BATCH = 4096
 DEFAULT_DATA_DIR = "~/tensorflow_datasets"
 """Where TFDS keeps its datasets when no ``data_dir`` is given (``$TFDS_DATA_DIR`` overrides it)."""
 CONNECT_TIMEOUT = 10.0
 """Seconds a download host has to accept a connection before the dataset is reported as not downloadable."""
+
+
+def _tfds():
+    """tensorflow_datasets, imported when a TFDS dataset is first used: a run on other data does not pay for
+    its import (0.3-0.5 s)."""
+    import tensorflow_datasets
+
+    return tensorflow_datasets
 
 
 @contextlib.contextmanager
@@ -73,7 +84,7 @@ class TfdsSource:
     def _builder(self, data_dir: str | None) -> tfds.core.DatasetBuilder:
         # TFDS warns about every version folder it does not find; a dataset not downloaded yet is no news.
         with _quiet_absl():
-            return tfds.builder(self.tfds_name, data_dir=data_dir)
+            return _tfds().builder(self.tfds_name, data_dir=data_dir)
 
     def _prepared(self, data_dir: str | None) -> tfds.core.DatasetBuilder:
         """The builder, its data downloaded and prepared first if needed (``download_and_prepare``, as
@@ -89,9 +100,9 @@ class TfdsSource:
             try:
                 builder.download_and_prepare()
                 return builder
-            except (OSError, ImportError, tfds.download.DownloadError) as error:  # a TFDS extra missing, a lost link
+            except (OSError, ImportError, _tfds().download.DownloadError) as error:  # a TFDS extra missing, a lost link
                 reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
-        where = os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR)
+        where = os.path.expanduser(data_dir or _tfds().core.constants.DATA_DIR)
         fetches = f" (it fetches {_files(urls)})" if urls else ""
         raise ConfigError("data_dir", f"TFDS '{self.tfds_name}' is not in {where} and could not be downloaded "
                           f"({reason}); where there is internet, run tfds.builder('{self.tfds_name}', "
@@ -111,7 +122,7 @@ class TfdsSource:
         kept: dict[str, np.ndarray] = {}
         progress = Progress(f"Reading {len(chosen)} {selection.split} images of TFDS {self.tfds_name} "
                             f"({pool_size} in {selection.pool})", pool_size, "image")
-        batches = tracked(tfds.as_numpy(dataset.batch(_BATCH)), progress, units=lambda batch: len(batch["image"]))
+        batches = tracked(dataset.batch(_BATCH).as_numpy_iterator(), progress, units=lambda batch: len(batch["image"]))
         for start, batch in zip(range(0, len(position), _BATCH), batches):
             rows = position[start:start + len(batch["image"])]
             for key, values in batch.items():
@@ -122,7 +133,7 @@ class TfdsSource:
     def _labels(self, dataset: tf.data.Dataset) -> np.ndarray:
         """Every label of the pool, in order, ``[pool_size]``."""
         labels = dataset.map(lambda example: example[self.label_key]).batch(_BATCH)
-        return np.concatenate([batch - self.label_offset for batch in tfds.as_numpy(labels)])
+        return np.concatenate([batch - self.label_offset for batch in labels.as_numpy_iterator()])
 
     def _examples(self, kept: dict[str, np.ndarray], selection: Selection, size: int, channels: int) -> Examples:
         images = kept["image"]
