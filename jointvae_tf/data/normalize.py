@@ -21,6 +21,8 @@ where they are. All images of a chunk are warped at once by one affine map each.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import tensorflow as tf
 
@@ -115,39 +117,41 @@ def _grow(mask: np.ndarray) -> np.ndarray:
 
 def _outside(ink: np.ndarray) -> np.ndarray:
     """bool ``[N, H, W]``: the pixels a 4-connected flood from the frame's border reaches without crossing
-    ``ink`` (bool ``[N, H, W]``). Spread along whole rows, then whole columns, until nothing changes: as many
-    rounds as the longest such path has turns, not as it has pixels."""
-    lines = [_Lines(ink, axis) for axis in (2, 1)]
+    ``ink`` (bool ``[N, H, W]``). Spread along whole rows and whole columns in turn until a spread adds
+    nothing to the last one (which was along the other axis): as many spreads as the longest such path has
+    turns, not as it has pixels."""
+    rows, columns = _Lines(ink, 2), _Lines(ink, 1)
     outside = np.zeros_like(ink)
     outside[:, [0, -1], :] = ~ink[:, [0, -1], :]
     outside[:, :, [0, -1]] = ~ink[:, :, [0, -1]]
-    while True:
-        reached = lines[1].spread(lines[0].spread(outside))
+    outside = rows.spread(outside)
+    for lines in itertools.cycle((columns, rows)):
+        reached = lines.spread(outside)
         if np.array_equal(reached, outside):
             return outside
         outside = reached
 
 
 class _Lines:
-    """The lines of bool ``[N, H, W]`` images along ``axis`` and their walls (``ink``), for :meth:`spread`."""
+    """The lines of bool ``[N, H, W]`` images along ``axis``, cut into runs by their walls (``ink``), for
+    :meth:`spread`. Each run, a wall pixel and the free pixels after it up to the next wall (or a line's
+    start and its pixels before the first wall), has one number over the whole array: ``runs``, int32
+    ``[N, H, W]``, numbered from 0 to ``count - 1``."""
 
     def __init__(self, walls: np.ndarray, axis: int):
-        self.axis = axis
-        shape = [1, 1, 1]
-        shape[axis] = walls.shape[axis]
-        self.position = np.arange(walls.shape[axis], dtype=np.int16).reshape(shape)
-        self.last_wall = self._last(walls), self._last(np.flip(walls, axis))
-
-    def _last(self, mask: np.ndarray) -> np.ndarray:
-        """Position of the nearest ``mask`` pixel at or before each pixel on its line, -1 where none is."""
-        return np.maximum.accumulate(np.where(mask, self.position, np.int16(-1)), axis=self.axis)
+        self.walls = walls
+        starts = np.moveaxis(walls, axis, -1).copy()  # C order: along the lines, then line after line
+        starts[..., 0] = True
+        runs = np.cumsum(starts.ravel(), dtype=np.int32).reshape(starts.shape) - 1
+        self.runs = np.moveaxis(runs, -1, axis)
+        self.count = int(runs.reshape(-1)[-1]) + 1
 
     def spread(self, seeds: np.ndarray) -> np.ndarray:
-        """``seeds`` (never on a wall) grown along the lines both ways up to the next wall: a pixel is reached
-        when the nearest seed before it on its line lies beyond the nearest wall."""
-        forward = self._last(seeds) > self.last_wall[0]
-        backward = self._last(np.flip(seeds, self.axis)) > self.last_wall[1]
-        return forward | np.flip(backward, self.axis)
+        """``seeds`` (never on a wall) grown along the lines both ways up to the next wall: the free pixels of
+        every run that holds a seed."""
+        seeded = np.zeros(self.count, bool)
+        seeded[self.runs[seeds]] = True
+        return seeded[self.runs] & ~self.walls
 
 
 def normalize_images(images: np.ndarray, method: str) -> np.ndarray:
