@@ -49,9 +49,11 @@ def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 def halve(images: np.ndarray) -> np.ndarray:
     """uint8 ``[N, 2h, 2w, c]`` -> ``[N, h, w, c]``, each pixel the mean of its 2x2 block."""
-    n, height, width, c = images.shape
-    blocks = images.reshape(n, height // 2, 2, width // 2, 2, c).astype(np.float32)
-    return np.clip(blocks.mean(axis=(2, 4)) + 0.5, 0, 255).astype(np.uint8)
+    total = images[:, 0::2, 0::2].astype(np.uint16)
+    total += images[:, 0::2, 1::2]
+    total += images[:, 1::2, 0::2]
+    total += images[:, 1::2, 1::2]
+    return ((total + 2) // 4).astype(np.uint8)  # the mean rounded half up
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
