@@ -92,7 +92,7 @@ class StopWhenSettled(keras.callbacks.Callback):
 
     @classmethod
     def for_run(cls, run: RunConfig, images: np.ndarray, log_dir: str | None = None,
-                verbose: int = 1) -> "StopWhenSettled":
+                verbose: int = 1) -> StopWhenSettled:
         """The callback a run of ``run`` trains with (``images`` as in the class): looks every
         ``train.settle_every`` steps, ``train.settle_patience`` and ``train.settle_loss_gain``, the run's seed
         and normalisation, stopping when settled as ``train.stop_when_settled`` says, and not before the
@@ -120,10 +120,11 @@ class StopWhenSettled(keras.callbacks.Callback):
                              f"validation images at each of the last {self.patience} evaluations")
             self.collapsed = True
         elif self.stop_when_settled and step >= self.min_steps and self.settled():
+            spacing = step - self.checks[-2].step  # as taken: looks fall between executions
             self._stop(step, f"the discrete code settled: on average at most {self.max_changed:.0%} of the validation "
-                             f"images changed category over the last {self.patience} evaluations (every "
-                             f"{step - self.checks[-2].step} steps), and neither the label-free score ({check.score.score:.3f}) nor "
-                             f"the validation loss ({check.loss:.2f} nats) improved")
+                             f"images changed category over the last {self.patience} evaluations (every {spacing} "
+                             f"steps), and neither the label-free score ({check.score.score:.3f}) nor the "
+                             f"validation loss ({check.loss:.2f} nats) improved")
 
     def check(self, step: int) -> CodeCheck:
         """Measure the code at ``step``, remember and log it; the measurement."""
